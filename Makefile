@@ -1,0 +1,74 @@
+# vflow: `make install` sets everything up, `make test` runs the test suite.
+# Plain `make` runs lint and tests; `make help` lists every target.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(CURDIR)/$(VENV)/bin
+# Debian packages the tests and benchmarks use: a virtual X server and a key-sender for
+# `vflow show`, a screenshot tool, and ffmpeg (a peer in `make bench`, a local test stream).
+APT_PACKAGES := xvfb xdotool x11-apps ffmpeg
+
+.DEFAULT_GOAL := check
+.PHONY: help check install system-deps venv link test test-all lint fmt bench man smoke clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
+
+check: lint test ## lint, then test (the default)
+
+install: system-deps venv link ## install vflow and everything its tests need
+
+system-deps: ## Debian packages for the window tests and benchmarks (needs root or sudo)
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -z "$$missing" ]; then echo "system packages: present"; \
+	elif ! command -v apt-get >/dev/null; then echo "note: no apt-get; install$$missing yourself for the window tests"; \
+	else sudo=""; [ "$$(id -u)" = 0 ] || sudo="sudo"; \
+	  $$sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+	  && echo "system packages: installed$$missing"; fi
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+link: venv ## put `vflow` on PATH (~/.local/bin if on PATH, else /usr/local/bin)
+	@for dir in $(HOME)/.local/bin /usr/local/bin; do \
+	  case ":$$PATH:" in *":$$dir:"*) ;; *) continue;; esac; \
+	  if [ -w "$$dir" ]; then ln -sf $(BIN)/vflow $$dir/vflow; echo "vflow -> $$dir/vflow"; exit 0; fi; \
+	done; echo "note: add $(BIN) to PATH to run vflow"
+
+test: venv ## run the test suite (what CI runs)
+	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 -q
+
+test-all: venv ## the test suite including slow tests
+	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 -q -m 'slow or not slow'
+
+lint: venv ## ruff and mypy
+	$(BIN)/ruff check vflow_cli stages tests
+	$(BIN)/ruff format --check vflow_cli stages tests
+	$(BIN)/mypy vflow_cli stages
+
+fmt: venv ## format the code
+	$(BIN)/ruff check --fix vflow_cli stages tests
+	$(BIN)/ruff format vflow_cli stages tests
+
+bench: venv ## speed benchmarks: a table, each row beside its peer
+	PATH="$(BIN):$$PATH" $(BIN)/python -m tests.bench
+
+MAN_DATE := 2026-11-22
+man: venv ## regenerate man/vflow-STAGE.1 from each stage's --help (vflow.1 and *.5 are by hand)
+	@tmp=$$(mktemp -d); PATH="$(BIN):$$PATH" $(BIN)/click-man vflow --target $$tmp \
+	  --man-version "$$($(BIN)/vflow --version | cut -d' ' -f3)" --man-date $(MAN_DATE) >/dev/null; \
+	rm -f $$tmp/vflow.1 man/vflow-*.1; cp $$tmp/vflow-*.1 man/; rm -rf $$tmp; \
+	echo "man/: $$(ls man/vflow-*.1 | wc -l) stage pages"
+
+smoke: venv ## a quick look that the README's examples run
+	PATH="$(BIN):$$PATH"; export PATH; \
+	vflow int 0 40 | vflow sum | vflow print | tail -n 1; \
+	vflow testcard --size 1280x720 --frames 300 | vflow fps | vflow null -v
+
+clean: ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info

@@ -1,0 +1,59 @@
+"""print: show each packet as one JSON line on stdout (what jq users pipe into). Streaming."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+from vflow_cli.stage import Encoded, Packet, consumer
+
+
+def _jsonable(value: Any) -> Any:
+    """json.dumps fallback: pictures are described, never dumped."""
+    if isinstance(value, Encoded):
+        return {"format": value.format, "dtype": value.dtype, "shape": list(value.shape),
+                "bytes": len(value.data)}
+    shape = getattr(value, "shape", None)
+    if shape is not None and getattr(value, "ndim", 0) > 0:
+        return {"format": "raw", "dtype": str(value.dtype), "shape": list(shape)}
+    if hasattr(value, "item"):  # numpy scalar
+        return value.item()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"bytes": len(value)}
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    return repr(value)  # msgpack ext types and the like: readable, never a crash
+
+
+@consumer(name="print")
+@click.option(
+    "-f",
+    "--field",
+    "fields",
+    multiple=True,
+    metavar="FIELD",
+    help="Print only these fields (repeatable); packets with none of them are skipped.",
+)
+@click.option("--kind", "kinds", multiple=True, metavar="KIND",
+              help="Print only packets of this kind (repeatable).")
+def print_(packets: Iterator[Packet], fields: tuple[str, ...], kinds: tuple[str, ...]) -> None:
+    """Print each packet as one line of JSON: metadata in full, an image as shape and dtype.
+
+    \b
+      vflow int 0 40 | vflow sum | vflow print | tail -n 1
+      vflow testcard --frames 3 | vflow print --kind frame | jq .seq
+    """
+    write = sys.stdout.write
+    dumps = json.JSONEncoder(default=_jsonable, separators=(",", ":"), ensure_ascii=False).encode
+    for packet in packets:
+        if kinds and packet.get("kind") not in kinds:
+            continue
+        if fields:
+            packet = {k: packet[k] for k in fields if k in packet}
+            if not packet:
+                continue
+        write(dumps(packet) + "\n")

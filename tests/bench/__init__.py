@@ -1,0 +1,1 @@
+"""Benchmarks (make bench). Not collected by pytest: no test_ files here."""

@@ -1,0 +1,81 @@
+"""Test helpers: packets in memory, and vflow stages as real processes on real pipes."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from vflow_cli.framing import PacketReader, PacketWriter
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = str(Path(sys.executable).parent)  # where the `vflow` console script lives
+ENV = {**os.environ, "PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
+ENV.pop("VFLOW_DEBUG", None)
+ENV.pop("CI", None)  # the CI variable only hides progress bars; tests decide that themselves
+
+
+def frame(seq: int, shape: tuple[int, ...] = (4, 6, 3), dtype: str = "uint8", **meta: Any):
+    """A frame packet whose pixels encode its sequence number."""
+    image = (np.arange(int(np.prod(shape))) + seq).astype(dtype).reshape(shape)
+    return {"kind": "frame", "seq": seq, "t": seq / 30, "image": image, **meta}
+
+
+def data(seq: int, value: Any = None, **meta: Any) -> dict[str, Any]:
+    return {"kind": "data", "seq": seq, "value": seq if value is None else value, **meta}
+
+
+def pack(packets: Iterable[dict[str, Any]]) -> bytes:
+    """A whole vflow stream (header included) as bytes."""
+    out = io.BytesIO()
+    writer = PacketWriter(out)
+    for packet in packets:
+        writer.write(packet)
+    writer.flush()
+    return out.getvalue()
+
+
+def unpack(stream: bytes) -> list[dict[str, Any]]:
+    return list(PacketReader(io.BytesIO(stream)))
+
+
+def vflow(*args: str, input: bytes | None = None, timeout: float = 60, **kw: Any):
+    """Run one stage as a real process; returns CompletedProcess with bytes stdout/stderr."""
+    return subprocess.run(
+        [sys.executable, "-m", "vflow_cli", *args],
+        input=input,
+        capture_output=True,
+        timeout=timeout,
+        env=kw.pop("env", ENV),
+        **kw,
+    )
+
+
+def sh(pipeline: str, *, timeout: float = 60, **kw: Any) -> subprocess.CompletedProcess:
+    """Run a real shell pipeline with `vflow` on PATH; pipefail on, PIPESTATUS printed to fd 3.
+
+    Returns CompletedProcess (bytes) with .statuses: the exit status of every command.
+    """
+    r, w = os.pipe()
+    script = f"set -o pipefail; {pipeline}; echo ${{PIPESTATUS[*]}} >&{w}"
+    try:
+        result = subprocess.run(
+            ["bash", "-c", script],
+            capture_output=True,
+            timeout=timeout,
+            env=kw.pop("env", ENV),
+            pass_fds=(w,),
+            **kw,
+        )
+    finally:
+        os.close(w)
+    with os.fdopen(r) as f:
+        text = f.read().split()
+    result.statuses = [int(x) for x in text]  # type: ignore[attr-defined]
+    return result

@@ -1,0 +1,24 @@
+"""clock: pacing for producers that run in real time (`--fps`, `--interval`)."""
+
+from __future__ import annotations
+
+import time
+
+from vflow_cli import runner
+
+
+class Ticker:
+    """Wait for evenly spaced ticks; a late tick is not made up for with a burst."""
+
+    def __init__(self, period: float) -> None:
+        self.period = period
+        self._next = time.monotonic()
+
+    def wait(self) -> None:
+        now = time.monotonic()
+        if self._next > now:
+            runner.before_sleep()  # what is already produced leaves before we sleep
+            time.sleep(self._next - now)
+        elif now - self._next > self.period:
+            self._next = now  # more than a tick late: start again from now
+        self._next += self.period

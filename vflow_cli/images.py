@@ -1,0 +1,40 @@
+"""images: what stages share about a packet's picture (decode on demand, draw a label)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vflow_cli.framing import Encoded
+from vflow_cli.runner import StageError
+
+
+def pixels(image: Any) -> Any:
+    """The image as a numpy array, decoding it when it travels compressed (`vflow jpeg`)."""
+    if isinstance(image, Encoded):
+        import cv2
+        import numpy as np
+
+        flags = cv2.IMREAD_UNCHANGED
+        decoded = cv2.imdecode(np.frombuffer(image.data, np.uint8), flags)
+        if decoded is None:
+            raise StageError(f"a {image.format} image in the stream could not be decoded")
+        return decoded
+    return image
+
+
+def draw_label(image: Any, text: str, origin: tuple[int, int], scale: float | None = None) -> None:
+    """White text with a dark outline, readable on any picture; sized to the frame."""
+    import cv2
+
+    if scale is None:
+        scale = max(0.4, image.shape[0] / 720)
+    thickness = max(1, round(scale * 2))
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    white = (255,) * (image.shape[2] if image.ndim == 3 else 1)
+    black = (0,) * len(white)
+    cv2.putText(image, text, origin, font, scale, black, thickness + 2, cv2.LINE_AA)
+    cv2.putText(image, text, origin, font, scale, white, thickness, cv2.LINE_AA)
+
+
+def line_height(image: Any) -> int:
+    return int(max(0.4, image.shape[0] / 720) * 34)

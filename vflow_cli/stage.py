@@ -1,0 +1,83 @@
+"""stage: @producer, @processor and @consumer turn plain functions into vflow subcommands.
+
+A stage is a plain function over an iterator of packets; it never touches stdin, stdout,
+signals or exit codes. The decorator registers a click command that runs the function
+through vflow_cli.runner, and gives back the function itself, so tests can call it on lists.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from vflow_cli.framing import Encoded, Packet
+from vflow_cli.runner import Progress, StageError, log, run_stage
+
+__all__ = [
+    "REGISTRY",
+    "CONTEXT",
+    "Encoded",
+    "Packet",
+    "Progress",
+    "StageError",
+    "consumer",
+    "log",
+    "processor",
+    "producer",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+REGISTRY: dict[str, click.Command] = {}
+KINDS: dict[str, str] = {}  # stage name -> "producer" | "processor" | "consumer"
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _common_options(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """-v, -q and --debug on every stage (csvkit's common flags)."""
+    callback = click.option(
+        "--debug", is_flag=True, help="Show a Python traceback on an internal error."
+    )(callback)
+    callback = click.option(
+        "-q", "--quiet", count=True, help="Only report errors on stderr; no progress bar."
+    )(callback)
+    callback = click.option(
+        "-v", "--verbose", count=True, help="Report more on stderr (-vv: debugging detail)."
+    )(callback)
+    return callback
+
+
+def _register(fn: F, kind: str, name: str | None) -> F:
+    name = name or fn.__name__.strip("_").replace("_", "-")
+
+    @functools.wraps(fn)
+    def callback(verbose: int, quiet: int, debug: bool, **options: Any) -> None:
+        run_stage(kind, fn, options, verbosity=verbose - quiet, debug=debug)
+
+    callback.__click_params__ = list(getattr(fn, "__click_params__", []))  # type: ignore[attr-defined]
+    command = click.command(name, context_settings=CONTEXT)(_common_options(callback))
+    REGISTRY[name] = command
+    KINDS[name] = kind
+    return fn
+
+
+def _decorator(kind: str):
+    def decorate(fn: F | None = None, *, name: str | None = None) -> Any:
+        if fn is None:
+            return lambda f: _register(f, kind, name)
+        return _register(fn, kind, name)
+
+    return decorate
+
+
+producer = _decorator("producer")
+processor = _decorator("processor")
+consumer = _decorator("consumer")
+
+
+def is_control(packet: Packet) -> bool:
+    """Stream announcements describe the stream; counting stages skip them."""
+    return packet.get("kind") == "stream"
