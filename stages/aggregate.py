@@ -61,38 +61,39 @@ def _binary(op: Callable[[Any, Any], Any]) -> Callable[[Any, float, int], Any]:
     return lambda acc, value, seen: value if acc is None else op(acc, value)
 
 
-@processor(name="sum")
+@processor(name="sum", pixels=False)
 @_field_options
 def sum_(packets: Iterator[Packet], field: str, into: str | None) -> Iterator[Packet]:
     """Replace a numeric field with its running sum."""
     return _running(packets, field, into, _binary(operator.add))
 
 
-@processor(name="mul")
+@processor(name="mul", pixels=False)
 @_field_options
 def mul(packets: Iterator[Packet], field: str, into: str | None) -> Iterator[Packet]:
     """Replace a numeric field with its running product."""
     return _running(packets, field, into, _binary(operator.mul))
 
 
-@processor(name="min")
+@processor(name="min", pixels=False)
 @_field_options
 def min_(packets: Iterator[Packet], field: str, into: str | None) -> Iterator[Packet]:
     """Replace a numeric field with its running minimum."""
     return _running(packets, field, into, _binary(min))
 
 
-@processor(name="max")
+@processor(name="max", pixels=False)
 @_field_options
 def max_(packets: Iterator[Packet], field: str, into: str | None) -> Iterator[Packet]:
     """Replace a numeric field with its running maximum."""
     return _running(packets, field, into, _binary(max))
 
 
-@processor(name="mean")
+@processor(name="mean", pixels=False)
 @_field_options
 def mean(packets: Iterator[Packet], field: str, into: str | None) -> Iterator[Packet]:
     """Replace a numeric field with its running mean (a float)."""
+
     def fold(acc: Any, value: float, seen: int) -> float:
         # incremental mean: no running total to overflow or lose precision on
         return float(value) if acc is None else acc + (value - acc) / (seen + 1)
@@ -100,7 +101,7 @@ def mean(packets: Iterator[Packet], field: str, into: str | None) -> Iterator[Pa
     return _running(packets, field, into, fold)
 
 
-@processor
+@processor(pixels=False)
 @kind_option
 @click.option(
     "-f",
@@ -108,8 +109,13 @@ def mean(packets: Iterator[Packet], field: str, into: str | None) -> Iterator[Pa
     default=None,
     help="Count only packets that have this field.",
 )
-@click.option("--into", metavar="FIELD", default="count", show_default=True,
-              help="Write the running count here.")
+@click.option(
+    "--into",
+    metavar="FIELD",
+    default="count",
+    show_default=True,
+    help="Write the running count here.",
+)
 def count(
     packets: Iterator[Packet], kinds: tuple[str, ...], field: str | None, into: str
 ) -> Iterator[Packet]:

@@ -12,7 +12,7 @@ from vflow_cli.options import counts, kind_option
 from vflow_cli.stage import Packet, log, processor
 
 
-@processor
+@processor(pixels=lambda options: options["draw"])
 @click.option(
     "-n",
     "--window",
@@ -21,8 +21,13 @@ from vflow_cli.stage import Packet, log, processor
     show_default=True,
     help="Measure over the last N packets.",
 )
-@click.option("--into", metavar="FIELD", default="fps", show_default=True,
-              help="Record the rate in this field of each packet.")
+@click.option(
+    "--into",
+    metavar="FIELD",
+    default="fps",
+    show_default=True,
+    help="Record the rate in this field of each packet.",
+)
 @click.option("--draw", is_flag=True, help="Also draw the rate in the frame's top-right corner.")
 @kind_option
 def fps(
@@ -52,7 +57,9 @@ def fps(
             packet["image"] = _draw(packet["image"], value)
         yield packet
     if n > 1 and first is not None:
-        log.info("%d packets at %.1f a second on average", n, (n - 1) / (time.perf_counter() - first))
+        log.info(
+            "%d packets at %.1f a second on average", n, (n - 1) / (time.perf_counter() - first)
+        )
 
 
 def _draw(image, value: float):

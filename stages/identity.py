@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from vflow_cli.stage import Packet, processor
 
 
-@processor
+@processor(pixels=False)
 def identity(packets: Iterator[Packet]) -> Iterator[Packet]:
     """Pass every packet through unchanged (a placeholder, or a pipe-speed probe)."""
     yield from packets

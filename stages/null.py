@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from vflow_cli.stage import Packet, consumer
 
 
-@consumer
+@consumer(pixels=False)
 def null(packets: Iterator[Packet]) -> None:
     """Read and discard every packet; with -v, report packets, bytes and rate at the end."""
     for _ in packets:

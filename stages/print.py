@@ -9,14 +9,21 @@ from typing import Any
 
 import click
 
+from vflow_cli.framing import Pending
 from vflow_cli.stage import Encoded, Packet, consumer
 
 
 def _jsonable(value: Any) -> Any:
     """json.dumps fallback: pictures are described, never dumped."""
+    if isinstance(value, Pending):
+        return value.describe()
     if isinstance(value, Encoded):
-        return {"format": value.format, "dtype": value.dtype, "shape": list(value.shape),
-                "bytes": len(value.data)}
+        return {
+            "format": value.format,
+            "dtype": value.dtype,
+            "shape": list(value.shape),
+            "bytes": len(value.data),
+        }
     shape = getattr(value, "shape", None)
     if shape is not None and getattr(value, "ndim", 0) > 0:
         return {"format": "raw", "dtype": str(value.dtype), "shape": list(shape)}
@@ -29,7 +36,7 @@ def _jsonable(value: Any) -> Any:
     return repr(value)  # msgpack ext types and the like: readable, never a crash
 
 
-@consumer(name="print")
+@consumer(name="print", pixels=False)
 @click.option(
     "-f",
     "--field",
@@ -38,8 +45,13 @@ def _jsonable(value: Any) -> Any:
     metavar="FIELD",
     help="Print only these fields (repeatable); packets with none of them are skipped.",
 )
-@click.option("--kind", "kinds", multiple=True, metavar="KIND",
-              help="Print only packets of this kind (repeatable).")
+@click.option(
+    "--kind",
+    "kinds",
+    multiple=True,
+    metavar="KIND",
+    help="Print only packets of this kind (repeatable).",
+)
 def print_(packets: Iterator[Packet], fields: tuple[str, ...], kinds: tuple[str, ...]) -> None:
     """Print each packet as one line of JSON: metadata in full, an image as shape and dtype.
 

@@ -11,7 +11,7 @@ from vflow_cli.options import counts, kind_option
 from vflow_cli.stage import Packet, processor
 
 
-@processor
+@processor(pixels=False)
 @click.argument("fps", type=click.FloatRange(min=0, min_open=True))
 @kind_option
 @click.option(
@@ -34,9 +34,8 @@ def rate(
         if not counted(packet):
             yield packet
             continue
-        t = packet.get("t") if clock == "media" else None
-        if type(t) not in (int, float):
-            t = time.monotonic()
+        stamp = packet.get("t") if clock == "media" else None
+        t = float(stamp) if type(stamp) in (int, float) else time.monotonic()
         if due is None or t < last or t - due > period:
             due = t  # first packet, a timeline that restarts (--loop), or a gap: start again
         if t >= due - 1e-9:

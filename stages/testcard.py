@@ -25,13 +25,26 @@ NOMINAL_FPS = 30.0  # the media timeline when frames are made as fast as possibl
     metavar="SIZE",
     help="small (320x240), medium (640x480), large (1280x720), hd (1920x1080) or WIDTHxHEIGHT.",
 )
-@click.option("-n", "--frames", type=click.IntRange(min=0), default=None,
-              help="Stop after N frames. Default: run until interrupted.")
-@click.option("--fps", type=click.FloatRange(min=0, min_open=True), default=None, metavar="RATE",
-              help="Pace frames in real time at RATE a second. Default: as fast as possible, "
-              f"time-stamped at {NOMINAL_FPS:g} a second.")
-@click.option("--animated", is_flag=True,
-              help="Move the picture: a sweeping bar and a bouncing ball, one step a frame.")
+@click.option(
+    "-n",
+    "--frames",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Stop after N frames. Default: run until interrupted.",
+)
+@click.option(
+    "--fps",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="RATE",
+    help="Pace frames in real time at RATE a second. Default: as fast as possible, "
+    f"time-stamped at {NOMINAL_FPS:g} a second.",
+)
+@click.option(
+    "--animated",
+    is_flag=True,
+    help="Move the picture: a sweeping bar and a bouncing ball, one step a frame.",
+)
 @click.option("--name", default="testcard", show_default=True, help="The stream's source name.")
 def testcard(
     size: str, frames: int | None, fps: float | None, animated: bool, name: str
@@ -44,8 +57,14 @@ def testcard(
     width, height = parse_size(size, SIZES)
     base = _pattern(width, height)
     rate = fps or NOMINAL_FPS
-    yield {"kind": "stream", "source": name, "width": width, "height": height,
-           "fps": rate, "length": frames}
+    yield {
+        "kind": "stream",
+        "source": name,
+        "width": width,
+        "height": height,
+        "fps": rate,
+        "length": frames,
+    }
     ticker = Ticker(1.0 / fps) if fps else None
     for seq in itertools.count() if frames is None else range(frames):
         if ticker is not None:
@@ -64,8 +83,15 @@ def _pattern(width: int, height: int) -> Any:
     import numpy as np
 
     image = np.zeros((height, width, 3), np.uint8)
-    bars = [(192, 192, 192), (0, 192, 192), (192, 192, 0), (0, 192, 0),
-            (192, 0, 192), (0, 0, 192), (192, 0, 0)]  # BGR: grey, yellow, cyan, green, ...
+    bars = [
+        (192, 192, 192),
+        (0, 192, 192),
+        (192, 192, 0),
+        (0, 192, 0),
+        (192, 0, 192),
+        (0, 0, 192),
+        (192, 0, 0),
+    ]  # BGR: grey, yellow, cyan, green, ...
     top = height * 2 // 3
     for i, colour in enumerate(bars):
         image[:top, i * width // 7 : (i + 1) * width // 7] = colour

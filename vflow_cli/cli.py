@@ -6,8 +6,8 @@ import importlib
 import pkgutil
 
 import click
-
 import vflow_stages
+
 from vflow_cli import __version__
 from vflow_cli.stage import CONTEXT, REGISTRY
 

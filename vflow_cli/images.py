@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from vflow_cli.framing import Encoded
+from vflow_cli.framing import Encoded, Pending
 from vflow_cli.runner import StageError
 
 
 def pixels(image: Any) -> Any:
     """The image as a numpy array, decoding it when it travels compressed (`vflow jpeg`)."""
+    if type(image) is Pending:
+        image = image.load()
     if isinstance(image, Encoded):
         import cv2
         import numpy as np

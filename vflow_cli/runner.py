@@ -10,6 +10,7 @@ already produced is lost; a second Ctrl-C aborts. A closed downstream is exit 14
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import logging
 import os
@@ -195,13 +196,14 @@ def run_stage(
     *,
     verbosity: int = 0,
     debug: bool = False,
+    lazy: bool = False,
 ) -> None:
     """Run one stage function with stdin/stdout as packet streams; exits with an Exit code."""
     configure_logging(verbosity)
     debug = debug or bool(os.environ.get("VFLOW_DEBUG"))
     refuse_terminals(reads=kind != "producer", writes=kind != "consumer")
     state = _state
-    state.__init__()
+    state.writer, state.pending, state.presses, state.draining = None, None, 0, False
     old = _install_signals(kind)
     started = time.monotonic()
     reader = writer = None
@@ -215,11 +217,13 @@ def run_stage(
             src = _binary("stdin")
             _widen(src)
             idle = writer.flush if writer is not None else _flush_text_stdout
-            reader = PacketReader(src, on_idle=idle)
+            reader = PacketReader(src, on_idle=idle, lazy=lazy)
             packets: Iterator[Packet] = iter(reader)
         if kind == "producer":
+            assert writer is not None
             _send(writer, fn(**options), producer=True)
         elif kind == "processor":
+            assert writer is not None
             _send(writer, fn(packets, **options), producer=False)
         else:
             fn(packets, **options)
@@ -252,7 +256,7 @@ def run_stage(
         state.writer = None
     if writer is not None:
         try:
-            writer.flush()  # complete packets already produced are never lost
+            writer.close()  # complete packets already produced are never lost
         except BrokenPipeError:
             _point_stdout_at_devnull()
             code = code or Exit.DOWNSTREAM_CLOSED
@@ -269,10 +273,9 @@ def _flush_text_stdout() -> None:
 
 
 def _widen(stream: Any) -> None:
-    try:
+    # CliRunner's streams have no file descriptor
+    with contextlib.suppress(AttributeError, OSError, ValueError):
         widen_pipe(stream.fileno())
-    except (AttributeError, OSError, ValueError):
-        pass  # CliRunner's streams have no file descriptor
 
 
 def _report(reader: PacketReader | None, writer: PacketWriter | None, seconds: float) -> None:

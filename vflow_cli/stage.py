@@ -17,8 +17,8 @@ from vflow_cli.framing import Encoded, Packet
 from vflow_cli.runner import Progress, StageError, log, run_stage
 
 __all__ = [
-    "REGISTRY",
     "CONTEXT",
+    "REGISTRY",
     "Encoded",
     "Packet",
     "Progress",
@@ -30,6 +30,7 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+Pixels = bool | Callable[[dict[str, Any]], bool]
 
 REGISTRY: dict[str, click.Command] = {}
 KINDS: dict[str, str] = {}  # stage name -> "producer" | "processor" | "consumer"
@@ -50,12 +51,13 @@ def _common_options(callback: Callable[..., Any]) -> Callable[..., Any]:
     return callback
 
 
-def _register(fn: F, kind: str, name: str | None) -> F:
+def _register(fn: F, kind: str, name: str | None, pixels: Pixels) -> F:
     name = name or fn.__name__.strip("_").replace("_", "-")
 
     @functools.wraps(fn)
     def callback(verbose: int, quiet: int, debug: bool, **options: Any) -> None:
-        run_stage(kind, fn, options, verbosity=verbose - quiet, debug=debug)
+        lazy = not (pixels(options) if callable(pixels) else pixels)
+        run_stage(kind, fn, options, verbosity=verbose - quiet, debug=debug, lazy=lazy)
 
     callback.__click_params__ = list(getattr(fn, "__click_params__", []))  # type: ignore[attr-defined]
     command = click.command(name, context_settings=CONTEXT)(_common_options(callback))
@@ -65,10 +67,14 @@ def _register(fn: F, kind: str, name: str | None) -> F:
 
 
 def _decorator(kind: str):
-    def decorate(fn: F | None = None, *, name: str | None = None) -> Any:
+    def decorate(fn: F | None = None, *, name: str | None = None, pixels: Pixels = True) -> Any:
+        """name: the command's name (default: the function's). pixels=False: the stage never
+        looks at an image's pixels (only passes packets on, drops them or reads metadata),
+        so images go from stdin to stdout without entering the process (framing.Pending);
+        a function of the options decides per run (fps draws only with --draw)."""
         if fn is None:
-            return lambda f: _register(f, kind, name)
-        return _register(fn, kind, name)
+            return lambda f: _register(f, kind, name, pixels)
+        return _register(fn, kind, name, pixels)
 
     return decorate
 

@@ -30,8 +30,12 @@ def wall(command: str, repeat: int = 3) -> float:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
-        subprocess.run(["bash", "-c", "set -o pipefail; " + command], env=ENV, check=True,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["bash", "-c", "set -o pipefail; " + command],
+            env=ENV,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 
@@ -43,17 +47,19 @@ def print_table(rows: list[Row]) -> None:
         ratio = ""
         if r.peer_value:
             ratio = f"{r.value / r.peer_value:.2f}x"
-        lines.append((
-            r.name,
-            f"{r.value:,.3f} {r.unit}" if r.value < 1000 else f"{r.value:,.0f} {r.unit}",
-            r.peer,
-            "" if r.peer_value is None else f"{r.peer_value:,.3f} {r.unit}",
-            ratio,
-            r.target,
-            {None: "", True: "yes", False: "NO"}[r.ok],
-        ))
+        lines.append(
+            (
+                r.name,
+                f"{r.value:,.3f} {r.unit}" if r.value < 1000 else f"{r.value:,.0f} {r.unit}",
+                r.peer,
+                "" if r.peer_value is None else f"{r.peer_value:,.3f} {r.unit}",
+                ratio,
+                r.target,
+                {None: "", True: "yes", False: "NO"}[r.ok],
+            )
+        )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     for i, line in enumerate(lines):
-        print(" | ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+        print(" | ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
         if i == 0:
             print("-+-".join("-" * w for w in widths))
