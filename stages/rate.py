@@ -35,7 +35,7 @@ def rate(
             yield packet
             continue
         stamp = packet.get("t") if clock == "media" else None
-        t = float(stamp) if type(stamp) in (int, float) else time.monotonic()
+        t = float(stamp) if isinstance(stamp, (int, float)) else time.monotonic()
         if due is None or t < last or t - due > period:
             due = t  # first packet, a timeline that restarts (--loop), or a gap: start again
         if t >= due - 1e-9:

@@ -42,8 +42,10 @@ Packet = dict[str, Any]
 
 # dtypes a raw image may have on the wire; multi-byte ones are little-endian
 DTYPES = frozenset(
-    ["uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64"]
-    + ["float16", "float32", "float64"]
+    {
+        *("uint8", "int8", "uint16", "int16", "uint32", "int32", "uint64", "int64"),
+        *("float16", "float32", "float64"),
+    }
 )
 ENCODINGS = frozenset({"jpeg", "png", "webp"})
 _BIN_HEADER = {0xC4: 1, 0xC5: 2, 0xC6: 4}  # bin8, bin16, bin32: bytes of length that follow
