@@ -9,6 +9,7 @@ import click
 import vflow_stages
 
 from vflow_cli import __version__
+from vflow_cli.graph.command import graph
 from vflow_cli.stage import CONTEXT, REGISTRY
 
 
@@ -36,6 +37,7 @@ def cli() -> None:
 _load_stages()
 for _name, _command in sorted(REGISTRY.items()):
     cli.add_command(_command, _name)
+cli.add_command(graph, "graph")
 
 
 def main() -> None:

@@ -1,0 +1,126 @@
+"""graph.command: the `vflow graph` subcommand (options, help, exit codes)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from vflow_cli.stage import CONTEXT
+
+
+@click.command("graph", context_settings=CONTEXT)
+@click.argument("spec", metavar="SPEC.toml", type=click.Path(dir_okay=False))
+@click.option("--check", is_flag=True, help="Only check the spec (and GPU needs); start nothing.")
+@click.option("--dot", "dot", is_flag=True, help="Print the graph in Graphviz dot and exit.")
+@click.option(
+    "--render",
+    metavar="FILE",
+    default=None,
+    help="With --dot: draw the graph into FILE (format from its extension: png, svg, "
+    "pdf) with Graphviz's `dot` program.",
+)
+@click.option(
+    "--stats",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Print packets in/out, rates, queue fill and drops every "
+    "SECONDS on stderr (this relays every edge so that each one is counted). "
+    "SIGUSR1 prints them once at any time.",
+)
+@click.option(
+    "--gpus",
+    metavar="LIST",
+    default=None,
+    help="The GPUs nodes may use, e.g. 0,1 (default: VFLOW_GPUS, else "
+    "CUDA_VISIBLE_DEVICES; none if neither is set).",
+)
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="SECONDS",
+    help="After a stop, how long the nodes may drain before SIGTERM (default: the "
+    "spec's [graph] grace, else 10).",
+)
+@click.option("-v", "--verbose", count=True, help="Report more; print a summary at the end.")
+@click.option("-q", "--quiet", count=True, help="Only report errors.")
+def graph(
+    spec: str,
+    check: bool,
+    dot: bool,
+    render: str | None,
+    stats: float | None,
+    gpus: str | None,
+    grace: float | None,
+    verbose: int,
+    quiet: int,
+) -> None:
+    """Run a graph of stages described in SPEC.toml: each node a process, wired by pipes.
+
+    A node runs a vflow stage (`run = ["sum"]`), any program that speaks the packet format
+    (`command = [...]`) or a Python script (`python = [...]`), and reads from the nodes named
+    in `from`. One output may feed several nodes (each through its own bounded queue, which
+    blocks or drops: `queue = { size = 8, leaky = "old" }`); several inputs are merged as
+    packets arrive or zipped by frame number (`join = "zip"`); `workers = N` runs N copies
+    of a slow stage and keeps the packets in order. The format is in vflow-graph(5).
+
+    \b
+      [nodes.src]
+      run = ["int", "0", "40"]
+      [nodes.total]
+      run = ["sum"]
+      from = ["src"]
+      [nodes.out]
+      run = ["print"]
+      from = ["total"]
+
+    Ctrl-C stops the producers and lets the rest drain (a second one stops everything);
+    SIGTERM does the same. Every node's stderr is shown prefixed with its name.
+
+    Exit status: 0 done; 1 a bad spec, or a node failed (the first failed node's own status
+    when it has one: 70, 137 for SIGKILL, ...); 130 interrupted; 143 terminated.
+    """
+    from vflow_cli.graph import spec as specs
+
+    if render is not None and not dot:
+        raise click.UsageError("--render goes with --dot (vflow graph --dot --render out.png)")
+    try:
+        loaded = specs.load(spec)
+        plan = specs.allocate_gpus(loaded, specs.visible_gpus(gpus))
+    except specs.SpecError as exc:
+        for line in exc.lines:
+            click.echo(f"vflow graph: {line}", err=True)
+        sys.exit(1)
+    if dot:
+        from vflow_cli.graph.dot import RenderError, to_dot
+        from vflow_cli.graph.dot import render as draw
+
+        if render is None:
+            click.echo(to_dot(loaded), nl=False)
+            return
+        try:
+            draw(loaded, render)
+        except RenderError as exc:
+            click.echo(f"vflow graph: {exc}", err=True)
+            sys.exit(1)
+        return
+    if check:
+        if verbose - quiet >= 0:
+            n = len(loaded.nodes)
+            click.echo(f"vflow graph: {spec}: {n} node{'s' * (n != 1)}, ok", err=True)
+        return
+    from vflow_cli.graph.run import Graph
+
+    runner = Graph(
+        loaded,
+        gpus=plan,
+        relay_all=stats is not None,
+        verbosity=verbose - quiet,
+        grace=grace,
+        stats=stats,
+    )
+    code = runner.run()
+    sys.stdout.flush()
+    sys.exit(code)
