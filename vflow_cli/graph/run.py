@@ -166,7 +166,7 @@ class StdoutOutlet:
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
-            self.writer.flush()
+            self.writer.close()
 
     @property
     def alive(self) -> bool:
@@ -1060,6 +1060,9 @@ class _FileOutlet(StdoutOutlet):
 
 
 def _close_writer(writer: PacketWriter) -> None:
+    """Send what is left, stop its helper thread, close the pipe (the reader sees EOF)."""
+    with contextlib.suppress(OSError):
+        writer.close()
     with contextlib.suppress(OSError):
         writer._stream.close()  # type: ignore[attr-defined]
 

@@ -376,8 +376,11 @@ def _check_arguments(command: Any, stage: str, args: list[str]) -> str | None:
 
 def _check_edges(spec: Spec, lines: _Lines, err) -> None:
     nodes = spec.nodes
+    broken: set[str] = set()  # nodes with a bad input: already reported
     for node in nodes.values():
         for source in node.inputs:
+            if source not in nodes or source == node.name:
+                broken.add(node.name)
             if source not in nodes:
                 known = ", ".join(n for n in nodes if n != node.name)
                 err(
@@ -408,7 +411,7 @@ def _check_edges(spec: Spec, lines: _Lines, err) -> None:
         )
     reached = _reachable(nodes)
     for node in nodes.values():
-        if node.name not in reached and node.name not in on_cycle and node.kind != "producer":
+        if not broken and node.name not in reached | on_cycle and node.kind != "producer":
             err(
                 lines.node(node.name, "from"),
                 f"node '{node.name}': its inputs never reach a producer",

@@ -1,0 +1,70 @@
+"""A test node in plain Python and msgpack (no vflow import): proves the format stands alone.
+
+    node.py slow SECONDS      pass packets on, sleeping SECONDS before each
+    node.py fail N            pass packets on, crash (exit 1, a traceback) on packet N
+    node.py env               for each packet, send one saying what CUDA_VISIBLE_DEVICES is
+    node.py double            send every packet twice (a stage that adds packets)
+    node.py produce N [S]     produce N packets (seq 0..N-1), sleeping S between them
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import msgpack
+
+
+def packets():
+    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+    stdin = sys.stdin.buffer
+    while chunk := stdin.read1(1 << 16):
+        unpacker.feed(chunk)
+        for obj in unpacker:
+            if isinstance(obj, dict) and "vflow" not in obj:
+                yield obj
+
+
+def main() -> int:
+    mode, args = sys.argv[1], sys.argv[2:]
+    if os.environ.get("PIDFILE"):  # tests kill this node by its pid
+        with open(os.environ["PIDFILE"], "w") as f:
+            f.write(str(os.getpid()))
+    out = sys.stdout.buffer
+    pack = msgpack.Packer().pack
+    out.write(pack({"vflow": 1}))
+    out.flush()
+
+    def send(packet: dict) -> None:
+        out.write(pack(packet))
+        out.flush()
+
+    try:
+        if mode == "produce":
+            pause = float(args[1]) if len(args) > 1 else 0.0
+            for seq in range(int(args[0])):
+                send({"kind": "data", "seq": seq, "value": seq})
+                time.sleep(pause)
+            return 0
+        for n, packet in enumerate(packets(), 1):
+            if mode == "slow":
+                time.sleep(float(args[0]))
+                send(packet)
+            elif mode == "fail":
+                if n == int(args[0]):
+                    raise RuntimeError(f"packet {n} is one too many")
+                send(packet)
+            elif mode == "env":
+                gpu = os.environ.get("CUDA_VISIBLE_DEVICES")
+                send({**packet, "gpu": gpu, "node": os.environ.get("VFLOW_GRAPH_NODE")})
+            elif mode == "double":
+                send(packet)
+                send({**packet, "copy": True})
+    except BrokenPipeError:
+        return 141
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
