@@ -1,10 +1,10 @@
 """A test node in plain Python and msgpack (no vflow import): proves the format stands alone.
 
-    node.py slow SECONDS      pass packets on, sleeping SECONDS before each
-    node.py fail N            pass packets on, crash (exit 1, a traceback) on packet N
-    node.py env               for each packet, send one saying what CUDA_VISIBLE_DEVICES is
-    node.py double            send every packet twice (a stage that adds packets)
-    node.py produce N [S]     produce N packets (seq 0..N-1), sleeping S between them
+node.py slow SECONDS      pass packets on, sleeping SECONDS before each
+node.py fail N            pass packets on, crash (exit 1, a traceback) on packet N
+node.py env               for each packet, send one saying what CUDA_VISIBLE_DEVICES is
+node.py double            send every packet twice (a stage that adds packets)
+node.py produce N [S]     produce N packets (seq 0..N-1), sleeping S between them
 """
 
 from __future__ import annotations

@@ -721,7 +721,8 @@ class Graph:
                     stdin = in_fd
                 else:
                     r, w = os.pipe()
-                    widen_pipe(w)
+                    if node.leaky == "no":  # a leaky queue wants little hidden behind it
+                        widen_pipe(w)
                     stdin = r
                     child_ends.append(r)
                     parent_ends.append(w)

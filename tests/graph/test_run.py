@@ -1,0 +1,466 @@
+"""vflow graph: real graphs as real processes on real pipes."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from tests.graph.util import (
+    EXAMPLES,
+    consecutive,
+    env_with,
+    graph,
+    lines,
+    node,
+    pid_in,
+    start,
+    stop,
+    wait_for,
+)
+from tests.helpers import sh
+
+
+def jsonl(data: bytes) -> list[dict]:
+    return [json.loads(line) for line in data.decode().splitlines()]
+
+
+# -- the Videoflow examples, translated
+
+
+def test_int_sum_print_is_the_shell_pipeline(tmp_path):
+    result = graph(tmp_path, EXAMPLES / "sum.toml")
+    assert result.returncode == 0, result.stderr
+    shell = sh("vflow int 0 40 | vflow sum | vflow print")
+    assert shell.statuses == [0, 0, 0]
+    strip = [{k: v for k, v in p.items() if k != "t"} for p in jsonl(result.stdout)]
+    assert strip == [{k: v for k, v in p.items() if k != "t"} for p in jsonl(shell.stdout)]
+    assert strip[-1]["value"] == sum(range(41))
+
+
+def test_a_producer_feeding_two_consumers(tmp_path):
+    result = graph(tmp_path, EXAMPLES / "two-consumers.toml")
+    assert result.returncode == 0, result.stderr
+    total, biggest = lines(tmp_path / "total.jsonl"), lines(tmp_path / "max.jsonl")
+    assert [p["value"] for p in total][-1] == sum(range(1, 101))
+    assert [p["value"] for p in biggest] == list(range(1, 101))
+
+
+def test_two_producers(tmp_path):
+    result = graph(tmp_path, EXAMPLES / "two-producers.toml")
+    assert result.returncode == 0, result.stderr
+    out = jsonl(result.stdout)
+    small = [p for p in out if p["from"] == "small-sum"]
+    big = [p for p in out if p["from"] == "big-sum"]
+    assert (len(small), len(big)) == (10, 100)
+    assert consecutive(small) and consecutive(big)  # each branch keeps its order
+    assert small[-1]["value"] == 45 and big[-1]["value"] == sum(range(1000, 1100))
+
+
+# -- fan-out
+
+
+FANOUT = """\
+[graph]
+grace = 5
+[nodes.src]
+run = ["int", "0", "{last}"]
+[nodes.fast]
+run = ["print", "--field", "seq"]
+from = ["src"]
+stdout = "fast.jsonl"
+[nodes.slow]
+python = {slow}
+from = ["src"]
+queue = {{ size = 4, leaky = "{leaky}" }}
+[nodes.slow-out]
+run = ["print", "--field", "seq"]
+from = ["slow"]
+stdout = "slow.jsonl"
+"""
+
+
+def test_fan_out_lossless_every_packet_arrives_in_order(tmp_path):
+    spec = FANOUT.format(last=199, slow=node("slow", "0.002"), leaky="no")
+    result = graph(tmp_path, spec)
+    assert result.returncode == 0, result.stderr
+    assert consecutive(lines(tmp_path / "fast.jsonl"))
+    assert consecutive(lines(tmp_path / "slow.jsonl"))
+    assert len(lines(tmp_path / "slow.jsonl")) == 200
+    assert b"dropped" not in result.stderr
+
+
+@pytest.mark.parametrize("leaky", ["old", "new"])
+def test_fan_out_leaky_fast_branch_gets_all_drops_are_counted(tmp_path, leaky):
+    spec = FANOUT.format(last=1999, slow=node("slow", "0.01"), leaky=leaky)
+    result = graph(tmp_path, spec, timeout=20)  # 2000 x 0.01 s if the source waited for slow
+    assert result.returncode == 0, result.stderr
+    fast, slow = lines(tmp_path / "fast.jsonl"), lines(tmp_path / "slow.jsonl")
+    assert consecutive(fast) and len(fast) == 2000
+    seqs = [p["seq"] for p in slow]
+    assert seqs == sorted(set(seqs)) and len(seqs) < 2000
+    err = result.stderr.decode()
+    match = re.search(r"edge src -> slow: dropped (\d+) of (\d+) packets", err)
+    assert match, err
+    assert int(match.group(2)) == 2000
+    assert int(match.group(1)) + len(seqs) == 2000  # every packet accounted for
+    if leaky == "new":
+        assert seqs[0] == 0  # the first ones were queued, later ones dropped
+    else:
+        assert seqs[-1] == 1999  # the newest always gets through
+
+
+def test_a_reader_that_leaves_early_is_not_a_failure(tmp_path):
+    spec = """\
+[nodes.src]
+run = ["int", "0", "100000000"]
+[nodes.first]
+run = ["head", "5"]
+from = ["src"]
+[nodes.out]
+run = ["print"]
+from = ["first"]
+"""
+    result = graph(tmp_path, spec, "-v")
+    assert result.returncode == 0, result.stderr
+    assert len(jsonl(result.stdout)) == 5
+    assert "src: exit status 141" in result.stderr.decode()
+
+
+def test_one_branch_leaving_early_leaves_the_other_running(tmp_path):
+    spec = """\
+[nodes.src]
+run = ["int", "0", "2999"]
+[nodes.first]
+run = ["head", "5"]
+from = ["src"]
+[nodes.first-out]
+run = ["print"]
+from = ["first"]
+stdout = "first.jsonl"
+[nodes.all]
+run = ["print"]
+from = ["src"]
+stdout = "all.jsonl"
+"""
+    result = graph(tmp_path, spec)
+    assert result.returncode == 0, result.stderr
+    assert len(lines(tmp_path / "first.jsonl")) == 5
+    assert consecutive(lines(tmp_path / "all.jsonl")) and len(lines(tmp_path / "all.jsonl")) == 3000
+
+
+# -- fan-in
+
+
+def test_zip_by_frame_number(tmp_path):
+    result = graph(tmp_path, EXAMPLES / "zip.toml")
+    assert result.returncode == 0, result.stderr
+    out = jsonl(result.stdout)
+    assert [p["seq"] for p in out] == list(range(0, 20, 2))
+    for p in out:
+        assert p["value"] == p["seq"]  # the first input's packet ...
+        assert p["total"]["value"] == sum(range(p["seq"] + 1))  # ... with the other's result
+    assert "node 'joined': 10 unmatched packets dropped" in result.stderr.decode()
+
+
+def test_zip_keep_sends_unmatched_packets_alone(tmp_path):
+    spec = (
+        (EXAMPLES / "zip.toml")
+        .read_text()
+        .replace('from = ["even", "total"]', 'from = ["total", "even"]')
+    )
+    spec += 'unmatched = "keep"\n'
+    result = graph(tmp_path, spec)
+    assert result.returncode == 0, result.stderr
+    out = jsonl(result.stdout)
+    assert [p["seq"] for p in out] == list(range(20))
+    assert ["even" in p for p in out] == [seq % 2 == 0 for seq in range(20)]
+
+
+# -- workers
+
+
+WORKERS = """\
+[nodes.src]
+run = ["int", "0", "{last}"]
+[nodes.work]
+{run}
+workers = {workers}
+window = {window}
+from = ["src"]
+[nodes.out]
+run = ["print", "--field", "seq", "--field", "copy"]
+from = ["work"]
+"""
+
+
+def test_workers_keep_the_order(tmp_path):
+    result = graph(tmp_path, EXAMPLES / "workers.toml")
+    assert result.returncode == 0, result.stderr
+    assert consecutive(jsonl(result.stdout)) and len(jsonl(result.stdout)) == 200
+
+
+def test_workers_with_a_stage_that_adds_packets(tmp_path):
+    run = f"python = {node('double')}"
+    result = graph(tmp_path, WORKERS.format(last=299, run=run, workers=3, window=4))
+    assert result.returncode == 0, result.stderr
+    out = jsonl(result.stdout)
+    assert [p["seq"] for p in out] == [s for s in range(300) for _ in (0, 1)]
+    assert [p.get("copy", False) for p in out] == [False, True] * 300
+
+
+@pytest.mark.parametrize("n", [3, 50])
+def test_workers_with_a_stage_that_drops_packets(tmp_path, n):
+    # every N keeps one in N of what *each worker* sees: which ones depends on the spread,
+    # but the order must hold, and a worker that drops everything it holds must not stall
+    run = f'run = ["every", "{n}"]'
+    result = graph(tmp_path, WORKERS.format(last=999, run=run, workers=2, window=2))
+    assert result.returncode == 0, result.stderr
+    seqs = [p["seq"] for p in jsonl(result.stdout)]
+    assert seqs == sorted(set(seqs)) and seqs[0] == 0
+    assert 2 * (1000 // n // 2) - 2 <= len(seqs) <= 2 * (1000 // n // 2 + 1) + 2
+
+
+def test_hidden_sequence_field_never_leaks(tmp_path):
+    run = 'run = ["identity"]'
+    result = graph(
+        tmp_path,
+        WORKERS.format(last=9, run=run, workers=2, window=8).replace(
+            'run = ["print", "--field", "seq", "--field", "copy"]', 'run = ["print"]'
+        ),
+    )
+    assert result.returncode == 0, result.stderr
+    assert b"_vflow" not in result.stdout
+
+
+# -- devices
+
+
+def test_each_worker_sees_one_gpu(tmp_path):
+    spec = f"""\
+[nodes.src]
+run = ["int", "0", "19"]
+[nodes.det]
+python = {node("env")}
+device = "gpu"
+workers = 2
+from = ["src"]
+[nodes.track]
+python = {node("env")}
+device = "prefer-gpu"
+from = ["src"]
+[nodes.plain]
+python = {node("env")}
+from = ["src"]
+[nodes.all]
+run = ["print", "--field", "node", "--field", "gpu"]
+from = ["det", "track", "plain"]
+"""
+    result = graph(tmp_path, spec, "--gpus", "4,6", env=env_with(CUDA_VISIBLE_DEVICES="9"))
+    assert result.returncode == 0, result.stderr
+    seen: dict[str, set] = {}
+    for p in jsonl(result.stdout):
+        seen.setdefault(p["node"], set()).add(p["gpu"])
+    assert seen == {"det": {"4", "6"}, "track": {""}, "plain": {"9"}}
+    # VFLOW_GPUS when there is no --gpus; one GPU is not enough for det's two workers
+    refused = graph(tmp_path, spec, env=env_with(VFLOW_GPUS="4"))
+    assert refused.returncode == 1
+    assert "node 'det': needs 2 GPUs" in refused.stderr.decode()
+    assert not refused.stdout  # refused before anything started
+
+
+# -- failures
+
+
+INFINITE = """\
+[graph]
+on_failure = "{policy}"
+grace = 3
+[nodes.src]
+run = ["int", "0", "100000000", "--interval", "0.002"]
+[nodes.bad]
+python = {bad}
+from = ["src"]
+env = {{ PIDFILE = "bad.pid" }}
+[nodes.bad-out]
+run = ["print", "--field", "seq"]
+from = ["bad"]
+stdout = "bad.jsonl"
+[nodes.good]
+run = ["print", "--field", "seq"]
+from = ["src"]
+stdout = "good.jsonl"
+"""
+
+
+def test_a_node_that_raises_on_its_fifth_packet_stops_the_graph(tmp_path):
+    started = time.monotonic()
+    result = graph(tmp_path, INFINITE.format(policy="stop", bad=node("fail", "5")), timeout=20)
+    assert time.monotonic() - started < 20
+    assert result.returncode == 1
+    err = result.stderr.decode()
+    assert "vflow graph: node 'bad' (python " in err and "failed: exit status 1" in err
+    assert "bad: RuntimeError: packet 5 is one too many" in err  # its stderr, prefixed
+    assert "bad|" in err  # the last lines again, in the failure report
+    assert len(lines(tmp_path / "bad.jsonl")) == 4
+    assert consecutive(lines(tmp_path / "good.jsonl"))
+
+
+def test_a_node_killed_mid_run_stops_all(tmp_path):
+    proc = start(tmp_path, INFINITE.format(policy="stop", bad=node("slow", "0")))
+    pid = pid_in(tmp_path / "bad.pid")
+    wait_for(lambda: len(lines(tmp_path / "bad.jsonl")) >= 5, what="packets through 'bad'")
+    os.kill(pid, signal.SIGKILL)
+    code, _, err = stop(proc, 0)  # signal 0: just wait
+    assert code == 128 + 9, err
+    assert "node 'bad' (python " in err and "killed by SIGKILL; stopping the graph" in err
+    assert consecutive(lines(tmp_path / "good.jsonl"))
+
+
+def test_a_node_killed_mid_run_with_continue_keeps_the_rest(tmp_path):
+    spec = INFINITE.format(policy="continue", bad=node("slow", "0")).replace(
+        '"100000000", "--interval", "0.002"', '"399", "--interval", "0.005"'
+    )
+    proc = start(tmp_path, spec)
+    pid = pid_in(tmp_path / "bad.pid")
+    wait_for(lambda: len(lines(tmp_path / "bad.jsonl")) >= 5, what="packets through 'bad'")
+    os.kill(pid, signal.SIGKILL)
+    code, _, err = stop(proc, 0)
+    assert code == 137, err
+    assert 'the rest goes on (on_failure = "continue")' in err
+    good = lines(tmp_path / "good.jsonl")
+    assert consecutive(good) and len(good) == 400  # the other branch ran to the end
+    assert len(lines(tmp_path / "bad.jsonl")) < 400
+
+
+# -- stopping
+
+
+TWO_CONSUMERS = """\
+[nodes.src]
+run = ["int", "0", "100000000", "--interval", "0.002"]
+[nodes.total]
+run = ["sum"]
+from = ["src"]
+[nodes.a]
+run = ["print", "--field", "seq"]
+from = ["total"]
+stdout = "a.jsonl"
+[nodes.b]
+run = ["print", "--field", "seq"]
+from = ["src"]
+stdout = "b.jsonl"
+queue = { size = 64 }
+"""
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stop_signal_drains_everything_produced(tmp_path, signum, code):
+    proc = start(tmp_path, TWO_CONSUMERS, "-v")
+    wait_for(lambda: len(lines(tmp_path / "a.jsonl")) >= 20, what="packets")
+    status, _, err = stop(proc, signum)
+    assert status == code, err
+    a, b = lines(tmp_path / "a.jsonl"), lines(tmp_path / "b.jsonl")
+    assert consecutive(a) and consecutive(b)
+    assert len(a) == len(b) >= 20  # exactly what the producer made reached both consumers
+    for name in ("total", "a", "b"):
+        assert f"{name}: exit status 0" in err
+    assert f"src: exit status {code}" in err
+
+
+def test_a_second_ctrl_c_stops_everything_at_once(tmp_path):
+    spec = TWO_CONSUMERS.replace('run = ["sum"]', f"python = {node('slow', '0.5')}")
+    spec = spec.replace("queue = { size = 64 }", "")
+    proc = start(tmp_path, spec.replace("[nodes.total]", "[graph]\ngrace = 60\n[nodes.total]"))
+    wait_for(lambda: len(lines(tmp_path / "b.jsonl")) >= 20, what="packets")
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.5)  # the first one drains: slowly (16 packets queued, 0.5 s each)
+    assert proc.poll() is None
+    status, _, err = stop(proc, signal.SIGINT, timeout=10)
+    assert status == 130, err
+    assert "interrupted again: stopping every node now" in err
+
+
+def test_partial_stop_with_two_producers(tmp_path):
+    spec = """\
+[nodes.short]
+run = ["int", "0", "9", "--interval", "0.01"]
+[nodes.long]
+run = ["int", "0", "100000000", "--interval", "0.005"]
+[nodes.short-out]
+run = ["print", "--field", "seq"]
+from = ["short"]
+stdout = "short.jsonl"
+[nodes.long-sum]
+run = ["sum"]
+from = ["long"]
+[nodes.long-out]
+run = ["print", "--field", "seq"]
+from = ["long-sum"]
+stdout = "long.jsonl"
+"""
+    proc = start(tmp_path, spec, "-v")
+    wait_for(lambda: len(lines(tmp_path / "short.jsonl")) == 10, what="the short branch")
+    before = len(lines(tmp_path / "long.jsonl"))
+    wait_for(lambda: len(lines(tmp_path / "long.jsonl")) > before + 20, what="the long branch")
+    assert proc.poll() is None  # the rest of the graph runs on
+    status, _, err = stop(proc, signal.SIGINT)
+    assert status == 130, err
+    assert "short: exit status 0" in err and "short-out: exit status 0" in err
+    assert consecutive(lines(tmp_path / "long.jsonl"))
+
+
+# -- observability
+
+
+def test_stats_every_interval_and_on_sigusr1(tmp_path):
+    spec = FANOUT.format(last=100000000, slow=node("slow", "0.01"), leaky="old").replace(
+        '"100000000"]', '"100000000", "--interval", "0.001"]'
+    )
+    proc = start(tmp_path, spec, "--stats", "0.3")
+    wait_for(lambda: len(lines(tmp_path / "slow.jsonl")) >= 10, what="packets")
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGUSR1)
+    time.sleep(0.3)
+    status, _, err = stop(proc, signal.SIGINT)
+    assert status == 130, err
+    assert err.count("packets in/out per node") >= 2
+    assert re.search(r"node fast: in \d+, out -", err)
+    assert re.search(r"edge src -> slow: queue \d/4 \(leaky old\), in \d+, out \d+, dropped", err)
+    assert re.search(r"edge slow -> slow-out: queue \d+/16", err)  # --stats relays every edge
+
+
+def test_summary_on_failure_and_stderr_prefixes(tmp_path):
+    spec = """\
+[nodes.src]
+run = ["int", "0", "9"]
+[nodes.bad]
+run = ["sum", "--field", "kind"]
+from = ["src"]
+[nodes.out]
+run = ["null"]
+from = ["bad"]
+"""
+    result = graph(tmp_path, spec)
+    assert result.returncode == 1
+    err = result.stderr.decode()
+    assert re.search(r"^bad: vflow sum: ", err, re.M), err
+    assert "vflow graph: done in" in err  # the summary, without -v
+    assert "Traceback" not in err
+
+
+def test_dot_of_an_example(tmp_path):
+    result = graph(tmp_path, EXAMPLES / "leaky.toml", "--dot")
+    assert result.returncode == 0
+    assert b'"src" -> "slow" [label="queue 4, leaky old", style="dashed"];' in result.stdout
+
+
+def test_leaky_example(tmp_path):
+    result = graph(tmp_path, EXAMPLES / "leaky.toml")
+    assert result.returncode == 0, result.stderr
+    assert len(lines(tmp_path / "fast.jsonl")) == 500
+    assert 0 < len(lines(tmp_path / "slow.jsonl")) <= 500
