@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from tests.graph.util import EXAMPLES, graph, write_spec
+from tests.graph.util import EXAMPLES, graph
 from vflow_cli.graph import spec as specs
 from vflow_cli.graph.dot import to_dot
 

@@ -78,7 +78,7 @@ def stop(proc: subprocess.Popen, signum: int = signal.SIGINT, timeout: float = 2
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        raise AssertionError(f"the graph did not stop within {timeout} s: {err.decode()}")
+        raise AssertionError(f"the graph did not stop within {timeout} s: {err.decode()}") from None
     return proc.returncode, out, err.decode()
 
 

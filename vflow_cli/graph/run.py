@@ -721,8 +721,10 @@ class Graph:
                     stdin = in_fd
                 else:
                     r, w = os.pipe()
-                    if node.leaky == "no":  # a leaky queue wants little hidden behind it
+                    if node.leaky == "no":
                         widen_pipe(w)
+                    else:  # a leaky queue wants little hidden behind it, in the pipe
+                        _narrow_pipe(w)
                     stdin = r
                     child_ends.append(r)
                     parent_ends.append(w)
@@ -1066,6 +1068,14 @@ def _close_writer(writer: PacketWriter) -> None:
         writer.close()
     with contextlib.suppress(OSError):
         writer._stream.close()  # type: ignore[attr-defined]
+
+
+def _narrow_pipe(fd: int) -> None:
+    """The smallest pipe the kernel allows (a page): few packets wait beyond a leaky queue."""
+    with contextlib.suppress(OSError, ImportError):
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 4096)
 
 
 def _has_fd(stream: Any) -> bool:
