@@ -18,7 +18,6 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = str(Path(sys.executable).parent)  # where the `vflow` console script lives
 ENV = {**os.environ, "PATH": BIN + os.pathsep + os.environ.get("PATH", "")}
 ENV.pop("VFLOW_DEBUG", None)
-ENV.pop("CI", None)  # the CI variable only hides progress bars; tests decide that themselves
 
 
 def frame(seq: int, shape: tuple[int, ...] = (4, 6, 3), dtype: str = "uint8", **meta: Any):
@@ -37,7 +36,7 @@ def pack(packets: Iterable[dict[str, Any]]) -> bytes:
     writer = PacketWriter(out)
     for packet in packets:
         writer.write(packet)
-    writer.flush()
+    writer.close()
     return out.getvalue()
 
 

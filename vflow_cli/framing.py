@@ -232,9 +232,8 @@ class PacketReader:
                     f"packet {self.packets + 1} is larger than the {self.max_packet}-byte limit "
                     "(set VFLOW_MAX_PACKET to raise it)"
                 ) from None
-            except (ValueError, msgpack.ExtraData) as exc:  # FormatError, StackError, limits
-                if isinstance(exc, StreamError):
-                    raise
+            except (ValueError, TypeError, OverflowError) as exc:
+                # FormatError, StackError, a container over the limits, an unhashable map key
                 raise StreamError(f"packet {self.packets + 1} is malformed ({exc})") from None
 
     def _at_end(self) -> None:
@@ -315,10 +314,10 @@ class PacketReader:
         value, target = image.make(image.nbytes)
         have = len(image.head)
         target[:have] = image.head
-        self._read_exact(target[have:])
+        self._read_exact(target[have:], image.number)
         image.value = value
 
-    def _read_exact(self, target: memoryview) -> None:
+    def _read_exact(self, target: memoryview, number: int) -> None:
         got, length = 0, len(target)
         if length:
             self._on_idle()
@@ -326,8 +325,8 @@ class PacketReader:
             n = self._readinto(target[got:])
             if not n:
                 raise StreamError(
-                    f"input ended in the middle of packet {self.packets} "
-                    f"(an image was {length - got} bytes short; was the stage before killed?)"
+                    f"input ended in the middle of packet {number} "
+                    f"(its image was {length - got} bytes short; was the stage before killed?)"
                 )
             got += n
             self.bytes += n
@@ -338,7 +337,7 @@ class PacketReader:
         left -= _splice(self._fd, _devnull(), left)
         scratch = memoryview(bytearray(min(left, 1 << 20)))
         while left:
-            self._read_exact(scratch[: min(left, len(scratch))])
+            self._read_exact(scratch[: min(left, len(scratch))], image.number)
             left -= min(left, len(scratch))
         image.head = b""
 
@@ -356,7 +355,7 @@ class PacketReader:
         scratch = memoryview(bytearray(min(left, 1 << 20)))
         while left:
             piece = scratch[: min(left, len(scratch))]
-            self._read_exact(piece)
+            self._read_exact(piece, image.number)
             write(piece)
             left -= len(piece)
         image.forwarded = True
@@ -436,6 +435,7 @@ class Pending:
         "head",
         "make",
         "nbytes",
+        "number",
         "reader",
         "shape",
         "value",
@@ -451,6 +451,7 @@ class Pending:
         self.head = head  # the first bytes, already read with the packet's map
         self.value: Any = None
         self.forwarded = False
+        self.number = reader.packets + 1  # its packet's place in the stream
 
     def load(self) -> Any:
         """The image itself (a numpy array, or an Encoded image)."""
@@ -603,16 +604,25 @@ class PacketWriter:
             self._flush()
         self.busy = False
 
-    def flush(self) -> None:
-        """Send what is batched; never waits for an image still being written."""
+    def push(self) -> None:
+        """Send what is batched, without waiting for an image the helper thread is writing.
+
+        The reader calls this before it blocks (on_idle), so a lone packet leaves at once.
+        """
         if self._buf:
             self.busy = True
             self._flush()
             self.busy = False
 
-    def close(self) -> None:
-        """Send everything and wait until it is written (end of stream)."""
+    def flush(self) -> None:
+        """Send everything and wait until it is written."""
+        self.busy = True
         self._drain()
+        self.busy = False
+
+    def close(self) -> None:
+        """flush(), and stop the helper thread (end of stream)."""
+        self.flush()
         if self._jobs is not None:
             self._jobs.put(None)
             self._jobs = None

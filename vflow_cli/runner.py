@@ -123,11 +123,20 @@ def configure_logging(verbosity: int) -> None:
 
 def _progress_bar(total: int | None, unit: str):
     """A tqdm bar on stderr when stderr is a terminal and logging is not quiet, else None."""
-    if not _isatty(sys.stderr) or log.level > logging.WARNING or os.environ.get("CI"):
+    if not _isatty(sys.stderr) or log.level > logging.WARNING:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit=" " + unit, desc=_command_path(), leave=False, file=sys.stderr)
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+        sized = size.columns > 0 and size.lines > 0
+    except (OSError, ValueError, AttributeError):
+        sized = False
+    # a terminal that reports no size (a bare pty, `script`) would hide the bar: assume 80x24
+    shape = {"dynamic_ncols": True} if sized else {"ncols": 80, "nrows": 24}
+    return tqdm(
+        total=total, unit=" " + unit, desc=_command_path(), leave=False, file=sys.stderr, **shape
+    )
 
 
 def _send(writer: PacketWriter, packets: Iterable[Any], *, producer: bool) -> None:
@@ -216,7 +225,7 @@ def run_stage(
         if kind != "producer":
             src = _binary("stdin")
             _widen(src)
-            idle = writer.flush if writer is not None else _flush_text_stdout
+            idle = writer.push if writer is not None else _flush_text_stdout
             reader = PacketReader(src, on_idle=idle, lazy=lazy)
             packets: Iterator[Packet] = iter(reader)
         if kind == "producer":
