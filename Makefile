@@ -9,7 +9,7 @@ BIN    := $(CURDIR)/$(VENV)/bin
 APT_PACKAGES := xvfb xdotool x11-apps ffmpeg
 
 .DEFAULT_GOAL := check
-.PHONY: help check install system-deps venv link test test-all lint fmt bench man smoke clean
+.PHONY: help check install system-deps venv link test test-all lint fmt bench man docs smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -64,6 +64,9 @@ man: venv ## regenerate man/vflow-STAGE.1 from each stage's --help (vflow.1 and 
 	  --man-version "$$($(BIN)/vflow --version | cut -d' ' -f3)" --man-date $(MAN_DATE) >/dev/null; \
 	rm -f $$tmp/vflow.1 man/vflow-*.1; cp $$tmp/vflow-*.1 man/; rm -rf $$tmp; \
 	echo "man/: $$(ls man/vflow-*.1 | wc -l) stage pages"
+
+docs: venv ## regenerate the README's stage table from each stage's --help
+	$(BIN)/python -m tests.docs
 
 smoke: venv ## a quick look that the README's examples run
 	PATH="$(BIN):$$PATH"; export PATH; \

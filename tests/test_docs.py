@@ -1,0 +1,128 @@
+"""--help, the man pages and the README say the same thing; the documented examples run."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests import docs
+from tests.helpers import ENV, ROOT, sh
+from vflow_cli.cli import cli
+
+COMMANDS = sorted(cli.commands)
+MAN = ROOT / "man"
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_has_help(runner, name):
+    command = cli.commands[name]
+    assert command.help and command.help.strip(), f"{name} has no docstring"
+    first = docs.short_help(command)
+    assert first[0].isupper() and first.endswith("."), first
+    for flag in ("--help", "-h"):
+        result = runner.invoke(cli, [name, flag], prog_name="vflow")
+        assert result.exit_code == 0, result.output
+        assert result.output.startswith(f"Usage: vflow {name}")
+        assert " ".join(first.split()[:4]) in " ".join(result.output.split())
+
+
+def test_the_readme_table_is_made_from_help():
+    assert docs.section((ROOT / "README.md").read_text()) == docs.table(), "run `make docs`"
+
+
+def test_the_man_pages_are_made_from_help(tmp_path):
+    date = re.search(r"^MAN_DATE := (\S+)", (ROOT / "Makefile").read_text(), re.M).group(1)
+    version = subprocess.run(
+        [sys.executable, "-m", "vflow_cli", "--version"],
+        env=ENV,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()[-1]
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "click-man"),
+            "vflow",
+            "--target",
+            str(tmp_path),
+            "--man-version",
+            version,
+            "--man-date",
+            date,
+        ],
+        env=ENV,
+        check=True,
+        capture_output=True,
+    )
+    made = {p.name: p.read_text() for p in tmp_path.glob("vflow-*.1")}
+    assert set(made) == {f"vflow-{name}.1" for name in COMMANDS}
+    for name, text in made.items():
+        assert (MAN / name).exists(), f"man/{name} is missing: run `make man`"
+        assert (MAN / name).read_text() == text, f"man/{name} is out of date: run `make man`"
+
+
+def test_vflow_1_names_every_stage():
+    page = (MAN / "vflow.1").read_text()
+    for name in COMMANDS:
+        assert re.search(rf"\b{re.escape(name)}\b", page), f"vflow(1) does not mention {name}"
+
+
+def test_every_man_page_renders(tmp_path):
+    for page in MAN.glob("*.[15]"):
+        result = subprocess.run(
+            ["man", "--warnings", "-l", "-Tutf8", str(page)],
+            capture_output=True,
+            env={**ENV, "MANWIDTH": "80"},
+        )
+        assert result.returncode == 0, (page.name, result.stderr)
+        assert len(result.stdout) > 200, page.name
+        assert b"warning" not in result.stderr, (page.name, result.stderr)
+
+
+def test_the_packet_page_example_is_a_working_stage(tmp_path):
+    page = (MAN / "vflow-packet.5").read_text()
+    code = page.split("BEGIN EXAMPLE")[1].split("\n", 1)[1].split('.\\" END EXAMPLE')[0]
+    script = tmp_path / "invert.py"
+    script.write_text(code)
+    result = sh(
+        f"vflow testcard --size 8x4 --frames 3 | {sys.executable} {script} "
+        "| vflow print --kind frame"
+    )
+    assert result.statuses == [0, 0, 0], result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert len(lines) == 3 and all('"inverted":true' in line for line in lines)
+    # and the pixels really are inverted: compare one frame through vflow's own reader
+    from tests.helpers import unpack
+
+    raw = sh("vflow testcard --size 8x4 --frames 1").stdout
+    inverted = sh(f"vflow testcard --size 8x4 --frames 1 | {sys.executable} {script}").stdout
+    a, b = unpack(raw)[1]["image"], unpack(inverted)[1]["image"]
+    assert (a.astype(int) + b == 255).all()
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh", "fish"])
+def test_shell_completion_scripts(shell):
+    result = subprocess.run(
+        ["vflow"], env={**ENV, "_VFLOW_COMPLETE": f"{shell}_source"}, capture_output=True, text=True
+    )
+    assert result.returncode == 0 and "_VFLOW_COMPLETE" in result.stdout
+
+
+def test_bash_completion_completes_stage_names_and_options():
+    def complete(line: str) -> list[str]:
+        words = line.split(" ")
+        env = {
+            **ENV,
+            "_VFLOW_COMPLETE": "bash_complete",
+            "COMP_WORDS": line,
+            "COMP_CWORD": str(len(words) - 1),
+        }
+        out = subprocess.run(["vflow"], env=env, capture_output=True, text=True).stdout
+        return [item.split(",", 1)[1] for item in out.split()]
+
+    assert "testcard" in complete("vflow te")
+    assert "--frames" in complete("vflow testcard --fr")
