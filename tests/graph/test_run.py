@@ -464,3 +464,27 @@ def test_leaky_example(tmp_path):
     assert result.returncode == 0, result.stderr
     assert len(lines(tmp_path / "fast.jsonl")) == 500
     assert 0 < len(lines(tmp_path / "slow.jsonl")) <= 500
+
+
+def test_memory_stays_bounded_while_a_slow_branch_drops(tmp_path):
+    # 1500 frames of 640x480 (1.4 GB) through a fan-out whose slow branch keeps few of them
+    spec = f"""\
+[nodes.src]
+run = ["testcard", "--frames", "1500"]
+[nodes.fast]
+run = ["null"]
+from = ["src"]
+[nodes.slow]
+python = {node("slow", "0.05")}
+from = ["src"]
+queue = {{ size = 4, leaky = "old" }}
+stdout = "/dev/null"
+"""
+    result = graph(tmp_path, spec, "-v", timeout=60)
+    assert result.returncode == 0, result.stderr
+    err = result.stderr.decode()
+    assert "edge src -> fast: queue 0/16 (leaky no), in 1501, out 1501, dropped 0" in err
+    dropped = re.search(r"edge src -> slow: dropped (\d+) of 1501", err)
+    assert dropped and int(dropped.group(1)) > 1000
+    peak = float(re.search(r"runner peak memory ([\d.]+) MiB", err).group(1))
+    assert peak < 200  # queues of 16 + 4 frames of 0.9 MB, not 1.4 GB

@@ -433,16 +433,18 @@ class Pool:
     rest of its fields. A worker keeps the order of its inputs, so when it sends a packet
     tagged N, all its inputs before N are finished (even those it dropped); at EOF all are.
     Outputs of the oldest unfinished input go on at once; later ones wait in the reorder
-    buffer. A worker may hold `window` unfinished inputs; when all are full, only the worker
-    holding the oldest unfinished input gets more, so a stage that drops packets cannot stall
-    the pool.
+    buffer. A worker may hold `window` unfinished inputs; when all are full the feeder waits
+    for one to finish. A stage that drops packets finishes nothing until it sends a later
+    one, so if the wait lasts (longer than a few times the usual gap between finished
+    packets), the worker holding the oldest unfinished input gets one more packet: the pool
+    cannot stall, and the reorder buffer stays bounded.
     """
 
     def __init__(self, node: Node, fanout: Fanout | None, log: Log) -> None:
         self.node = node
         self.fanout = fanout  # None: a consumer; outputs are not read
         self.log = log
-        self.lock = threading.Lock()
+        self.lock = threading.Condition()  # collectors notify: a packet finished or arrived
         self.writers: list[PacketWriter | None] = []
         self.assigned: list[collections.deque[int]] = []  # per worker: unfinished tags
         self.current: list[int | None] = []  # per worker: tag of its last output
@@ -455,6 +457,9 @@ class Pool:
         self.turn = 0
         self.open_outputs = 0
         self.out_dead = False
+        self.gap = 0.0  # running mean of the time between finished packets
+        self.last_finish: float | None = None
+        self.first_write: float | None = None
 
     def add_worker(self, stdin_fd: int) -> None:
         self.writers.append(PacketWriter(open(stdin_fd, "wb", buffering=0)))  # noqa: SIM115 (closed by close())
@@ -463,8 +468,12 @@ class Pool:
 
     # feeder side
 
+    def _live(self) -> list[int]:
+        return [i for i, w in enumerate(self.writers) if w is not None]
+
     def _choose(self) -> int | None:
-        live = [i for i, w in enumerate(self.writers) if w is not None]
+        """A worker with room; None when every worker is full (or none is left)."""
+        live = self._live()
         if not live:
             return None
         if self.fanout is None:  # a consumer: round robin
@@ -473,20 +482,43 @@ class Pool:
         free = [i for i in live if len(self.assigned[i]) < self.node.window]
         if free:
             return min(free, key=lambda i: len(self.assigned[i]))
-        lagging = self.owner.get(self.next_out)
-        return lagging if lagging in live else live[0]
+        return None
+
+    def _patience(self) -> float:
+        now = time.monotonic()
+        if self.last_finish is None:  # nothing finished yet: as long as the first one takes
+            return max(0.05, now - (self.first_write or now))
+        return max(0.05, 4 * self.gap)
 
     def write(self, packet: Packet) -> bool:
         """Send one packet to a worker; False when no worker is left."""
         while True:
             with self.lock:
                 index = self._choose()
-                if index is None:
-                    return False
+            if index is None and self._live():
+                self.flush()  # what the workers wait for must reach them before we wait
+                with self.lock:
+                    self.lock.wait_for(
+                        lambda: self._choose() is not None or not self._live(),
+                        timeout=self._patience(),
+                    )
+                    index = self._choose()
+                    if index is None and self._live():
+                        # nothing finished for a while: the worker with the oldest unfinished
+                        # packet may be dropping what it holds; only more input moves it on
+                        lagging = self.owner.get(self.next_out)
+                        index = lagging if lagging in self._live() else self._live()[0]
+            with self.lock:
+                if index is None or self.writers[index] is None:
+                    if not self._live():
+                        return False
+                    continue
                 tag = self.next_tag
                 self.next_tag += 1
                 self.owner[tag] = index
                 self.assigned[index].append(tag)
+                if self.first_write is None:
+                    self.first_write = time.monotonic()
             writer = self.writers[index]
             assert writer is not None
             try:
@@ -497,6 +529,7 @@ class Pool:
                 with self.lock:
                     self.writers[index] = None
                     self._worker_done(index)
+                    self.lock.notify_all()
 
     def flush(self) -> None:
         for index, writer in enumerate(self.writers):
@@ -528,6 +561,7 @@ class Pool:
                 with self.lock:
                     self._arrive(index, packet)
                     self._send_ready()
+                    self.lock.notify_all()
                 if self.out_dead:
                     break
         except StreamError as exc:
@@ -535,6 +569,7 @@ class Pool:
         finally:
             stream.close()
             with self.lock:
+                self.lock.notify_all()
                 self._worker_done(index)
                 self.open_outputs -= 1
                 self._send_ready()
@@ -564,6 +599,10 @@ class Pool:
             self.outputs[tag].append(packet)
 
     def _finish(self, tag: int) -> None:
+        now = time.monotonic()
+        if self.last_finish is not None:
+            self.gap = 0.9 * self.gap + 0.1 * (now - self.last_finish)
+        self.last_finish = now
         self.finished.add(tag)
         self.owner.pop(tag, None)
 
