@@ -1,0 +1,31 @@
+"""flip: mirror frames horizontally, vertically or both. Streaming."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import click
+
+from vflow_cli.stage import Packet, processor
+
+CODES = {"h": 1, "horizontal": 1, "v": 0, "vertical": 0, "both": -1}
+
+
+def flip_image(image: Any, direction: str) -> Any:
+    import cv2
+
+    return cv2.flip(image, CODES[direction])
+
+
+@processor
+@click.argument("direction", type=click.Choice(sorted(CODES)), default="h", required=False)
+def flip(packets: Iterator[Packet], direction: str) -> Iterator[Packet]:
+    """Mirror every frame: h (left-right, the default), v (upside down) or both.
+
+    \b
+      vflow camera 0 | vflow flip | vflow show          # a mirror
+    """
+    from vflow_cli.video import map_images
+
+    yield from map_images(packets, lambda image: flip_image(image, direction))

@@ -1,0 +1,181 @@
+"""read: decode a video file into frames (anything OpenCV's FFmpeg decodes). Streaming."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import click
+
+from vflow_cli.clock import Ticker
+from vflow_cli.stage import Packet, StageError, log, producer
+
+READ_TIMEOUT = 30.0  # seconds one frame may take to decode before the file counts as stuck
+
+
+def parse_start(text: str) -> tuple[int | None, float | None]:
+    """'120' -> frame 120; '4.5s' or '1:02.5' -> seconds."""
+    text = text.strip()
+    try:
+        if text.isdigit():
+            return int(text), None
+        if text.endswith("s"):
+            seconds = float(text[:-1])
+        elif ":" in text:
+            seconds = 0.0
+            for part in text.split(":"):
+                seconds = seconds * 60 + float(part)
+        else:
+            raise ValueError
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not a frame number (120) or a time (4.5s, 1:02.5)"
+        ) from None
+    if seconds < 0:
+        raise click.BadParameter(f"{text!r} is before the start of the file")
+    return None, seconds
+
+
+def open_file(path: str):
+    """A cv2.VideoCapture on `path`, or StageError saying why not."""
+    from vflow_cli.video import cv2_module, native_stderr_to_log
+
+    if not os.path.exists(path):
+        raise StageError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise StageError(f"{path} is a directory; to read its images use `vflow images {path}`")
+    if not os.access(path, os.R_OK):
+        raise StageError(f"{path}: permission denied")
+    cv2 = cv2_module()
+    with native_stderr_to_log():
+        capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+    if not capture.isOpened():
+        raise StageError(
+            f"{path} is not a video OpenCV can decode (not a video file, or damaged); "
+            "for still images use `vflow images`"
+        )
+    return capture
+
+
+@producer
+@click.argument("file", metavar="FILE")
+@click.option(
+    "--start",
+    metavar="WHEN",
+    default=None,
+    help="Start at this frame number (120) or time (4.5s, 1:02.5). Default: the start.",
+)
+@click.option(
+    "-n",
+    "--frames",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Stop after N frames. Default: the whole file (forever with --loop).",
+)
+@click.option("--loop", is_flag=True, help="Start again from --start at the end of the file.")
+@click.option(
+    "--realtime",
+    is_flag=True,
+    help="Pace frames at the file's frame rate. Default: as fast as they decode.",
+)
+@click.option("--name", default=None, help="The stream's source name. Default: the file name.")
+def read(
+    file: str,
+    start: str | None,
+    frames: int | None,
+    loop: bool,
+    realtime: bool,
+    name: str | None,
+) -> Iterator[Packet]:
+    """Read a video file and produce its frames, with frame numbers and media timestamps.
+
+    The stream opens with a 'stream' packet (source, width, height, fps, length, frames,
+    file); each frame is {"kind": "frame", "seq", "frame" (the file's frame number), "t"
+    (media seconds), "wall", "image"}. With a known length, a terminal shows a progress bar.
+
+    \b
+      vflow read talk.mp4 | vflow resize 640x-1 | vflow write small.mp4
+      vflow read clip.avi --start 10s --frames 100 --realtime | vflow show
+    """
+    from vflow_cli.video import Grabber, Timeout, cv2_module
+
+    first_frame, first_time = parse_start(start) if start else (0, None)
+    capture = open_file(file)
+    cv2 = cv2_module()
+    fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+    if not 0 < fps < 1000:
+        fps = 0.0
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+    if first_time is not None:
+        first_frame = round(first_time * fps) if fps else 0
+        if not fps:
+            capture.set(cv2.CAP_PROP_POS_MSEC, first_time * 1000)
+    first_frame = first_frame or 0
+    if total > 0 and first_frame >= total:
+        capture.release()
+        raise StageError(f"--start {start} is past the end of {file} ({total} frames)")
+    if first_frame:
+        capture.set(cv2.CAP_PROP_POS_FRAMES, first_frame)
+    grabber = Grabber(capture)
+    try:
+        ok, image, wall, msec = grabber.get(READ_TIMEOUT)
+        if not ok:
+            raise StageError(f"{file} has no video frames OpenCV can decode")
+        height, width = image.shape[:2]
+        length = frames
+        if not loop and total > 0:
+            length = total - first_frame if frames is None else min(frames, total - first_frame)
+        yield {
+            "kind": "stream",
+            "source": name or os.path.basename(file),
+            "file": file,
+            "width": width,
+            "height": height,
+            "fps": fps or None,
+            "length": length,
+            "frames": total if total > 0 else None,
+        }
+        ticker = Ticker(1.0 / fps) if realtime and fps else None
+        if realtime and not fps:
+            log.warning("%s does not say its frame rate; --realtime is ignored", file)
+        seq = 0
+        index = first_frame  # the file's own frame number
+        offset = 0.0  # media time added by --loop
+        last_t = 0.0
+        while frames is None or seq < frames:
+            if ok:
+                t = offset + (msec / 1000 if msec or not fps else index / fps)
+                if ticker is not None:
+                    ticker.wait()
+                yield {
+                    "kind": "frame",
+                    "seq": seq,
+                    "frame": index,
+                    "t": t,
+                    "wall": wall,
+                    "image": image,
+                }
+                last_t = t
+                seq += 1
+                index += 1
+            elif loop and seq > 0 and index > first_frame:
+                offset = last_t + (1.0 / fps if fps else 0.0) - (first_frame / fps if fps else 0)
+                capture.set(cv2.CAP_PROP_POS_FRAMES, first_frame)
+                index = first_frame
+                grabber.retry()
+            else:
+                break
+            if frames is not None and seq >= frames:
+                break
+            try:
+                ok, image, wall, msec = grabber.get(READ_TIMEOUT)
+            except Timeout:
+                raise StageError(
+                    f"{file}: no frame decoded within {READ_TIMEOUT:g} s; the file may be damaged"
+                ) from None
+    except Timeout:
+        raise StageError(f"{file}: no frame decoded within {READ_TIMEOUT:g} s") from None
+    finally:
+        grabber.close()
+    if total > 0 and not loop and frames is None and index < total:
+        log.info("%s ended at frame %d of the %d it announced", file, index, total)

@@ -1,0 +1,121 @@
+"""save: write frames as numbered still images (png, jpg) into a directory. Streaming."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import click
+
+from vflow_cli.framing import Encoded
+from vflow_cli.stage import Packet, StageError, consumer, log
+from vflow_cli.video import checked
+
+FORMATS = ("png", "jpg")
+
+
+def check_name(text: str) -> str:
+    try:
+        text.format(seq=0, n=0, ext="png")
+    except (KeyError, ValueError, IndexError) as exc:
+        raise click.BadParameter(
+            f"{text!r} is not a name template ({exc}); use {{seq}}, {{n}} and {{ext}}"
+        ) from None
+    if os.sep in text.format(seq=0, n=0, ext="png"):
+        raise click.BadParameter(f"{text!r}: a name, not a path (DIR is given separately)")
+    return text
+
+
+@consumer
+@click.argument("directory", metavar="DIR")
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(FORMATS),
+    default="png",
+    show_default=True,
+    help="Image format: png (lossless) or jpg.",
+)
+@click.option(
+    "--every", type=click.IntRange(min=1), default=1, show_default=True, help="Save one frame in N."
+)
+@click.option(
+    "--quality",
+    type=click.IntRange(1, 100),
+    default=95,
+    show_default=True,
+    help="JPEG quality (jpg only).",
+)
+@click.option(
+    "--name",
+    "template",
+    default="{seq:06d}.{ext}",
+    show_default=True,
+    callback=checked(check_name),
+    help="File name template: {seq} (the frame's number), {n} (saved so far), {ext}.",
+)
+def save(
+    packets: Iterator[Packet],
+    directory: str,
+    format_: str,
+    every: int,
+    quality: int,
+    template: str,
+) -> None:
+    """Save frames as numbered image files in DIR (created if missing).
+
+    JPEG frames from `vflow jpeg` are saved as they are when --format is jpg (no
+    re-encoding). Files already in DIR with the same names are overwritten.
+
+    \b
+      vflow read talk.mp4 | vflow save frames/ --every 25
+      vflow camera 0 --frames 1 | vflow save . --format jpg --name snapshot.{ext}
+    """
+    import cv2
+
+    from vflow_cli.images import pixels
+    from vflow_cli.video import colorspace_of, convert_colors
+
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise StageError(f"cannot create directory {directory}: {exc.strerror}") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise StageError(f"cannot write into {directory}: permission denied")
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if format_ == "jpg" else []
+    seen = saved = 0
+    for packet in packets:
+        image = packet.get("image")
+        if image is None:
+            continue
+        seen += 1
+        if (seen - 1) % every:
+            continue
+        seq = packet.get("seq")
+        number = seq if isinstance(seq, int) else seen - 1
+        path = os.path.join(directory, template.format(seq=number, n=saved, ext=format_))
+        if (
+            format_ == "jpg"
+            and isinstance(image, Encoded)
+            and image.format == "jpeg"
+            and (packet.get("colorspace") in (None, "bgr", "gray"))
+        ):
+            data: bytes = bytes(image.data)
+        else:
+            picture = pixels(image)
+            space = colorspace_of(packet, picture)
+            if space not in ("bgr", "gray"):
+                picture = convert_colors(picture, space, "bgr")
+            ok, encoded = cv2.imencode("." + format_, picture, params)
+            if not ok:
+                raise StageError(
+                    f"cannot encode a {picture.shape} {picture.dtype} frame as {format_}"
+                )
+            data = encoded.tobytes()
+        try:
+            with open(path, "wb") as f:
+                f.write(data)
+        except OSError as exc:
+            raise StageError(f"cannot write {path}: {exc.strerror}") from None
+        saved += 1
+    log.info("saved %d of %d frames in %s", saved, seen, directory)

@@ -1,0 +1,207 @@
+"""write: encode frames into a video file (mp4, avi, mkv), optionally in segments. Streaming."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterator
+from typing import IO, Any
+
+import click
+
+from vflow_cli.stage import Packet, StageError, consumer, log
+
+DEFAULT_FPS = 30.0
+
+
+class _Segments:
+    """The open cv2.VideoWriter, and when to start the next file."""
+
+    def __init__(self, pattern: str, fourcc: str, fps: float, seconds: float | None) -> None:
+        self.pattern = pattern
+        self.fourcc = fourcc
+        self.fps = fps
+        self.seconds = seconds
+        self.writer: Any = None
+        self.size: tuple[int, int] | None = None
+        self.index = 0
+        self.started_t: float | None = None
+        self.in_segment = 0
+        self.frames = 0
+        self.files: list[str] = []
+
+    def name(self, when: float) -> str:
+        from vflow_cli.video import segment_name
+
+        if self.seconds is None:
+            return self.pattern
+        return segment_name(self.pattern, self.index, when)
+
+    def due(self, t: Any) -> bool:
+        if self.writer is None:
+            return True
+        if self.seconds is None:
+            return False
+        if isinstance(t, (int, float)) and self.started_t is not None:
+            return t - self.started_t >= self.seconds - 1e-9
+        return self.in_segment >= round(self.seconds * self.fps)
+
+    def open(self, size: tuple[int, int], t: Any, wall: Any) -> None:
+        from vflow_cli.video import cv2_module, native_stderr_to_log
+
+        cv2 = cv2_module()
+        self.close()
+        when = wall if isinstance(wall, (int, float)) else time.time()
+        name = self.name(when)
+        if self.seconds is not None:
+            self.index += 1
+        with native_stderr_to_log():
+            writer = cv2.VideoWriter(name, cv2.VideoWriter.fourcc(*self.fourcc), self.fps, size)
+        if not writer.isOpened():
+            raise StageError(
+                f"cannot write {name} with codec {self.fourcc!r} at {size[0]}x{size[1]}; "
+                "check the path, or try another --codec (mp4v, MJPG, FFV1)"
+            )
+        self.writer, self.size = writer, size
+        self.started_t = t if isinstance(t, (int, float)) else None
+        self.in_segment = 0
+        self.files.append(name)
+        log.info("writing %s (%s, %dx%d, %g fps)", name, self.fourcc, *size, self.fps)
+
+    def write(self, picture: Any) -> None:
+        self.writer.write(picture)
+        self.in_segment += 1
+        self.frames += 1
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.release()  # writes the index: the file plays
+            self.writer = None
+
+
+@consumer
+@click.argument("file", metavar="FILE")
+@click.option(
+    "--codec",
+    metavar="FOURCC",
+    default=None,
+    help="Codec FOURCC: mp4v, MJPG, XVID, FFV1 (lossless). Default: by extension "
+    "(.mp4/.mov mp4v, .avi MJPG, .mkv FFV1). H.264 (avc1) cannot be written.",
+)
+@click.option(
+    "--fps",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="RATE",
+    help=f"Frame rate of the file. Default: the stream's, else {DEFAULT_FPS:g}.",
+)
+@click.option(
+    "--segment",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Start a new file every SECONDS of media time. FILE then names them: %03d "
+    "is the counter, strftime codes (%Y%m%d-%H%M%S) the start time; otherwise "
+    "-000, -001 ... go before the extension.",
+)
+@click.option(
+    "--meta",
+    "meta_path",
+    metavar="FILE.jsonl",
+    default=None,
+    help="Also write every packet's metadata (not its pixels) as JSON lines here.",
+)
+def write(
+    packets: Iterator[Packet],
+    file: str,
+    codec: str | None,
+    fps: float | None,
+    segment: float | None,
+    meta_path: str | None,
+) -> None:
+    """Write frames to a video file; the codec follows the extension.
+
+    Grey and colour-converted frames are written as BGR colour; a frame of another size
+    than the first is resized (with a warning). The file is finalised at end of input and
+    on Ctrl-C, so it always plays. The frame rate comes from the stream announcement.
+
+    \b
+      vflow camera 0 --duration 60 | vflow write clip.mp4
+      vflow read in.mp4 | vflow gray | vflow write --codec MJPG grey.avi
+      vflow camera 0 | vflow write 'cam-%Y%m%d-%H%M%S.mkv' --segment 600 --meta cam.jsonl
+    """
+    from vflow_cli.images import pixels
+    from vflow_cli.video import (
+        check_writable,
+        codec_for,
+        cv2_module,
+        jsonable,
+        probe_codec,
+        segment_name,
+        viewable,
+    )
+
+    fourcc = codec_for(file, codec)
+    first = segment_name(file, 0, time.time()) if segment else file
+    check_writable(first)
+    probe_codec(first, fourcc)
+    meta: IO[str] | None = None
+    if meta_path is not None:
+        check_writable(meta_path)
+        try:
+            meta = open(meta_path, "w", encoding="utf-8")  # noqa: SIM115 (closed in finally)
+        except OSError as exc:
+            raise StageError(f"cannot write {meta_path}: {exc.strerror}") from None
+    dumps = json.JSONEncoder(default=jsonable, separators=(",", ":"), ensure_ascii=False).encode
+    out: _Segments | None = None
+    rate = fps
+    warned = False
+    try:
+        for packet in packets:
+            if meta is not None:
+                meta.write(dumps(packet) + "\n")
+            if packet.get("kind") == "stream" and rate is None:
+                announced = packet.get("fps")
+                if isinstance(announced, (int, float)) and 0 < announced < 1000:
+                    rate = float(announced)
+                continue
+            image = packet.get("image")
+            if image is None:
+                continue
+            picture = viewable(packet, pixels(image))
+            if out is None:
+                if rate is None:
+                    log.warning(
+                        "the stream does not say its frame rate; writing %g fps "
+                        "(set it with --fps)",
+                        DEFAULT_FPS,
+                    )
+                out = _Segments(file, fourcc, rate or DEFAULT_FPS, segment)
+            height, width = picture.shape[:2]
+            t = packet.get("t")
+            if out.due(t):
+                out.open(out.size or (width, height), t, packet.get("wall"))
+            if out.size != (width, height):
+                if not warned:
+                    log.warning(
+                        "frame %s is %dx%d, the file %dx%d: resizing",
+                        packet.get("seq", "?"),
+                        width,
+                        height,
+                        *(out.size or (0, 0)),
+                    )
+                    warned = True
+                picture = cv2_module().resize(picture, out.size)
+            out.write(picture)
+    finally:
+        if out is not None:
+            out.close()
+        if meta is not None:
+            meta.close()
+    if out is None:
+        log.warning("no frames arrived; %s was not written", file)
+        return
+    log.info("wrote %d frames to %s", out.frames, ", ".join(out.files))
+    if out.files and not os.path.getsize(out.files[-1]):
+        raise StageError(f"{out.files[-1]} is empty; the codec {fourcc!r} wrote nothing")
