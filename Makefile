@@ -58,12 +58,8 @@ fmt: venv ## format the code
 bench: venv ## speed benchmarks: a table, each row beside its peer
 	PATH="$(BIN):$$PATH" $(BIN)/python -m tests.bench
 
-MAN_DATE := 2026-11-22
 man: venv ## regenerate man/vflow-STAGE.1 from each stage's --help (vflow.1 and *.5 are by hand)
-	@tmp=$$(mktemp -d); PATH="$(BIN):$$PATH" $(BIN)/click-man vflow --target $$tmp \
-	  --man-version "$$($(BIN)/vflow --version | cut -d' ' -f3)" --man-date $(MAN_DATE) >/dev/null; \
-	rm -f $$tmp/vflow.1 man/vflow-*.1; cp $$tmp/vflow-*.1 man/; rm -rf $$tmp; \
-	echo "man/: $$(ls man/vflow-*.1 | wc -l) stage pages"
+	$(BIN)/python -m tests.manpages man
 
 docs: venv ## regenerate the README's stage table from each stage's --help
 	$(BIN)/python -m tests.docs

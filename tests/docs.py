@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from vflow_cli.cli import cli
+from vflow_cli.cli import all_commands
 from vflow_cli.stage import KINDS
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -32,9 +32,10 @@ def short_help(command: click.Command) -> str:
 
 def table() -> str:
     rows = ["| stage | kind | what it does |", "|---|---|---|"]
-    names = sorted(cli.commands, key=lambda n: (ORDER.get(KINDS.get(n, ""), 3), n))
+    commands = all_commands()
+    names = sorted(commands, key=lambda n: (ORDER.get(KINDS.get(n, ""), 3), n))
     for name in names:
-        command = cli.commands[name]
+        command = commands[name]
         kind = KINDS.get(name, "runner")
         cell = usage(name, command).replace("|", "\\|")  # a bare | would end the cell
         rows.append(f"| `{cell}` | {kind} | {short_help(command)} |")

@@ -5,21 +5,20 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from tests import docs
+from tests import docs, manpages
 from tests.helpers import ENV, ROOT, sh
-from vflow_cli.cli import cli
+from vflow_cli.cli import all_commands, cli
 
-COMMANDS = sorted(cli.commands)
+COMMANDS = sorted(all_commands())
 MAN = ROOT / "man"
 
 
 @pytest.mark.parametrize("name", COMMANDS)
 def test_every_command_has_help(runner, name):
-    command = cli.commands[name]
+    command = all_commands()[name]
     assert command.help and command.help.strip(), f"{name} has no docstring"
     first = docs.short_help(command)
     assert first[0].isupper() and first.endswith("."), first
@@ -30,38 +29,49 @@ def test_every_command_has_help(runner, name):
         assert " ".join(first.split()[:4]) in " ".join(result.output.split())
 
 
+def test_every_stage_module_is_in_the_lazy_index():
+    import importlib
+    import pkgutil
+
+    import vflow_stages
+
+    from vflow_cli.cli import STAGES
+    from vflow_cli.stage import REGISTRY
+
+    for module in pkgutil.iter_modules(vflow_stages.__path__):
+        importlib.import_module(f"vflow_stages.{module.name}")
+    assert set(STAGES) == set(REGISTRY), "add the stage to STAGES in vflow_cli/cli.py"
+    for name, command in REGISTRY.items():
+        assert command.callback.__module__ == f"vflow_stages.{STAGES[name]}", name
+
+
+def test_a_stage_imports_only_its_own_module():
+    probe = (
+        "import sys; from vflow_cli.cli import cli; "
+        "cli(['int', '0', '0'], prog_name='vflow', standalone_mode=False); "
+        "sys.stderr.write(' '.join(m for m in sys.modules if m.startswith('vflow_stages.') "
+        "or m in ('cv2', 'numpy')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=ENV,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert result.stderr.split() == ["vflow_stages.integers"]
+
+
 def test_the_readme_table_is_made_from_help():
     assert docs.section((ROOT / "README.md").read_text()) == docs.table(), "run `make docs`"
 
 
 def test_the_man_pages_are_made_from_help(tmp_path):
-    date = re.search(r"^MAN_DATE := (\S+)", (ROOT / "Makefile").read_text(), re.M).group(1)
-    version = subprocess.run(
-        [sys.executable, "-m", "vflow_cli", "--version"],
-        env=ENV,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()[-1]
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "click-man"),
-            "vflow",
-            "--target",
-            str(tmp_path),
-            "--man-version",
-            version,
-            "--man-date",
-            date,
-        ],
-        env=ENV,
-        check=True,
-        capture_output=True,
-    )
-    made = {p.name: p.read_text() for p in tmp_path.glob("vflow-*.1")}
+    made = {p.name: p.read_text() for p in manpages.write(tmp_path)}
     assert set(made) == {f"vflow-{name}.1" for name in COMMANDS}
+    assert {p.name for p in MAN.glob("vflow-*.1")} == set(made), "run `make man`"
     for name, text in made.items():
-        assert (MAN / name).exists(), f"man/{name} is missing: run `make man`"
         assert (MAN / name).read_text() == text, f"man/{name} is out of date: run `make man`"
 
 

@@ -1,24 +1,72 @@
-"""cli: the `vflow` click group. Each module under stages/ registers its commands."""
+"""cli: the `vflow` click group. A stage's module is imported only when that stage runs.
+
+`vflow int 0 9` imports click, the runner and stages/integers.py, not the other stages
+(click's "lazily loading subcommands" pattern): start-up time is paid by every process of
+every pipeline and every graph node.
+"""
 
 from __future__ import annotations
 
 import importlib
-import pkgutil
+from typing import Any
 
 import click
-import vflow_stages
 
 from vflow_cli import __version__
-from vflow_cli.graph.command import graph
 from vflow_cli.stage import CONTEXT, REGISTRY
 
+# stage name -> module under stages/ (tests/test_docs.py checks this against the modules)
+STAGES = {
+    "camera": "camera",
+    "convert": "convert",
+    "count": "aggregate",
+    "crop": "crop",
+    "every": "every",
+    "flip": "flip",
+    "fps": "fps",
+    "gray": "gray",
+    "head": "head",
+    "identity": "identity",
+    "images": "images",
+    "int": "integers",
+    "jpeg": "jpeg",
+    "max": "aggregate",
+    "mean": "aggregate",
+    "min": "aggregate",
+    "mul": "aggregate",
+    "null": "null",
+    "print": "print",
+    "rate": "rate",
+    "read": "read",
+    "resize": "resize",
+    "rotate": "rotate",
+    "save": "save",
+    "show": "show",
+    "stamp": "stamp",
+    "sum": "aggregate",
+    "testcard": "testcard",
+    "unjpeg": "jpeg",
+    "write": "write",
+}
+RUNNERS = {"graph": ("vflow_cli.graph.command", "graph")}
 
-def _load_stages() -> None:
-    for module in pkgutil.iter_modules(vflow_stages.__path__):
-        importlib.import_module(f"vflow_stages.{module.name}")
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*STAGES, *RUNNERS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in STAGES:
+            importlib.import_module(f"vflow_stages.{STAGES[name]}")
+            return REGISTRY.get(name)
+        if name in RUNNERS:
+            module, attribute = RUNNERS[name]
+            command: Any = getattr(importlib.import_module(module), attribute)
+            return command
+        return None
 
 
-@click.group(context_settings=CONTEXT)
+@click.group(cls=LazyGroup, context_settings=CONTEXT)
 @click.version_option(__version__, "-V", "--version", prog_name="vflow")
 def cli() -> None:
     """Unix-style video stream processing: small stages that pass frames and metadata as
@@ -34,10 +82,11 @@ def cli() -> None:
     """
 
 
-_load_stages()
-for _name, _command in sorted(REGISTRY.items()):
-    cli.add_command(_command, _name)
-cli.add_command(graph, "graph")
+def all_commands() -> dict[str, click.Command]:
+    """Every command, each module imported (for documentation and tests)."""
+    ctx = click.Context(cli, info_name="vflow")
+    commands = {name: cli.get_command(ctx, name) for name in cli.list_commands(ctx)}
+    return {name: command for name, command in commands.items() if command is not None}
 
 
 def main() -> None:
