@@ -106,12 +106,11 @@ class _Lines:
 
 
 def _registry() -> tuple[dict[str, Any], dict[str, str]]:
+    from vflow_cli.cli import all_commands
     from vflow_cli.stage import KINDS as STAGE_KINDS
     from vflow_cli.stage import REGISTRY
 
-    if not REGISTRY:  # imported on its own (tests): load the stages
-        import vflow_cli.cli  # noqa: F401
-
+    all_commands()  # stages are imported lazily: a spec may name any of them
     return REGISTRY, STAGE_KINDS
 
 
