@@ -53,7 +53,7 @@ RUNNERS = {"graph": ("vflow_cli.graph.command", "graph")}
 
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted([*STAGES, *RUNNERS])
+        return sorted({*STAGES, *RUNNERS, *self.commands})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in STAGES:
@@ -63,7 +63,7 @@ class LazyGroup(click.Group):
             module, attribute = RUNNERS[name]
             command: Any = getattr(importlib.import_module(module), attribute)
             return command
-        return None
+        return super().get_command(ctx, name)  # one added with add_command (a plugin)
 
 
 @click.group(cls=LazyGroup, context_settings=CONTEXT)
