@@ -174,8 +174,6 @@ CODEC_BY_EXTENSION = {
     ".mov": "mp4v",
     ".avi": "MJPG",
     ".mkv": "FFV1",
-    ".mjpg": "MJPG",
-    ".mjpeg": "MJPG",
 }
 NO_ENCODER = {"avc1", "h264", "x264", "avc3", "hev1", "hvc1", "h265", "x265"}
 
