@@ -40,7 +40,7 @@ def test_jpeg_frames_pass_and_raw_frames_pass_unjpeg():
     out = list(jpeg(iter([{"kind": "frame", "image": coded}]), 90))
     assert out[0]["image"] is coded
     raw = frame(0)
-    assert list(unjpeg(iter([raw])))[0]["image"] is raw["image"]
+    assert next(unjpeg(iter([raw])))["image"] is raw["image"]
 
 
 def test_round_trip_through_real_pipes():
