@@ -30,7 +30,10 @@ def _spec(tmp: Path, name: str, text: str) -> str:
 
 def _workers(tmp: Path) -> list[Row]:
     def spec(workers: int) -> str:
-        return _spec(tmp, f"burn{workers}.toml", f"""\
+        return _spec(
+            tmp,
+            f"burn{workers}.toml",
+            f"""\
 [nodes.src]
 run = ["int", "1", "{PACKETS}"]
 [nodes.burn]
@@ -40,7 +43,8 @@ from = ["src"]
 [nodes.out]
 run = ["null"]
 from = ["burn"]
-""")
+""",
+        )
 
     one = wall(f"vflow graph {spec(1)}")
     two = wall(f"vflow graph {spec(2)}")
@@ -61,14 +65,21 @@ from = ["burn"]
 
 def _fan_out(tmp: Path) -> list[Row]:
     card = f'"testcard", "--frames", "{FRAMES}"'
-    linear = _spec(tmp, "linear.toml", f"""\
+    linear = _spec(
+        tmp,
+        "linear.toml",
+        f"""\
 [nodes.src]
 run = [{card}]
 [nodes.out]
 run = ["null"]
 from = ["src"]
-""")
-    fan = _spec(tmp, "fan.toml", f"""\
+""",
+    )
+    fan = _spec(
+        tmp,
+        "fan.toml",
+        f"""\
 [nodes.src]
 run = [{card}]
 [nodes.a]
@@ -77,15 +88,23 @@ from = ["src"]
 [nodes.b]
 run = ["null"]
 from = ["src"]
-""")
-    small_linear = _spec(tmp, "small-linear.toml", f"""\
+""",
+    )
+    small_linear = _spec(
+        tmp,
+        "small-linear.toml",
+        f"""\
 [nodes.src]
 run = ["int", "1", "{SMALL}"]
 [nodes.out]
 run = ["null"]
 from = ["src"]
-""")
-    small_fan = _spec(tmp, "small-fan.toml", f"""\
+""",
+    )
+    small_fan = _spec(
+        tmp,
+        "small-fan.toml",
+        f"""\
 [nodes.src]
 run = ["int", "1", "{SMALL}"]
 [nodes.a]
@@ -94,7 +113,8 @@ from = ["src"]
 [nodes.b]
 run = ["null"]
 from = ["src"]
-""")
+""",
+    )
     shell = wall(f"vflow testcard --frames {FRAMES} | vflow null")
     graph_linear = wall(f"vflow graph {linear}")
     graph_fan = wall(f"vflow graph {fan}")

@@ -435,9 +435,10 @@ class Pool:
     Outputs of the oldest unfinished input go on at once; later ones wait in the reorder
     buffer. A worker may hold `window` unfinished inputs; when all are full the feeder waits
     for one to finish. A stage that drops packets finishes nothing until it sends a later
-    one, so if the wait lasts (longer than a few times the usual gap between finished
-    packets), the worker holding the oldest unfinished input gets one more packet: the pool
-    cannot stall, and the reorder buffer stays bounded.
+    one: if the worker holding the oldest unfinished input has read all its input and sleeps
+    (its pipe is empty and /proc says it waits), it gets one more packet. So the pool cannot
+    stall, a busy worker is not given more than its share, and the reorder buffer holds at
+    most (workers - 1) x window inputs' outputs.
     """
 
     def __init__(self, node: Node, fanout: Fanout | None, log: Log) -> None:
@@ -457,11 +458,12 @@ class Pool:
         self.turn = 0
         self.open_outputs = 0
         self.out_dead = False
-        self.gap = 0.0  # running mean of the time between finished packets
-        self.last_finish: float | None = None
-        self.first_write: float | None = None
+        self.pids: list[int] = []
+        self.fed: list[int] = []  # packets given to each worker
 
-    def add_worker(self, stdin_fd: int) -> None:
+    def add_worker(self, stdin_fd: int, pid: int) -> None:
+        self.pids.append(pid)
+        self.fed.append(0)
         self.writers.append(PacketWriter(open(stdin_fd, "wb", buffering=0)))  # noqa: SIM115 (closed by close())
         self.assigned.append(collections.deque())
         self.current.append(None)
@@ -484,11 +486,24 @@ class Pool:
             return min(free, key=lambda i: len(self.assigned[i]))
         return None
 
-    def _patience(self) -> float:
-        now = time.monotonic()
-        if self.last_finish is None:  # nothing finished yet: as long as the first one takes
-            return max(0.05, now - (self.first_write or now))
-        return max(0.05, 4 * self.gap)
+    def _starved(self, index: int, waited: float) -> bool:
+        """Has this worker read all it was given, and does it wait for more?"""
+        writer = self.writers[index]
+        if writer is None:
+            return False
+        try:
+            import fcntl
+            import termios
+
+            fd = writer._stream.fileno()  # type: ignore[attr-defined]
+            unread = int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4), "little")
+            if unread:
+                return False
+            with open(f"/proc/{self.pids[index]}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+            return state == "S"
+        except (OSError, ValueError, IndexError, ImportError):
+            return waited > 1.0  # no /proc: give it one more packet a second
 
     def write(self, packet: Packet) -> bool:
         """Send one packet to a worker; False when no worker is left."""
@@ -497,17 +512,26 @@ class Pool:
                 index = self._choose()
             if index is None and self._live():
                 self.flush()  # what the workers wait for must reach them before we wait
+                began = time.monotonic()
+                pause = 0.0005  # a dropping worker reads at once, a busy one may take long
                 with self.lock:
-                    self.lock.wait_for(
-                        lambda: self._choose() is not None or not self._live(),
-                        timeout=self._patience(),
-                    )
-                    index = self._choose()
-                    if index is None and self._live():
-                        # nothing finished for a while: the worker with the oldest unfinished
-                        # packet may be dropping what it holds; only more input moves it on
+                    while True:
+                        index = self._choose()
+                        if index is not None or not self._live():
+                            break
+                        self.lock.wait(timeout=pause)
+                        pause = min(pause * 2, POLL)
+                        index = self._choose()
+                        if index is not None:
+                            break
+                        # the worker with the oldest unfinished packet may have dropped all it
+                        # holds: then only more input moves it (and the pool) on
                         lagging = self.owner.get(self.next_out)
-                        index = lagging if lagging in self._live() else self._live()[0]
+                        if lagging is None or lagging not in self._live():
+                            lagging = self._live()[0]
+                        if self._starved(lagging, time.monotonic() - began):
+                            index = lagging
+                            break
             with self.lock:
                 if index is None or self.writers[index] is None:
                     if not self._live():
@@ -517,8 +541,7 @@ class Pool:
                 self.next_tag += 1
                 self.owner[tag] = index
                 self.assigned[index].append(tag)
-                if self.first_write is None:
-                    self.first_write = time.monotonic()
+                self.fed[index] += 1
             writer = self.writers[index]
             assert writer is not None
             try:
@@ -599,10 +622,6 @@ class Pool:
             self.outputs[tag].append(packet)
 
     def _finish(self, tag: int) -> None:
-        now = time.monotonic()
-        if self.last_finish is not None:
-            self.gap = 0.9 * self.gap + 0.1 * (now - self.last_finish)
-        self.last_finish = now
         self.finished.add(tag)
         self.owner.pop(tag, None)
 
@@ -790,7 +809,8 @@ class Graph:
             if node.kind != "producer" and in_fd is None:
                 w = parent_ends.pop(0)
                 if pool is not None:
-                    pool.add_worker(w)
+                    assert proc.popen is not None
+                    pool.add_worker(w, proc.popen.pid)
                 else:
                     self.inboxes[node.name].writer_fd = w  # type: ignore[attr-defined]
             if parent_ends:
@@ -1035,7 +1055,10 @@ class Graph:
             elif pin is not None:
                 rate = f"{(pin - before.get(f'in:{name}', 0)) / span:,.1f}/s in"
             pool = self.pools.get(name)
-            extra = f", reorder buffer {pool.held}" if pool is not None else ""
+            extra = ""
+            if pool is not None:
+                shares = "/".join(map(str, pool.fed))
+                extra = f", per worker in {shares}, reorder buffer {pool.held}"
             zipper = self.zips.get(name)
             if zipper is not None:
                 extra += f", joined {zipper.joined}, unmatched {zipper.unmatched}"
