@@ -46,6 +46,8 @@ def open_file(path: str):
         raise StageError(f"{path} is a directory; to read its images use `vflow images {path}`")
     if not os.access(path, os.R_OK):
         raise StageError(f"{path}: permission denied")
+    if _is_text(path):
+        raise StageError(f"{path} is a text file, not a video")
     cv2 = cv2_module()
     with native_stderr_to_log():
         capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
@@ -55,6 +57,23 @@ def open_file(path: str):
             "for still images use `vflow images`"
         )
     return capture
+
+
+def _is_text(path: str) -> bool:
+    """FFmpeg renders any text file as ANSI art 'video'; nobody means that."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return False
+    if not head or b"\0" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # not just a character cut at the end
+            return False
+    return True
 
 
 @producer

@@ -142,9 +142,9 @@ def write(
         viewable,
     )
 
-    fourcc = codec_for(file, codec)
     first = segment_name(file, 0, time.time()) if segment else file
     check_writable(first)
+    fourcc = codec_for(file, codec)
     probe_codec(first, fourcc)
     meta: IO[str] | None = None
     if meta_path is not None:

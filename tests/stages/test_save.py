@@ -1,0 +1,60 @@
+import cv2
+import numpy as np
+
+from stages.jpeg import encode
+from stages.save import save
+from tests.helpers import frame, pack, sh, vflow
+
+
+def test_numbered_pngs_every_n(tmp_path):
+    packets = [{"kind": "stream"}] + [frame(i, shape=(4, 6)) for i in range(7)]
+    save(iter(packets), str(tmp_path / "out"), "png", 3, 95, "{seq:06d}.{ext}")
+    names = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert names == ["000000.png", "000003.png", "000006.png"]
+    back = cv2.imread(str(tmp_path / "out" / "000003.png"), cv2.IMREAD_UNCHANGED)
+    assert (back == frame(3, shape=(4, 6))["image"]).all()
+
+
+def test_jpeg_frames_are_saved_without_re_encoding(tmp_path):
+    image = np.full((16, 16, 3), 90, np.uint8)
+    coded = encode(image, 70)
+    save(
+        iter([{"kind": "frame", "seq": 0, "image": coded}]),
+        str(tmp_path),
+        "jpg",
+        1,
+        95,
+        "shot-{n}.{ext}",
+    )
+    assert (tmp_path / "shot-0.jpg").read_bytes() == bytes(coded.data)
+
+
+def test_colour_converted_frames_are_saved_as_colour(tmp_path):
+    image = np.zeros((4, 4, 3), np.uint8)
+    image[..., 0] = 255  # pure red in RGB order
+    save(
+        iter([{"kind": "frame", "seq": 0, "image": image, "colorspace": "rgb"}]),
+        str(tmp_path),
+        "png",
+        1,
+        95,
+        "{seq}.{ext}",
+    )
+    back = cv2.imread(str(tmp_path / "0.png"))
+    assert back[0, 0].tolist() == [0, 0, 255]  # red in BGR
+
+
+def test_real_pipe(tmp_path):
+    result = sh(f"vflow testcard --size small --frames 5 | vflow save '{tmp_path}' --format jpg")
+    assert result.statuses == [0, 0], result.stderr
+    assert len(list(tmp_path.glob("*.jpg"))) == 5
+
+
+def test_errors_are_one_line(tmp_path):
+    (tmp_path / "file").write_text("x")
+    result = vflow("save", str(tmp_path / "file" / "sub"), input=pack([frame(0)]))
+    assert result.returncode == 1
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vflow save: cannot create")
+    bad = vflow("save", str(tmp_path), "--name", "{oops}", input=pack([frame(0)]))
+    assert bad.returncode == 2 and b"Traceback" not in bad.stderr
