@@ -51,7 +51,7 @@ def test_realtime_still_gives_every_frame(clip):
 
 @pytest.mark.parametrize("bad", ["x", "-3s", "1:xx"])
 def test_bad_starts(bad):
-    with pytest.raises(Exception, match="frame number|before the start"):
+    with pytest.raises(Exception, match=r"frame number|before the start"):
         parse_start(bad)
 
 
