@@ -287,3 +287,30 @@ def test_render_needs_graphviz(tmp_path):
 def test_render_without_dot_is_a_usage_error(tmp_path):
     result = graph(tmp_path, SUM, "--render", "g.png")
     assert result.returncode == 2
+
+
+def _man_examples() -> list[str]:
+    from tests.helpers import ROOT
+
+    page = (ROOT / "man" / "vflow-graph.5").read_text()
+    blocks = page.split(".nf\n.RS 2\n")[1:]
+    texts = [b.split("\n.RE\n")[0].replace("\\-", "-") for b in blocks]
+    return [t for t in texts if "[nodes." in t]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_the_man_page_examples_are_valid_specs(index):
+    examples = _man_examples()
+    assert len(examples) == 5
+    spec = specs.load("man.toml", text=examples[index])
+    specs.allocate_gpus(spec, [])
+    assert spec.nodes
+
+
+def test_the_help_example_is_a_valid_spec():
+    from vflow_cli.graph.command import graph as command
+
+    help_text = command.help or ""
+    example = help_text.split("\b\n")[1].split("\n\n")[0]
+    spec = specs.load("help.toml", text="\n".join(line.strip() for line in example.splitlines()))
+    assert list(spec.nodes) == ["src", "total", "out"]
