@@ -88,6 +88,29 @@ class Inbox:
         self.node = node
         self.cond = threading.Condition()
         self.edges: list[Edge] = []
+        self.takers = 0  # threads waiting for a packet (a feeder)
+        self.putters = 0  # threads waiting for room (a lossless fan-out)
+
+    def wake_takers(self) -> None:
+        if self.takers:
+            self.cond.notify_all()
+
+    def wake_putters(self) -> None:
+        if self.putters:
+            self.cond.notify_all()
+
+    def wait(self, *, taker: bool) -> None:
+        if taker:
+            self.takers += 1
+        else:
+            self.putters += 1
+        try:
+            self.cond.wait()
+        finally:
+            if taker:
+                self.takers -= 1
+            else:
+                self.putters -= 1
 
 
 class Edge:
@@ -120,7 +143,7 @@ class Edge:
             if len(self.queue) >= self.size:
                 if self.leaky == "no":
                     while len(self.queue) >= self.size and not self.dead:
-                        self.cond.wait()
+                        self.inbox.wait(taker=False)
                     if self.dead:
                         return
                 elif self.leaky == "old":
@@ -130,7 +153,7 @@ class Edge:
                     self.dropped += 1
                     return
             self.queue.append((next(_STAMP), packet))
-            self.cond.notify_all()
+            self.inbox.wake_takers()
 
     def close(self) -> None:
         with self.cond:
@@ -269,18 +292,33 @@ def _exit_code(code: int) -> int:
 # -- the join policies -----------------------------------------------------------------------
 
 
-def _take_merge(inbox: Inbox) -> tuple[Edge, Packet] | bool | None:
-    """The packet that arrived first on any edge; None at the end; False: nothing yet."""
-    ready = [e for e in inbox.edges if e.queue]
-    if ready:
-        edge = min(ready, key=lambda e: e.queue[0][0])
-        packet = edge.queue.popleft()[1]
-        edge.delivered += 1
-        inbox.cond.notify_all()
-        return edge, packet
-    if all(e.eof or e.dead for e in inbox.edges):
+BATCH = 256  # packets a feeder takes from its queues at once (one lock, one wake-up)
+
+
+def _take_merge(inbox: Inbox) -> list[tuple[Edge, Packet]] | None:
+    """Packets in the order they arrived on any edge; [] when none is there; None at the end."""
+    edges = inbox.edges
+    got: list[tuple[Edge, Packet]] = []
+    if len(edges) == 1:
+        edge = edges[0]
+        queue = edge.queue
+        while queue and len(got) < BATCH:
+            got.append((edge, queue.popleft()[1]))
+        edge.delivered += len(got)
+    else:
+        while len(got) < BATCH:
+            ready = [e for e in edges if e.queue]
+            if not ready:
+                break
+            edge = min(ready, key=lambda e: e.queue[0][0])
+            got.append((edge, edge.queue.popleft()[1]))
+            edge.delivered += 1
+    if got:
+        inbox.wake_putters()
+        return got
+    if all(e.eof or e.dead for e in edges):
         return None
-    return False
+    return got
 
 
 def merge(inbox: Inbox, idle: Callable[[], None]) -> Iterator[Packet]:
@@ -290,20 +328,17 @@ def merge(inbox: Inbox, idle: Callable[[], None]) -> Iterator[Packet]:
     while True:
         with cond:
             got = _take_merge(inbox)
-        if got is False:
+        if got == []:
             idle()  # flush what we wrote before we wait
             with cond:
                 got = _take_merge(inbox)
-                while got is False:
-                    cond.wait()
+                while got == []:
+                    inbox.wait(taker=True)
                     got = _take_merge(inbox)
         if got is None:
             return
-        assert not isinstance(got, bool)
-        edge, packet = got
-        if not single:
-            packet = {**packet, "from": edge.src}
-        yield packet
+        for edge, packet in got:
+            yield packet if single else {**packet, "from": edge.src}
 
 
 class Zip:
@@ -338,7 +373,7 @@ class Zip:
                 edge.delivered += 1
                 moved = True
         if moved:
-            self.inbox.cond.notify_all()
+            self.inbox.wake_putters()
         return moved
 
     def _ended(self, edge: Edge) -> bool:
@@ -409,7 +444,7 @@ class Zip:
                     out, over = self._resolve()
                     if out or over:
                         break
-                    cond.wait()
+                    self.inbox.wait(taker=True)
             for packet in out:
                 yield packet
             if over:
