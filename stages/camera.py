@@ -60,6 +60,7 @@ def open_source(kind: str, target: Any, timeout: float, label: str):
             except cv2.error:  # a backend that refuses the timeout parameters
                 return cv2.VideoCapture(target, backend)
 
+    started = time.monotonic()
     try:
         # the watchdog: the backend's own timeouts may not cover every step of opening
         capture = call_with_timeout(attempt, timeout + 1.0, "open")
@@ -70,6 +71,11 @@ def open_source(kind: str, target: Any, timeout: float, label: str):
         ) from None
     if not capture.isOpened():
         capture.release()
+        if time.monotonic() - started >= timeout * 0.9:  # the backend's own timeout
+            raise StageError(
+                f"{label} did not answer within {timeout:g} s; check the address or "
+                "the device, or raise --timeout"
+            )
         if kind == "url":
             raise StageError(
                 f"cannot open {label} (unreachable, refused, or not a video stream); "

@@ -1,0 +1,92 @@
+"""show: a real window in a virtual X server, closed by real key presses."""
+
+import shutil
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+from tests.helpers import ENV, frame, pack, vflow
+from tests.video_support import screenshot, wait_for_window, xvfb
+
+YELLOW = (0, 192, 192)  # BGR: the test card's second bar
+CYAN = (192, 192, 0)
+
+
+@pytest.fixture(scope="module")
+def display():
+    if not shutil.which("xdotool") or not shutil.which("xwd"):
+        pytest.skip("xdotool and xwd are not installed (make system-deps)")
+    with xvfb() as name:
+        yield name
+
+
+def pixels_of(shot, colour):
+    return int((shot == np.array(colour, np.uint8)).all(axis=2).sum())
+
+
+@pytest.mark.parametrize("key", ["q", "Escape"])
+def test_a_window_shows_frames_and_a_key_closes_it(display, key, tmp_path):
+    env = {**ENV, "DISPLAY": display}
+    title = f"card-{key}"
+    status = tmp_path / "status"
+    pipeline = (
+        f"vflow testcard --size small --fps 15 --name {title} | vflow fps "
+        f"| vflow show --fps; echo ${{PIPESTATUS[*]}} > {status}"
+    )
+    process = subprocess.Popen(["bash", "-c", pipeline], env=env, stderr=subprocess.PIPE)
+    try:
+        window = wait_for_window(display, title)
+        for _ in range(100):  # until the first frame is painted
+            shot = screenshot(display)
+            if pixels_of(shot, YELLOW) > 3000 and pixels_of(shot, CYAN) > 3000:
+                break
+            time.sleep(0.1)
+        else:
+            import cv2
+
+            cv2.imwrite(str(tmp_path / "screen.png"), shot)
+            pytest.fail(f"the test card's colours never appeared on the screen ({tmp_path})")
+        subprocess.run(
+            ["xdotool", "windowfocus", "--sync", window], env=env, check=True, timeout=30
+        )
+        subprocess.run(["xdotool", "key", key], env=env, check=True, timeout=30)
+        process.wait(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    stderr = process.stderr.read().decode()
+    process.stderr.close()
+    statuses = [int(s) for s in status.read_text().split()]
+    assert statuses[-1] == 0, stderr
+    assert all(s in (0, 141) for s in statuses), (statuses, stderr)
+    assert stderr == "", stderr
+
+
+def test_no_display_is_one_line():
+    env = {k: v for k, v in ENV.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = vflow("show", input=pack([frame(0)]), env=env)
+    assert result.returncode == 1
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vflow show: no display")
+    assert "vflow write" in lines[0] and "vflow save" in lines[0]
+
+
+def test_a_display_that_does_not_answer_is_one_line():
+    result = vflow("show", input=pack([frame(0)]), env={**ENV, "DISPLAY": ":4999"})
+    assert result.returncode == 1
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and "cannot open display ':4999'" in lines[0]
+
+
+def test_pipeline_upstream_of_a_failed_show_stops_quietly():
+    env = {k: v for k, v in ENV.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = subprocess.run(
+        ["bash", "-c", "vflow testcard --size small | vflow show; echo ${PIPESTATUS[*]}"],
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.stdout.decode().split() == ["141", "1"]
+    assert result.stderr.decode().count("\n") == 1
