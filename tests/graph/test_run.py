@@ -488,3 +488,29 @@ stdout = "/dev/null"
     assert dropped and int(dropped.group(1)) > 1000
     peak = float(re.search(r"runner peak memory ([\d.]+) MiB", err).group(1))
     assert peak < 200  # queues of 16 + 4 frames of 0.9 MB, not 1.4 GB
+
+
+def test_any_program_that_speaks_packets_is_a_node(tmp_path):
+    spec = """\
+[nodes.src]
+run = ["int", "0", "9"]
+[nodes.copy]
+command = ["cat"]
+from = ["src"]
+[nodes.out]
+run = ["print", "--field", "value"]
+from = ["copy"]
+"""
+    result = graph(tmp_path, spec)
+    assert result.returncode == 0, result.stderr
+    assert [p["value"] for p in jsonl(result.stdout)] == list(range(10))
+
+
+def test_graph_output_into_a_closed_pipe(tmp_path):
+    (tmp_path / "spec.toml").write_text(
+        '[nodes.src]\nrun = ["int", "0", "100000000"]\n'
+        '[nodes.out]\nrun = ["print"]\nfrom = ["src"]\n'
+    )
+    result = sh(f"cd {tmp_path} && vflow graph spec.toml | head -n 3")
+    assert result.statuses == [0, 0], result.stderr
+    assert len(result.stdout.splitlines()) == 3

@@ -170,10 +170,17 @@ def test_nothing_to_run():
 
 
 def test_external_commands_take_their_kind_from_the_graph():
-    text = SUM.replace('run = ["sum"]', 'command = ["my-filter", "--fast"]')
+    text = SUM.replace('run = ["sum"]', 'command = ["cat", "-u"]')
     spec = specs.load("spec.toml", text=text)
     assert spec.nodes["total"].kind == "processor"
-    assert spec.nodes["total"].argv == ["my-filter", "--fast"]
+    assert spec.nodes["total"].argv == ["cat", "-u"]
+
+
+def test_a_missing_program_or_script():
+    text = SUM.replace('run = ["sum"]', 'command = ["no-such-filter"]')
+    assert one(text).startswith("spec.toml:5: node 'total': program 'no-such-filter' not found")
+    text = SUM.replace('run = ["sum"]', 'python = ["nope.py"]\ncwd = "."')
+    assert one(text).startswith("spec.toml:5: node 'total': no Python script 'nope.py' in ")
 
 
 # -- devices
@@ -302,7 +309,7 @@ def _man_examples() -> list[str]:
 def test_the_man_page_examples_are_valid_specs(index):
     examples = _man_examples()
     assert len(examples) == 5
-    spec = specs.load("man.toml", text=examples[index])
+    spec = specs.load(EXAMPLES / "man.toml", text=examples[index])  # burn.py is there
     specs.allocate_gpus(spec, [])
     assert spec.nodes
 

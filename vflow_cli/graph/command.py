@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 
 import click
@@ -121,6 +123,17 @@ def graph(
         grace=grace,
         stats=stats,
     )
-    code = runner.run()
-    sys.stdout.flush()
+    try:
+        code = runner.run()
+    except Exception as exc:  # a bug in the runner: one line, unless asked for more
+        if os.environ.get("VFLOW_DEBUG"):
+            raise
+        click.echo(
+            f"vflow graph: internal error: {type(exc).__name__}: {exc} "
+            "(VFLOW_DEBUG=1 for a traceback)",
+            err=True,
+        )
+        sys.exit(70)
+    with contextlib.suppress(OSError):
+        sys.stdout.flush()
     sys.exit(code)

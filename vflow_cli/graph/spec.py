@@ -197,6 +197,14 @@ def _build(shown: str, data: dict[str, Any], lines: _Lines) -> Spec:
         if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", name):
             err(line, f"node '{name}': a name is letters, digits, '_', '-' and '.'")
         node = _node(name, table, line, lines, registry, stage_kinds, err)
+        if node is not None and "run" not in table:
+            problem = _check_program(node, table, shown)
+            if problem:
+                err(
+                    lines.node(name, "python" if "python" in table else "command"),
+                    f"node '{name}': {problem}",
+                )
+                node = None
         if node is not None:
             node.queue_size, node.leaky = default_size, default_leaky
             if "queue" in table:
@@ -355,6 +363,27 @@ def _node(name, table, line, lines, registry, stage_kinds, err) -> Node | None:
             else:
                 setattr(node, key, table[key])
     return None if bad else node
+
+
+def _check_program(node: Node, table: dict[str, Any], shown: str) -> str | None:
+    """A `command` must be found on PATH, a `python` script where the node will run."""
+    import shutil
+
+    here = Path(shown).resolve().parent
+    cwd = here / table["cwd"] if isinstance(table.get("cwd"), str) else Path.cwd()
+    if "python" in table:
+        script = table["python"][0]
+        if script.startswith("-"):
+            return None  # python -m module, python -c code: nothing to look for
+        if not (cwd / script).is_file():
+            return f"no Python script {script!r} in {cwd} (set `cwd`, relative to the spec)"
+        return None
+    program = table["command"][0]
+    if os.sep in program:
+        found = (cwd / program).is_file() and os.access(cwd / program, os.X_OK)
+    else:
+        found = shutil.which(program) is not None
+    return None if found else f"program {program!r} not found (on PATH, or from {cwd})"
 
 
 def _check_arguments(command: Any, stage: str, args: list[str]) -> str | None:
