@@ -536,7 +536,12 @@ class Pool:
                 return False
             with open(f"/proc/{self.pids[index]}/stat") as f:
                 state = f.read().rsplit(")", 1)[1].split()[0]
-            return state == "S"
+            if state != "S":
+                return False  # running: busy with what it holds
+            with contextlib.suppress(OSError), open(f"/proc/{self.pids[index]}/wchan") as f:
+                if "write" in f.read():
+                    return False  # waiting to write its output: downstream is the bottleneck
+            return True
         except (OSError, ValueError, IndexError, ImportError):
             return waited > 1.0  # no /proc: give it one more packet a second
 
