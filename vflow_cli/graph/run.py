@@ -495,6 +495,8 @@ class Pool:
         self.out_dead = False
         self.pids: list[int] = []
         self.fed: list[int] = []  # packets given to each worker
+        self.extra = 0  # packets given to a full worker that waited for more
+        self.out_fds: dict[int, int] = {}  # worker -> the pipe its output comes on
 
     def add_worker(self, stdin_fd: int, pid: int) -> None:
         self.pids.append(pid)
@@ -531,17 +533,24 @@ class Pool:
             import termios
 
             fd = writer._stream.fileno()  # type: ignore[attr-defined]
-            unread = int.from_bytes(fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4), "little")
-            if unread:
-                return False
+            for pipe in (fd, self.out_fds.get(index)):  # its input, and its output to us
+                if pipe is None:
+                    continue
+                unread = int.from_bytes(fcntl.ioctl(pipe, termios.FIONREAD, b"\0" * 4), "little")
+                if unread:
+                    return False  # it has input to read, or we have its output to read
             with open(f"/proc/{self.pids[index]}/stat") as f:
                 state = f.read().rsplit(")", 1)[1].split()[0]
             if state != "S":
                 return False  # running: busy with what it holds
+            wchan = ""
             with contextlib.suppress(OSError), open(f"/proc/{self.pids[index]}/wchan") as f:
-                if "write" in f.read():
-                    return False  # waiting to write its output: downstream is the bottleneck
-            return True
+                wchan = f.read().strip()
+            if wchan in ("", "0"):
+                return True  # the kernel does not say what it waits for
+            # waiting to read: it wants input; waiting to write its output, or sleeping in
+            # the middle of its work, it does not
+            return "read" in wchan
         except (OSError, ValueError, IndexError, ImportError):
             return waited > 1.0  # no /proc: give it one more packet a second
 
@@ -571,6 +580,7 @@ class Pool:
                             lagging = self._live()[0]
                         if self._starved(lagging, time.monotonic() - began):
                             index = lagging
+                            self.extra += 1
                             break
             with self.lock:
                 if index is None or self.writers[index] is None:
@@ -619,6 +629,8 @@ class Pool:
 
     def collect(self, index: int, stream: BinaryIO) -> None:
         assert self.fanout is not None
+        with self.lock:
+            self.out_fds[index] = stream.fileno()
         try:
             for packet in PacketReader(stream, name=f"{self.node.name}.{index}'s output"):
                 with self.lock:
@@ -630,6 +642,8 @@ class Pool:
         except StreamError as exc:
             self.log.say(f"{self.node.name}.{index}: {exc}")
         finally:
+            with self.lock:
+                self.out_fds.pop(index, None)
             stream.close()
             with self.lock:
                 self.lock.notify_all()
@@ -1098,7 +1112,10 @@ class Graph:
             extra = ""
             if pool is not None:
                 shares = "/".join(map(str, pool.fed))
-                extra = f", per worker in {shares}, reorder buffer {pool.held}"
+                extra = (
+                    f", per worker in {shares} ({pool.extra} beyond the window), "
+                    f"reorder buffer {pool.held}"
+                )
             zipper = self.zips.get(name)
             if zipper is not None:
                 extra += f", joined {zipper.joined}, unmatched {zipper.unmatched}"
