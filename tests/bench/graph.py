@@ -10,9 +10,9 @@ from tests.bench.common import Row, wall
 
 ROOT = Path(__file__).resolve().parents[2]
 BURN = ROOT / "examples" / "burn.py"
-PACKETS = 400  # through burn.py at WORK units each: about 4 s on one core
-WORK = 60000
-FRAMES = 300  # 640x480 test-card frames for the fan-out rows (0.28 GB)
+PACKETS = 400  # through burn.py at WORK units each: about 7 s on one core
+WORK = 100000
+FRAMES = 1000  # 640x480 test-card frames for the fan-out rows (0.92 GB)
 SMALL = 200_000  # small packets for the fan-out rows
 
 

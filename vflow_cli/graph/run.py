@@ -1148,13 +1148,15 @@ class Graph:
                 )
         if self.log.verbosity >= 1 or failed:
             self.print_stats()
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+            usage = resource.getrusage(resource.RUSAGE_SELF)
+            peak = usage.ru_maxrss  # KiB on Linux
+            cpu = usage.ru_utime + usage.ru_stime
             summary = ", ".join(
                 f"{p.name} {_status(p.code) if p.code is not None else '?'}" for p in self._all()
             )
             self.log.line(
                 f"vflow graph: done in {time.monotonic() - self.started:.2f} s: {summary}; "
-                f"runner peak memory {peak / 1024:.1f} MiB"
+                f"runner peak memory {peak / 1024:.1f} MiB, CPU {cpu:.2f} s"
             )
         if failed:
             first = self.failures[0]
