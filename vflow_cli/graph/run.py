@@ -136,23 +136,30 @@ class Edge:
         inbox.edges.append(self)
 
     def put(self, packet: Packet) -> None:
+        self.put_many([packet])
+
+    def put_many(self, packets: list[Packet]) -> None:
+        """Queue packets in order under one lock, and wake the reader once."""
         with self.cond:
-            if self.dead:
-                return
-            self.received += 1
-            if len(self.queue) >= self.size:
-                if self.leaky == "no":
-                    while len(self.queue) >= self.size and not self.dead:
-                        self.inbox.wait(taker=False)
-                    if self.dead:
-                        return
-                elif self.leaky == "old":
-                    self.queue.popleft()
-                    self.dropped += 1
-                else:
-                    self.dropped += 1
+            queue = self.queue
+            for packet in packets:
+                if self.dead:
                     return
-            self.queue.append((next(_STAMP), packet))
+                self.received += 1
+                if len(queue) >= self.size:
+                    if self.leaky == "no":
+                        self.inbox.wake_takers()  # what we queued so far, before we wait
+                        while len(queue) >= self.size and not self.dead:
+                            self.inbox.wait(taker=False)
+                        if self.dead:
+                            return
+                    elif self.leaky == "old":
+                        queue.popleft()
+                        self.dropped += 1
+                    else:
+                        self.dropped += 1
+                        continue
+                queue.append((next(_STAMP), packet))
             self.inbox.wake_takers()
 
     def close(self) -> None:
@@ -171,6 +178,10 @@ class Edge:
         return not self.dead
 
 
+class _NoReader(Exception):
+    """Every reader of a fan-out has gone."""
+
+
 class StdoutOutlet:
     """The graph's own stdout, for the one node whose packets nobody in the graph reads."""
 
@@ -179,10 +190,14 @@ class StdoutOutlet:
         self.dead = False
 
     def put(self, packet: Packet) -> None:
+        self.put_many([packet])
+
+    def put_many(self, packets: list[Packet]) -> None:
         if self.dead:
             return
         try:
-            self.writer.write(packet)
+            for packet in packets:
+                self.writer.write(packet)
             self.writer.flush()
         except (BrokenPipeError, OSError):
             self.dead = True
@@ -206,11 +221,14 @@ class Fanout:
 
     def put(self, packet: Packet) -> bool:
         """False once no outlet wants anything more."""
-        self.packets += 1
+        return self.put_many([packet])
+
+    def put_many(self, packets: list[Packet]) -> bool:
+        self.packets += len(packets)
         alive = False
         for outlet in self.outlets:
             if outlet.alive:
-                outlet.put(packet)
+                outlet.put_many(packets)
                 alive = alive or outlet.alive
         return alive
 
@@ -887,12 +905,30 @@ class Graph:
     def _read(self, fanout: Fanout, stream: BinaryIO) -> None:
         """A node's output -> its fanout, whole packets; stop reading once nobody listens."""
         name = fanout.node.name
+        batch: list[Packet] = []
+
+        def hand_over() -> None:
+            # called before every read that may block: what has arrived goes on at once,
+            # and a burst of small packets costs one lock and one wake-up per queue
+            if batch:
+                alive = fanout.put_many(batch)
+                batch.clear()
+                if not alive:
+                    raise _NoReader
+
         try:
-            for packet in PacketReader(stream, name=f"{name}'s output"):
-                if not fanout.put(packet):
-                    self.log.info(f"{name}: no reader left; closing its output")
-                    break
+            for packet in PacketReader(stream, on_idle=hand_over, name=f"{name}'s output"):
+                batch.append(packet)
+                if len(batch) >= BATCH:
+                    hand_over()
+            hand_over()
+        except _NoReader:
+            self.log.info(f"{name}: no reader left; closing its output")
         except StreamError as exc:
+            rest = batch[:]  # whole packets read before the damage still go on
+            batch.clear()
+            if rest:
+                fanout.put_many(rest)
             if not self._failed(name):
                 self.log.say(f"{name}: {exc}")
         except OSError as exc:
