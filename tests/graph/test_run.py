@@ -515,3 +515,18 @@ def test_graph_output_into_a_closed_pipe(tmp_path):
     result = sh(f"cd {tmp_path} && vflow graph spec.toml | head -n 3")
     assert result.statuses == [0, 0], result.stderr
     assert len(result.stdout.splitlines()) == 3
+
+
+def test_a_node_that_cannot_start_is_named_and_nothing_runs(tmp_path):
+    spec = """\
+[nodes.src]
+run = ["int", "0", "100000000", "--interval", "0.01"]
+[nodes.out]
+run = ["print"]
+from = ["src"]
+stdout = "no/such/dir/out.jsonl"
+"""
+    result = graph(tmp_path, spec, timeout=20)
+    assert result.returncode == 1
+    err = result.stderr.decode()
+    assert err.count("\n") == 1 and "node 'out': cannot start: No such file or directory" in err

@@ -84,7 +84,11 @@ def graph(
     Exit status: 0 done; 1 a bad spec, or a node failed (the first failed node's own status
     when it has one: 70, 137 for SIGKILL, ...); 130 interrupted; 143 terminated.
     """
+    import signal
+
     from vflow_cli.graph import spec as specs
+
+    signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # until the runner shows statistics on it
 
     if render is not None and not dot:
         raise click.UsageError("--render goes with --dot (vflow graph --dot --render out.png)")

@@ -178,6 +178,10 @@ class Edge:
         return not self.dead
 
 
+class StartError(Exception):
+    """A node could not be started (one line, naming it)."""
+
+
 class _NoReader(Exception):
     """Every reader of a fan-out has gone."""
 
@@ -827,7 +831,13 @@ class Graph:
             direct_out[src], direct_in[dst] = w, r
         try:
             for node in nodes.values():
-                self._start_node(node, direct_in.get(node.name), direct_out.get(node.name))
+                try:
+                    self._start_node(node, direct_in.get(node.name), direct_out.get(node.name))
+                except OSError as exc:
+                    where = f" ({exc.filename})" if exc.filename else ""
+                    raise StartError(
+                        f"node '{node.name}': cannot start: {exc.strerror or exc}{where}"
+                    ) from None
         finally:
             for fd in [*direct_in.values(), *direct_out.values()]:
                 os.close(fd)
@@ -1004,9 +1014,12 @@ class Graph:
         try:
             try:
                 self.start()
-            except OSError as exc:
-                self.log.say(f"cannot start the graph: {exc}")
+            except (StartError, OSError) as exc:
+                self.log.say(f"{self.spec.path}: {exc}; nothing runs")
                 self._stop_all(signal.SIGKILL)
+                for proc in self._all():
+                    if proc.popen is not None:
+                        proc.popen.wait()
                 return 1
             self._watch()
         finally:
