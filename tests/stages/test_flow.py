@@ -65,6 +65,9 @@ def test_identity_passes_frames_byte_for_byte_through_real_pipes(tmp_path):
     result = sh(f"cat {card} | vflow identity | vflow identity | vflow every 1 > {out}")
     assert result.statuses == [0, 0, 0, 0]
     assert out.read_bytes() == card.read_bytes()
+    copy = tmp_path / "copy.vflow"  # file to file: no pipe on either side
+    assert sh(f"vflow identity < {card} > {copy}").statuses == [0]
+    assert copy.read_bytes() == card.read_bytes()
 
 
 def test_frames_dropped_by_a_stage_that_never_reads_pixels_are_skipped(tmp_path):
