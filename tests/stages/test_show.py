@@ -38,7 +38,8 @@ def test_a_window_shows_frames_and_a_key_closes_it(display, key, tmp_path):
     process = subprocess.Popen(["bash", "-c", pipeline], env=env, stderr=subprocess.PIPE)
     try:
         window = wait_for_window(display, title)
-        for _ in range(100):  # until the first frame is painted
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the first frame is painted
             shot = screenshot(display)
             if pixels_of(shot, YELLOW) > 3000 and pixels_of(shot, CYAN) > 3000:
                 break

@@ -1,0 +1,80 @@
+"""Video benchmarks: decoding a 1080p H.264 file, and a decode-resize-encode chain, each beside
+the equivalent ffmpeg command line. The input is made here with ffmpeg (libx264)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.bench.common import Row, wall
+
+FRAMES = 300
+SIZE = "1920x1080"
+
+
+def _make_input(folder: Path) -> Path:
+    path = folder / "testsrc2-1080p.mp4"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size={SIZE}:rate=30",
+            "-frames:v",
+            str(FRAMES),
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
+def rows() -> list[Row]:
+    if not shutil.which("ffmpeg"):
+        print("bench video: ffmpeg is not installed (make system-deps); skipped", file=sys.stderr)
+        return []
+    with tempfile.TemporaryDirectory(prefix="vflow-bench-") as scratch:
+        folder = Path(scratch)
+        clip = _make_input(folder)
+        out = folder / "out.mp4"
+        peer_out = folder / "peer.mp4"
+        decode = wall(f"vflow read {clip} | vflow null")
+        decode_peer = wall(
+            f"ffmpeg -v error -i {clip} -f rawvideo -pix_fmt bgr24 - | cat >/dev/null"
+        )
+        ratio = decode / decode_peer
+        chain = wall(f"vflow read {clip} | vflow resize 640x360 | vflow write {out}")
+        chain_peer = wall(
+            f"ffmpeg -v error -y -i {clip} -vf scale=640:360:flags=area -c:v mpeg4 -q:v 5 "
+            f"{peer_out}"
+        )
+    return [
+        Row(
+            f"decode {FRAMES} frames {SIZE} H.264: read | null",
+            decode,
+            "s",
+            "ffmpeg -f rawvideo bgr24 | cat",
+            decode_peer,
+            "<= 1.2x (aim 1.0x)",
+            ratio <= 1.2,
+        ),
+        Row(
+            f"{FRAMES} frames 1080p: read | resize 640x360 | write .mp4",
+            chain,
+            "s",
+            "ffmpeg -vf scale -c:v mpeg4",
+            chain_peer,
+            "reported",
+        ),
+    ]
