@@ -12,13 +12,14 @@
                              ├─> Inbox(join) ─ feeder: merge (arrival order, "from" = a|b)
     b ─pipe─> Fanout ─ Edge ─┘                         or zip (by "seq") ─pipe─> join
 
-                                   ┌─pipe─> slow.0 ─pipe─┐ collector ┐
-    Inbox(slow) ─ feeder ─ Pool ───┤  (hidden seq tag)   │           ├─ Reorder ─> Fanout ─> ...
-                                   └─pipe─> slow.1 ─pipe─┘ collector ┘  (original order)
+                                   ┌─pipe─> slow.0 ─pipe─┐ collector ┐  Pool's reorder buffer
+    Inbox(slow) ─ feeder ─ Pool ───┤  (hidden seq tag)   │           ├─ (original order) ─>
+                                   └─pipe─> slow.1 ─pipe─┘ collector ┘  Fanout ─> ...
 
-Each Fanout is fed by one thread (a node's output read with PacketReader, or a Reorder); each
-Inbox by the Edges into it and drained by one feeder thread that writes to the node's stdin
-(or its workers' stdins) with PacketWriter, so every output starts with its own header.
+Each Fanout is fed by one thread (a node's output read with PacketReader, handed over in a
+batch before each read that may block, or a Pool's collectors); each Inbox by the Edges into
+it, and drained by one feeder thread that writes to the node's stdin (or its workers' stdins)
+with PacketWriter, so every output starts with its own header.
 
 The main thread only starts processes, watches them (polling), forwards signals and prints
 statistics; signal handlers set flags and nothing else.
