@@ -10,6 +10,7 @@ node.py produce N [S]     produce N packets (seq 0..N-1), sleeping S between the
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
 
@@ -58,9 +59,16 @@ def main() -> int:
             elif mode == "env":
                 gpu = os.environ.get("CUDA_VISIBLE_DEVICES")
                 send({**packet, "gpu": gpu, "node": os.environ.get("VFLOW_GRAPH_NODE")})
+            elif mode == "hang":
+                send(packet)
             elif mode == "double":
                 send(packet)
                 send({**packet, "copy": True})
+        if mode == "hang":
+            if args[:1] == ["stubborn"]:
+                signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            while True:
+                time.sleep(1)
     except BrokenPipeError:
         return 141
     return 0

@@ -530,3 +530,42 @@ stdout = "no/such/dir/out.jsonl"
     assert result.returncode == 1
     err = result.stderr.decode()
     assert err.count("\n") == 1 and "node 'out': cannot start: No such file or directory" in err
+
+
+def test_grace_then_sigterm_then_sigkill(tmp_path):
+    spec = f"""\
+[graph]
+grace = 1
+[nodes.src]
+run = ["int", "0", "100000000", "--interval", "0.01"]
+[nodes.polite]
+python = {node("hang")}
+from = ["src"]
+stdout = "/dev/null"
+[nodes.stubborn]
+python = {node("hang", "stubborn")}
+from = ["src"]
+stdout = "/dev/null"
+"""
+    proc = start(tmp_path, spec, "-v")
+    time.sleep(1)
+    status, _, err = stop(proc, signal.SIGINT)
+    assert status == 130, err
+    assert "still running 1 s after the stop: polite, stubborn; SIGTERM" in err
+    assert "SIGKILL: stubborn" in err
+    assert "polite: killed by SIGTERM" in err and "stubborn: killed by SIGKILL" in err
+
+
+def test_a_consumer_with_workers(tmp_path):
+    spec = """\
+[nodes.src]
+run = ["int", "0", "999"]
+[nodes.out]
+run = ["print", "--field", "seq"]
+from = ["src"]
+workers = 3
+stdout = "out.jsonl"
+"""
+    result = graph(tmp_path, spec)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p["seq"] for p in lines(tmp_path / "out.jsonl")) == list(range(1000))

@@ -1101,7 +1101,8 @@ class Graph:
         code = proc.code
         if code in (0, 141, -13):  # 141: its reader left first, which is no crash
             return True
-        return proc.signalled and code in (130, 143, -2, -15)
+        # stopped by us: SIGINT or SIGTERM, or SIGKILL after the grace (reported when sent)
+        return proc.signalled and code in (130, 143, -2, -15, -9)
 
     def _exited(self, proc: Proc) -> None:
         assert proc.code is not None
