@@ -51,6 +51,7 @@ TAG = "_vflow_graph_seq"  # hidden sequence number of a packet sent to one of se
 KILL_AFTER = 3.0  # seconds between SIGTERM and SIGKILL
 POLL = 0.02  # seconds between looks at the processes
 TAIL = 8  # stderr lines kept per process for a failure report
+UNTAGGED_WARNING = 1000  # this many outputs in a row without TAG: the stage strips fields
 
 _STAMP = itertools.count()  # arrival order across the edges of one merge
 
@@ -520,6 +521,8 @@ class Pool:
         self.fed: list[int] = []  # packets given to each worker
         self.extra = 0  # packets given to a full worker that waited for more
         self.out_fds: dict[int, int] = {}  # worker -> the pipe its output comes on
+        self.untagged = 0  # packets in a row without the hidden field
+        self.warned = False
 
     def add_worker(self, stdin_fd: int, pid: int) -> None:
         self.pids.append(pid)
@@ -687,7 +690,16 @@ class Pool:
             while assigned and assigned[0] < tag:
                 self._finish(assigned.popleft())
             self.current[index] = tag
+            self.untagged = 0
         else:
+            self.untagged += 1
+            if self.untagged == UNTAGGED_WARNING and not self.warned:
+                self.warned = True
+                self.log.say(
+                    f"node '{self.node.name}': {self.untagged} packets in a row came back "
+                    f"without the hidden {TAG} field; a stage with workers must pass fields "
+                    "it does not know, or its packets wait in the reorder buffer"
+                )
             tag = self.current[index]
             if tag is None:
                 tag = assigned[0] if assigned else None
