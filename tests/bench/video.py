@@ -4,6 +4,7 @@ the equivalent ffmpeg command line. The input is made here with ffmpeg (libx264)
 from __future__ import annotations
 
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,6 +41,15 @@ def _make_input(folder: Path) -> Path:
     return path
 
 
+def paired(mine: str, peer: str, repeat: int = 3) -> tuple[float, float]:
+    """Median wall times of two commands run in turns, so a busy machine slows both alike."""
+    a, b = [], []
+    for _ in range(repeat):
+        a.append(wall(mine, repeat=1))
+        b.append(wall(peer, repeat=1))
+    return statistics.median(a), statistics.median(b)
+
+
 def rows() -> list[Row]:
     if not shutil.which("ffmpeg"):
         print("bench video: ffmpeg is not installed (make system-deps); skipped", file=sys.stderr)
@@ -49,15 +59,16 @@ def rows() -> list[Row]:
         clip = _make_input(folder)
         out = folder / "out.mp4"
         peer_out = folder / "peer.mp4"
-        decode = wall(f"vflow read {clip} | vflow null")
-        decode_peer = wall(
-            f"ffmpeg -v error -i {clip} -f rawvideo -pix_fmt bgr24 - | cat >/dev/null"
+        decode, decode_peer = paired(
+            f"vflow read {clip} | vflow null",
+            f"ffmpeg -v error -i {clip} -f rawvideo -pix_fmt bgr24 - | cat >/dev/null",
+            repeat=5,
         )
         ratio = decode / decode_peer
-        chain = wall(f"vflow read {clip} | vflow resize 640x360 | vflow write {out}")
-        chain_peer = wall(
+        chain, chain_peer = paired(
+            f"vflow read {clip} | vflow resize 640x360 | vflow write {out}",
             f"ffmpeg -v error -y -i {clip} -vf scale=640:360:flags=area -c:v mpeg4 -q:v 5 "
-            f"{peer_out}"
+            f"{peer_out}",
         )
     return [
         Row(
