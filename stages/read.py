@@ -49,8 +49,11 @@ def open_file(path: str):
     if _is_text(path):
         raise StageError(f"{path} is a text file, not a video")
     cv2 = cv2_module()
+    # as many decoder threads as the ffmpeg command line uses (cores + 1): frame threading
+    # keeps one more frame in flight, and on a busy machine the decoder gets its fair share
+    threads = (os.cpu_count() or 1) + 1
     with native_stderr_to_log():
-        capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG)
+        capture = cv2.VideoCapture(path, cv2.CAP_FFMPEG, [cv2.CAP_PROP_N_THREADS, threads])
     if not capture.isOpened():
         raise StageError(
             f"{path} is not a video OpenCV can decode (not a video file, or damaged); "
