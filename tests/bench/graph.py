@@ -3,28 +3,10 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import tempfile
-import time
 from pathlib import Path
 
-from tests.bench.common import ENV, Row
-
-
-def wall(command: str, repeat: int = 3) -> float:
-    """Best wall time of a bash command: the machine's other work only ever adds time."""
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        subprocess.run(
-            ["bash", "-c", "set -o pipefail; " + command],
-            env=ENV,
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        times.append(time.perf_counter() - start)
-    return min(times)
-
+from tests.bench.common import Row, wall
 
 ROOT = Path(__file__).resolve().parents[2]
 BURN = ROOT / "examples" / "burn.py"
