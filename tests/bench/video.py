@@ -4,7 +4,6 @@ the equivalent ffmpeg command line. The input is made here with ffmpeg (libx264)
 from __future__ import annotations
 
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,12 +41,13 @@ def _make_input(folder: Path) -> Path:
 
 
 def paired(mine: str, peer: str, repeat: int = 3) -> tuple[float, float]:
-    """Median wall times of two commands run in turns, so a busy machine slows both alike."""
+    """Best wall times of two commands run in turns (like wall(): other load only adds time;
+    taking turns lets a busy spell hit both alike)."""
     a, b = [], []
     for _ in range(repeat):
         a.append(wall(mine, repeat=1))
         b.append(wall(peer, repeat=1))
-    return statistics.median(a), statistics.median(b)
+    return min(a), min(b)
 
 
 def rows() -> list[Row]:
