@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from vflow_cli.options import parse_size
+from vflow_cli.options import frames_option, parse_size
 from vflow_cli.stage import Packet, StageError, log, producer
 
 
@@ -103,13 +103,7 @@ def open_source(kind: str, target: Any, timeout: float, label: str):
     metavar="RATE",
     help="Ask the camera for this frame rate; also the rate the stream announces.",
 )
-@click.option(
-    "-n",
-    "--frames",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Stop after N frames. Default: run until interrupted.",
-)
+@frames_option("run until interrupted")
 @click.option(
     "--duration",
     type=click.FloatRange(min=0),

@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from vflow_cli.options import frames_option
 from vflow_cli.stage import Packet, StageError, log, producer
 
 EXTENSIONS = frozenset(
@@ -77,13 +78,7 @@ def load(path: str) -> Any:
     help="The frame rate the timestamps (t) follow; frames are not paced.",
 )
 @click.option("--loop", is_flag=True, help="Start again after the last image (with --frames).")
-@click.option(
-    "-n",
-    "--frames",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Stop after N frames. Default: every image once (forever with --loop).",
-)
+@frames_option("every image once (forever with --loop)")
 @click.option("--name", default=None, help="The stream's source name. Default: PATTERN.")
 def images(
     pattern: str, fps: float, loop: bool, frames: int | None, name: str | None

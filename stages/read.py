@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import click
 
 from vflow_cli.clock import Ticker
+from vflow_cli.options import frames_option
 from vflow_cli.stage import Packet, StageError, log, producer
 
 READ_TIMEOUT = 30.0  # seconds one frame may take to decode before the file counts as stuck
@@ -87,13 +88,7 @@ def _is_text(path: str) -> bool:
     default=None,
     help="Start at this frame number (120) or time (4.5s, 1:02.5). Default: the start.",
 )
-@click.option(
-    "-n",
-    "--frames",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Stop after N frames. Default: the whole file (forever with --loop).",
-)
+@frames_option("the whole file (forever with --loop)")
 @click.option("--loop", is_flag=True, help="Start again from --start at the end of the file.")
 @click.option(
     "--realtime",

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from vflow_cli.clock import Ticker
-from vflow_cli.options import parse_size
+from vflow_cli.options import frames_option, parse_size
 from vflow_cli.stage import Packet, producer
 
 SIZES = {"small": (320, 240), "medium": (640, 480), "large": (1280, 720), "hd": (1920, 1080)}
@@ -25,13 +25,7 @@ NOMINAL_FPS = 30.0  # the media timeline when frames are made as fast as possibl
     metavar="SIZE",
     help="small (320x240), medium (640x480), large (1280x720), hd (1920x1080) or WIDTHxHEIGHT.",
 )
-@click.option(
-    "-n",
-    "--frames",
-    type=click.IntRange(min=0),
-    default=None,
-    help="Stop after N frames. Default: run until interrupted.",
-)
+@frames_option("run until interrupted")
 @click.option(
     "--fps",
     type=click.FloatRange(min=0, min_open=True),

@@ -22,6 +22,17 @@ def kind_option(fn: Callable[..., Any]) -> Callable[..., Any]:
     )(fn)
 
 
+def frames_option(default: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """-n/--frames N for producers; `default` says what happens without it."""
+    return click.option(
+        "-n",
+        "--frames",
+        type=click.IntRange(min=0),
+        default=None,
+        help=f"Stop after N frames. Default: {default}.",
+    )
+
+
 def counts(kinds: tuple[str, ...]) -> Callable[[Packet], bool]:
     """The predicate behind --kind."""
     if not kinds:
