@@ -5,35 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterator
-from typing import Any
 
 import click
 
-from vflow_cli.framing import Pending
-from vflow_cli.stage import Encoded, Packet, consumer
-
-
-def _jsonable(value: Any) -> Any:
-    """json.dumps fallback: pictures are described, never dumped."""
-    if isinstance(value, Pending):
-        return value.describe()
-    if isinstance(value, Encoded):
-        return {
-            "format": value.format,
-            "dtype": value.dtype,
-            "shape": list(value.shape),
-            "bytes": len(value.data),
-        }
-    shape = getattr(value, "shape", None)
-    if shape is not None and getattr(value, "ndim", 0) > 0:
-        return {"format": "raw", "dtype": str(value.dtype), "shape": list(shape)}
-    if hasattr(value, "item"):  # numpy scalar
-        return value.item()
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"bytes": len(value)}
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    return repr(value)  # msgpack ext types and the like: readable, never a crash
+from vflow_cli.images import jsonable
+from vflow_cli.stage import Packet, consumer
 
 
 @consumer(name="print", pixels=False)
@@ -60,7 +36,7 @@ def print_(packets: Iterator[Packet], fields: tuple[str, ...], kinds: tuple[str,
       vflow testcard --frames 3 | vflow print --kind frame | jq .seq
     """
     write = sys.stdout.write
-    dumps = json.JSONEncoder(default=_jsonable, separators=(",", ":"), ensure_ascii=False).encode
+    dumps = json.JSONEncoder(default=jsonable, separators=(",", ":"), ensure_ascii=False).encode
     for packet in packets:
         if kinds and packet.get("kind") not in kinds:
             continue

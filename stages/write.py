@@ -131,12 +131,11 @@ def write(
       vflow read in.mp4 | vflow gray | vflow write --codec MJPG grey.avi
       vflow camera 0 | vflow write 'cam-%Y%m%d-%H%M%S.mkv' --segment 600 --meta cam.jsonl
     """
-    from vflow_cli.images import pixels
+    from vflow_cli.images import jsonable, pixels
     from vflow_cli.video import (
         check_writable,
         codec_for,
         cv2_module,
-        jsonable,
         probe_codec,
         segment_name,
         viewable,

@@ -24,6 +24,30 @@ def pixels(image: Any) -> Any:
     return image
 
 
+def jsonable(value: Any) -> Any:
+    """json.dumps fallback for packet metadata (`print`, `write --meta`): images are
+    described by format, dtype and shape, never dumped."""
+    if type(value) is Pending:
+        return value.describe()
+    if isinstance(value, Encoded):
+        return {
+            "format": value.format,
+            "dtype": value.dtype,
+            "shape": list(value.shape),
+            "bytes": len(value.data),
+        }
+    shape = getattr(value, "shape", None)
+    if shape is not None and getattr(value, "ndim", 0) > 0:
+        return {"format": "raw", "dtype": str(value.dtype), "shape": list(shape)}
+    if hasattr(value, "item"):  # a numpy scalar
+        return value.item()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"bytes": len(value)}
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    return repr(value)  # msgpack ext types and the like: readable, never a crash
+
+
 def draw_label(image: Any, text: str, origin: tuple[int, int], scale: float | None = None) -> None:
     """White text with a dark outline, readable on any picture; sized to the frame."""
     import cv2

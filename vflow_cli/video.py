@@ -274,24 +274,6 @@ def bgr8(image: Any) -> Any:
     return image
 
 
-def jsonable(value: Any) -> Any:
-    """json.dumps fallback for packet metadata: images are described, never dumped."""
-    from vflow_cli.framing import Encoded
-
-    if isinstance(value, Encoded):
-        return {"format": value.format, "shape": list(value.shape), "bytes": len(value.data)}
-    shape = getattr(value, "shape", None)
-    if shape is not None and getattr(value, "ndim", 0) > 0:
-        return {"format": "raw", "dtype": str(value.dtype), "shape": list(shape)}
-    if hasattr(value, "item"):
-        return value.item()
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"bytes": len(value)}
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    return repr(value)
-
-
 def shape_of(image: Any) -> tuple[int, ...]:
     return tuple(int(n) for n in image.shape)
 
