@@ -13,6 +13,7 @@ from tests.helpers import ENV, ROOT, sh
 from vflow_cli.cli import all_commands, cli
 
 COMMANDS = sorted(all_commands())
+TRACEBACK = b"Traceback"
 MAN = ROOT / "man"
 
 
@@ -79,6 +80,19 @@ def test_vflow_1_names_every_stage():
     page = (MAN / "vflow.1").read_text()
     for name in COMMANDS:
         assert re.search(rf"\b{re.escape(name)}\b", page), f"vflow(1) does not mention {name}"
+
+
+def test_the_readme_first_steps_work_as_written(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    steps = text.split("## First steps")[1].split("\n## ")[0]
+    commands = [line.strip() for line in steps.splitlines() if line.startswith("    vflow ")]
+    assert len(commands) >= 4
+    for command in commands:
+        result = sh(command, cwd=tmp_path)
+        assert result.returncode == 0, (command, result.stderr)
+        assert TRACEBACK not in result.stderr
+    assert sh(commands[0]).stdout.decode().rstrip().endswith('"value":820}')
+    assert b"141 0" in sh(commands[-1]).stdout
 
 
 def test_every_man_page_renders(tmp_path):
