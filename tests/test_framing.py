@@ -196,24 +196,46 @@ def test_a_non_map_packet_is_refused():
         unpack(msgpack.packb({"vflow": 1}) + msgpack.packb(5))
 
 
-def test_lazy_reader_forwards_or_loads_images():
-    packets = [frame(i, shape=(500, 500, 3)) for i in range(3)]
+def test_lazy_reader_forwards_loads_or_skips_images():
+    packets = [frame(i, shape=(500, 500, 3)) for i in range(4)]
     reader = PacketReader(io.BytesIO(pack(packets)), lazy=True)
     out = io.BytesIO()
     writer = PacketWriter(out)
-    kept = []
+    loaded, late = [], []
     for packet in reader:
         assert isinstance(packet["image"], Pending)
         assert packet["image"].shape == (500, 500, 3)
         if packet["seq"] == 0:
-            writer.write(packet)  # forwarded unread
+            writer.write(packet)  # passed on unread
         elif packet["seq"] == 1:
-            kept.append(packet)  # held past the next read: loaded into memory
-        # seq 2 is dropped: skipped
+            loaded.append(packet["image"].load())  # loaded before the next packet
+        elif packet["seq"] == 2:
+            late.append(packet)  # neither: dropped, its image skipped
     writer.close()
-    np.testing.assert_array_equal(kept[0]["image"].load(), packets[1]["image"])
+    np.testing.assert_array_equal(loaded[0], packets[1]["image"])
     (forwarded,) = unpack(out.getvalue())
     np.testing.assert_array_equal(forwarded["image"], packets[0]["image"])
+    with pytest.raises(RuntimeError, match="needed after the stage read the next packet"):
+        late[0]["image"].load()
+
+
+def test_the_array_pool_reuses_only_arrays_nobody_holds():
+    from vflow_cli.framing import ArrayPool
+
+    pool = ArrayPool()
+    u8 = np.dtype("uint8")
+    a = pool.get([4, 4], u8)
+    first = id(a)  # the pool keeps the array alive, so its id stays its own
+    b = pool.get([4, 4], u8)
+    assert b is not a  # a is held here
+    view = a[1:]
+    del a
+    c = pool.get([4, 4], u8)
+    assert id(c) != first and c is not b  # a view keeps its array in use
+    del view
+    d = pool.get([4, 4], u8)
+    assert id(d) == first  # free again: handed out again
+    assert pool.get([4, 4], u8) is not d
 
 
 def test_parse_size():
