@@ -68,10 +68,14 @@ def _register(fn: F, kind: str, name: str | None, pixels: Pixels) -> F:
 
 def _decorator(kind: str):
     def decorate(fn: F | None = None, *, name: str | None = None, pixels: Pixels = True) -> Any:
-        """name: the command's name (default: the function's). pixels=False: the stage never
-        looks at an image's pixels (only passes packets on, drops them or reads metadata),
-        so images go from stdin to stdout without entering the process (framing.Pending);
-        a function of the options decides per run (fps draws only with --draw)."""
+        """name: the command's name (default: the function's).
+
+        pixels=False: the stage never looks at an image's pixels; it passes each packet on
+        or drops it before it reads the next one (it may read metadata and change it). Its
+        images then go from stdin to stdout without entering the process (framing.Pending),
+        and the images of dropped packets are skipped. A stage that holds packets back
+        (a buffer, a reorder) must keep pixels=True. A function of the options may decide
+        per run (fps looks at pixels only with --draw)."""
         if fn is None:
             return lambda f: _register(f, kind, name, pixels)
         return _register(fn, kind, name, pixels)
