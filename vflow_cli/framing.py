@@ -329,7 +329,9 @@ class PacketReader:
     def _discard(self, image: Pending) -> None:
         """Skip an image nobody kept, without copying it into this process where possible."""
         left = image.nbytes - len(image.head)
-        left -= _splice(self._fd, _devnull(), left)
+        moved = _splice(self._fd, _devnull(), left)
+        self.bytes += moved
+        left -= moved
         scratch = memoryview(bytearray(min(left, 1 << 20)))
         while left:
             self._read_exact(scratch[: min(left, len(scratch))], image.number)
