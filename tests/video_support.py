@@ -131,10 +131,11 @@ def xvfb() -> Iterator[str]:
         server.wait(10)
 
 
-def screenshot(display: str) -> np.ndarray:
-    """The whole screen as a BGR array, from `xwd -root`."""
+def screenshot(display: str, window: str | None = None) -> np.ndarray:
+    """The whole screen (or one window's contents) as a BGR array, from xwd."""
+    which = ["-id", window] if window else ["-root"]
     data = subprocess.run(
-        ["xwd", "-root", "-silent", "-display", display],
+        ["xwd", *which, "-silent", "-display", display],
         capture_output=True,
         check=True,
         timeout=30,
@@ -151,12 +152,14 @@ def screenshot(display: str) -> np.ndarray:
     return pixels[:, :, [step - 1, step - 2, step - 3]].copy()
 
 
-def wait_for_window(display: str, title: str, seconds: float = 30) -> str:
+def wait_for_window(display: str, title: str, seconds: float = 30, visible: bool = False) -> str:
+    """The id of the window with this title; with visible, only once it is mapped."""
     env = {**os.environ, "DISPLAY": display}
     deadline = time.monotonic() + seconds
+    only = ["--onlyvisible"] if visible else []
     while time.monotonic() < deadline:
         found = subprocess.run(
-            ["xdotool", "search", "--name", title], env=env, capture_output=True, text=True
+            ["xdotool", "search", *only, "--name", title], env=env, capture_output=True, text=True
         )
         ids = found.stdout.split()
         if ids:

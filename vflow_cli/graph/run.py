@@ -768,6 +768,7 @@ class Graph:
         self.zips: dict[str, Zip] = {}
         self.threads: list[threading.Thread] = []
         self.failures: list[Proc] = []
+        self.forced = False  # every node was told to stop at once (a second Ctrl-C or SIGTERM)
         self.stop_reason: str | None = None  # interrupt | terminate | failure
         self.stop_at: float | None = None
         self.term_at: float | None = None
@@ -1065,12 +1066,14 @@ class Graph:
                 else:
                     self.log.say("interrupted again: stopping every node now")
                     self.stop_reason = self.stop_reason or "interrupt"
+                    self.forced = True
                     self._stop_all(signal.SIGTERM)
             if self.sigterms > handled_terms:
                 handled_terms = self.sigterms
                 if self.stop_reason in (None, "failure") and handled_terms == 1:
                     self._stop("terminate", signal.SIGTERM)
                 else:
+                    self.forced = True
                     self._stop_all(signal.SIGTERM)
             if self.term_at is None and self.stop_at is not None and now >= self.stop_at:
                 names = ", ".join(p.name for p in live)
@@ -1123,6 +1126,11 @@ class Graph:
             return
         if proc.stderr_thread is not None:
             proc.stderr_thread.join(timeout=1)  # its last words first
+        if self.forced:
+            # stopped all at once, a node may see its input cut mid-packet: that is the
+            # stop the user asked for, not a failure of the graph
+            self.log.info(f"{proc.name}: {_status(proc.code)} (stopped at once)")
+            return
         self.failures.append(proc)
         policy = self.spec.on_failure
         action = (
