@@ -76,23 +76,21 @@ def vtest_avi() -> Path:
     return target
 
 
-def h264_clip(folder: Path, frames: int = 30, size: str = "320x240") -> Path:
-    """A small H.264 file made by ffmpeg (OpenCV's wheel decodes H.264 but cannot encode it)."""
+def h264_clip(
+    folder: Path, frames: int = 30, size: str = "320x240", rate: int = 25, timeout: float = 120
+) -> Path:
+    """An H.264 file made by ffmpeg (OpenCV's wheel decodes H.264 but cannot encode it)."""
     if not shutil.which("ffmpeg"):
         pytest.skip("ffmpeg is not installed (make system-deps)")
     path = folder / f"clip-{size}-{frames}.mp4"
+    source = ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}", "-frames:v", str(frames)]
     subprocess.run(
         [
             "ffmpeg",
             "-v",
             "error",
             "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc2=size={size}:rate=25",
-            "-frames:v",
-            str(frames),
+            *source,
             "-c:v",
             "libx264",
             "-pix_fmt",
@@ -100,7 +98,7 @@ def h264_clip(folder: Path, frames: int = 30, size: str = "320x240") -> Path:
             str(path),
         ],
         check=True,
-        timeout=120,
+        timeout=timeout,
     )
     return path
 

@@ -4,40 +4,15 @@ the equivalent ffmpeg command line. The input is made here with ffmpeg (libx264)
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from tests.bench.common import Row, wall
+from tests.video_support import h264_clip
 
 FRAMES = 300
 SIZE = "1920x1080"
-
-
-def _make_input(folder: Path) -> Path:
-    path = folder / "testsrc2-1080p.mp4"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            f"testsrc2=size={SIZE}:rate=30",
-            "-frames:v",
-            str(FRAMES),
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            str(path),
-        ],
-        check=True,
-    )
-    return path
 
 
 def paired(mine: str, peer: str, repeat: int = 3) -> tuple[float, float]:
@@ -56,7 +31,7 @@ def rows() -> list[Row]:
         return []
     with tempfile.TemporaryDirectory(prefix="vflow-bench-") as scratch:
         folder = Path(scratch)
-        clip = _make_input(folder)
+        clip = h264_clip(folder, FRAMES, SIZE, rate=30, timeout=600)
         out = folder / "out.mp4"
         peer_out = folder / "peer.mp4"
         decode, decode_peer = paired(
