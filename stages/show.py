@@ -30,7 +30,8 @@ def show(packets: Iterator[Packet], title: str | None, overlay: bool, wait: bool
     Closing the window ends this stage; the stages before it then stop quietly (exit
     status 141, as with `head`). Frames are shown as they arrive: use `read --realtime`
     to watch a file at its own speed. Needs a display: without one, use `vflow write` or
-    `vflow save`.
+    `vflow save`. On a busy machine the Qt inside OpenCV can miss that its window was
+    mapped and leave it black; minimising and restoring the window brings the frames.
 
     \b
       vflow camera 0 | vflow show --fps

@@ -123,7 +123,17 @@ def xvfb() -> Iterator[str]:
         with os.fdopen(read_end) as f:
             number = f.readline().strip()
         assert number.isdigit(), "Xvfb did not report its display number"
-        yield f":{number}"
+        display = f":{number}"
+        deadline = time.monotonic() + 30
+        while subprocess.run(  # accepting clients, not merely started
+            ["xdotool", "getdisplaygeometry"],
+            env={**os.environ, "DISPLAY": display},
+            capture_output=True,
+        ).returncode:
+            assert server.poll() is None, f"Xvfb on {display} exited with {server.returncode}"
+            assert time.monotonic() < deadline, f"Xvfb on {display} does not accept clients"
+            time.sleep(0.1)
+        yield display
     finally:
         server.terminate()
         server.wait(10)
