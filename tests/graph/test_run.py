@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -569,3 +570,61 @@ stdout = "out.jsonl"
     result = graph(tmp_path, spec)
     assert result.returncode == 0, result.stderr
     assert sorted(p["seq"] for p in lines(tmp_path / "out.jsonl")) == list(range(1000))
+
+
+def _children(pid):
+    found = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            found += [int(c) for c in f.read().split()]
+    return found
+
+
+def _running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux /proc")
+def test_a_runner_killed_with_sigkill_leaves_no_node_behind(tmp_path):
+    import cv2
+
+    # one-to-one edges are plain pipes between the nodes: nothing passes through the runner,
+    # so its death alone would not end them
+    spec = """\
+[nodes.src]
+run = ["testcard", "--size", "small", "--fps", "30"]
+[nodes.rec]
+run = ["write", "out.mkv"]
+from = ["src"]
+[nodes.ticks]
+run = ["int", "0", "100000000", "--interval", "0.01"]
+[nodes.log]
+run = ["print"]
+from = ["ticks"]
+stdout = "log.jsonl"
+"""
+    proc = start(tmp_path, spec)
+    out = tmp_path / "out.mkv"
+    wait_for(lambda: len(lines(tmp_path / "log.jsonl")) >= 10, what="packets through 'log'")
+    wait_for(lambda: out.exists() and out.stat().st_size > 0, what="frames in out.mkv")
+    nodes = _children(proc.pid)
+    assert len(nodes) == 4, nodes
+    proc.kill()  # SIGKILL: the runner cannot stop anything itself
+    proc.wait(timeout=20)
+    try:
+        wait_for(lambda: not any(_running(p) for p in nodes), timeout=20, what="the nodes to end")
+    finally:
+        for pid in nodes:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        proc.stdout.close()
+        proc.stderr.close()
+    video = cv2.VideoCapture(str(out))  # the recorder finalised its file
+    frames = 0
+    while video.read()[0]:
+        frames += 1
+    assert frames >= 10

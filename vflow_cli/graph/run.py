@@ -36,6 +36,7 @@ import contextlib
 import itertools
 import os
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -53,7 +54,26 @@ POLL = 0.02  # seconds between looks at the processes
 TAIL = 8  # stderr lines kept per process for a failure report
 UNTAGGED_WARNING = 1000  # this many outputs in a row without TAG: the stage strips fields
 
-_STAMP = itertools.count()  # arrival order across the edges of one merge
+_STAMP = itertools.count()
+_ORPHAN_GUARD: list[str] | None = None
+
+
+def orphan_guard() -> list[str]:
+    """The argv prefix that ends a node when the runner dies, even by SIGKILL.
+
+    The kernel does this for a child that set PR_SET_PDEATHSIG. The runner has threads, so
+    it cannot set it between fork and exec itself (preexec_fn may deadlock); setpriv
+    (util-linux) sets it, then execs the node in the same process. The node gets SIGTERM:
+    a producer stops, a writer finalises its file. Where setpriv is missing, nothing.
+    """
+    global _ORPHAN_GUARD
+    if _ORPHAN_GUARD is None:
+        path = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+        _ORPHAN_GUARD = [path, "--pdeathsig", "TERM", "--"] if path else []
+    return _ORPHAN_GUARD
+
+
+# arrival order across the edges of one merge
 
 
 class Log:
@@ -262,7 +282,7 @@ class Proc:
 
     def start(self, stdin: Any, stdout: Any, env: dict[str, str], cwd: str | None) -> None:
         self.popen = subprocess.Popen(
-            self.node.argv,
+            [*orphan_guard(), *self.node.argv],
             stdin=stdin,
             stdout=stdout,
             stderr=subprocess.PIPE,
