@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import time
 
@@ -589,6 +590,7 @@ def _running(pid):
 
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/task"), reason="needs Linux /proc")
+@pytest.mark.skipif(not shutil.which("setpriv"), reason="setpriv (util-linux) is not installed")
 def test_a_runner_killed_with_sigkill_leaves_no_node_behind(tmp_path):
     import cv2
 
