@@ -275,6 +275,41 @@ from = ["det", "track", "plain"]
     assert not refused.stdout  # refused before anything started
 
 
+def test_without_variables_the_gpus_come_from_nvidia_smi(tmp_path):
+    # this machine has no GPU: a stand-in nvidia-smi on PATH answers the query vflow makes
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    smi = tools / "nvidia-smi"
+    smi.write_text(
+        "#!/bin/sh\n"
+        '[ "$1 $2" = "--query-gpu=index --format=csv,noheader" ] || exit 9\n'
+        "printf '0\\n1\\n'\n"
+    )
+    smi.chmod(0o755)
+    spec = f"""\
+[nodes.src]
+run = ["int", "0", "9"]
+[nodes.det]
+python = {node("env")}
+device = "gpu"
+workers = 2
+from = ["src"]
+[nodes.all]
+run = ["print", "--field", "gpu"]
+from = ["det"]
+"""
+    env = env_with(CUDA_VISIBLE_DEVICES=None, VFLOW_GPUS=None)
+    env["PATH"] = f"{tools}:{env['PATH']}"
+    result = graph(tmp_path, spec, env=env)
+    assert result.returncode == 0, result.stderr
+    assert {p["gpu"] for p in jsonl(result.stdout)} == {"0", "1"}
+    smi.write_text("#!/bin/sh\nexit 1\n")  # a driver that does not answer: no GPU
+    refused = graph(tmp_path, spec, env=env)
+    assert refused.returncode == 1
+    err = refused.stderr.decode()
+    assert "node 'det': needs 2 GPUs" in err and "visible GPUs (none)" in err
+
+
 # -- failures
 
 

@@ -220,7 +220,8 @@ def test_a_required_gpu_that_is_missing_refuses_the_graph():
     assert info.value.lines[0].startswith("spec.toml:3: node 'det': needs 2 GPUs")
 
 
-def test_visible_gpus(monkeypatch):
+def test_visible_gpus(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi: what the variables say, only
     monkeypatch.delenv("VFLOW_GPUS", raising=False)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
     assert specs.visible_gpus(None) == ["3", "5"]

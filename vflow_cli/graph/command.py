@@ -36,7 +36,7 @@ from vflow_cli.stage import CONTEXT
     metavar="LIST",
     default=None,
     help="The GPUs nodes may use, e.g. 0,1 (default: VFLOW_GPUS, else "
-    "CUDA_VISIBLE_DEVICES; none if neither is set).",
+    "CUDA_VISIBLE_DEVICES, else the GPUs nvidia-smi lists).",
 )
 @click.option(
     "--grace",
@@ -94,7 +94,8 @@ def graph(
         raise click.UsageError("--render goes with --dot (vflow graph --dot --render out.png)")
     try:
         loaded = specs.load(spec)
-        plan = specs.allocate_gpus(loaded, specs.visible_gpus(gpus))
+        wanted = any(node.device in ("gpu", "prefer-gpu") for node in loaded.nodes.values())
+        plan = specs.allocate_gpus(loaded, specs.visible_gpus(gpus, probe=wanted))
     except specs.SpecError as exc:
         for line in exc.lines:
             click.echo(f"vflow graph: {line}", err=True)

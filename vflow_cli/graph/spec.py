@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
+import subprocess
 import sys
 import tomllib
 from dataclasses import dataclass, field
@@ -500,12 +502,32 @@ def _reachable(nodes: dict[str, Node]) -> set[str]:
 # -- devices ---------------------------------------------------------------------------------
 
 
-def visible_gpus(option: str | None) -> list[str]:
-    """--gpus, else VFLOW_GPUS, else CUDA_VISIBLE_DEVICES; unset means no GPU known."""
+def visible_gpus(option: str | None, probe: bool = True) -> list[str]:
+    """--gpus, else VFLOW_GPUS, else CUDA_VISIBLE_DEVICES, else (with probe) the GPUs the
+    NVIDIA driver lists; none known otherwise."""
     for text in (option, os.environ.get("VFLOW_GPUS"), os.environ.get("CUDA_VISIBLE_DEVICES")):
         if text is not None:
             return [g.strip() for g in text.split(",") if g.strip() and g.strip() != "-1"]
-    return []
+    return nvidia_gpus() if probe else []
+
+
+def nvidia_gpus() -> list[str]:
+    """The indices nvidia-smi reports; none when it is missing, fails or takes over 10 s."""
+    tool = shutil.which("nvidia-smi")
+    if tool is None:
+        return []
+    try:
+        result = subprocess.run(
+            [tool, "--query-gpu=index", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if result.returncode:
+        return []
+    return [line.strip() for line in result.stdout.splitlines() if line.strip().isdigit()]
 
 
 def allocate_gpus(spec: Spec, gpus: list[str]) -> dict[str, list[str | None]]:
