@@ -4,7 +4,8 @@ node.py slow SECONDS      pass packets on, sleeping SECONDS before each
 node.py fail N            pass packets on, crash (exit 1, a traceback) on packet N
 node.py env               for each packet, send one saying what CUDA_VISIBLE_DEVICES is
 node.py double            send every packet twice (a stage that adds packets)
-node.py produce N [S]     produce N packets (seq 0..N-1), sleeping S between them
+node.py produce N [S [P]] produce N packets (seq 0..N-1), sleeping S between them, each
+                          with a field "pad" of P characters
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ def main() -> int:
     try:
         if mode == "produce":
             pause = float(args[1]) if len(args) > 1 else 0.0
+            pad = {"pad": "x" * int(args[2])} if len(args) > 2 else {}
             for seq in range(int(args[0])):
-                send({"kind": "data", "seq": seq, "value": seq})
+                send({"kind": "data", "seq": seq, "value": seq, **pad})
                 time.sleep(pause)
             return 0
         for n, packet in enumerate(packets(), 1):

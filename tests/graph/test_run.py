@@ -554,6 +554,37 @@ def test_graph_output_into_a_closed_pipe(tmp_path):
     assert len(result.stdout.splitlines()) == 3
 
 
+def test_consumers_sharing_the_graph_stdout_never_cut_into_each_others_lines(tmp_path):
+    # 20 kB lines: one write(2) of such a line is not atomic on a pipe, and without the
+    # runner relaying whole lines about a fifth of them came out torn
+    spec = f"""\
+[nodes.src]
+python = {node("produce", "1500", "0", "20000")}
+[nodes.a]
+run = ["print", "--field", "seq", "--field", "pad"]
+from = ["src"]
+[nodes.b]
+run = ["print", "--field", "seq", "--field", "pad"]
+from = ["src"]
+workers = 2
+"""
+    result = graph(tmp_path, spec, timeout=60)
+    assert result.returncode == 0, result.stderr
+    seqs = [p["seq"] for p in jsonl(result.stdout)]  # every line parses
+    assert sorted(seqs) == sorted(list(range(1500)) * 2)
+
+
+def test_consumers_sharing_a_closed_stdout_end_quietly(tmp_path):
+    (tmp_path / "spec.toml").write_text(
+        '[nodes.src]\nrun = ["int", "0", "100000000"]\n'
+        '[nodes.a]\nrun = ["print"]\nfrom = ["src"]\n'
+        '[nodes.b]\nrun = ["print"]\nfrom = ["src"]\n'
+    )
+    result = sh(f"cd {tmp_path} && vflow graph spec.toml | head -n 3")
+    assert result.statuses == [0, 0], result.stderr
+    assert len(result.stdout.splitlines()) == 3 and result.stderr == b""
+
+
 def test_a_node_that_cannot_start_is_named_and_nothing_runs(tmp_path):
     spec = """\
 [nodes.src]

@@ -787,6 +787,9 @@ class Graph:
         self.pools: dict[str, Pool] = {}
         self.zips: dict[str, Zip] = {}
         self.threads: list[threading.Thread] = []
+        self.stdout_fd = 1
+        self.stdout_lock = threading.Lock()  # whole lines from several consumers
+        self.relay_lines = False
         self.failures: list[Proc] = []
         self.forced = False  # every node was told to stop at once (a second Ctrl-C or SIGTERM)
         self.stop_reason: str | None = None  # interrupt | terminate | failure
@@ -849,13 +852,17 @@ class Graph:
                 edge = Edge(src, self.inboxes[node.name], node.queue_size, node.leaky)
                 self.edges.append(edge)
                 self.fanouts[src].outlets.append(edge)
-        stdout_fd = sys.stdout.fileno() if _has_fd(sys.stdout) else 1
+        stdout_fd = self.stdout_fd = sys.stdout.fileno() if _has_fd(sys.stdout) else 1
+        sharing = 0  # processes that write to the graph's stdout
         for name, fanout in self.fanouts.items():
             node = nodes[name]
             if not node.readers and node.stdout is None:
                 fanout.outlets.append(StdoutOutlet(stdout_fd))
+                sharing += 1
             elif not node.readers:
                 fanout.outlets.append(_FileOutlet(node.stdout))
+        sharing += sum(n.workers for n in nodes.values() if n.kind == "consumer" and not n.stdout)
+        self.relay_lines = sharing > 1
         # pipes of direct edges: src stdout -> dst stdin
         direct_in: dict[str, int] = {}
         direct_out: dict[str, int] = {}
@@ -915,6 +922,11 @@ class Graph:
             elif node.stdout is not None:
                 out_file = open(node.stdout, "ab")  # noqa: SIM115 (closed just below)
                 stdout = out_file
+            elif self.relay_lines:  # a consumer among several writing to our stdout
+                r, w = os.pipe()
+                stdout = w
+                child_ends.append(w)
+                self._thread(f"lines-{proc.name}", self._relay_lines, r)
             try:
                 proc.start(stdin, stdout, self._env(node, index), self._cwd(node))
             finally:
@@ -945,6 +957,28 @@ class Graph:
         thread.start()
 
     # -- relay threads
+
+    def _relay_lines(self, fd: int) -> None:
+        """A consumer's stdout -> ours, whole lines only, so that the lines of consumers
+        sharing the graph's stdout never cut into each other. Once our stdout is closed
+        (`| head`), stop reading: the consumer then ends as it would in a shell pipe."""
+        lock = self.stdout_lock
+        rest = b""
+        try:
+            while chunk := os.read(fd, 1 << 16):
+                data = rest + chunk
+                cut = data.rfind(b"\n") + 1
+                if cut:
+                    with lock:
+                        _write_all(self.stdout_fd, memoryview(data)[:cut])
+                rest = data[cut:]
+            if rest:  # a last line without its newline
+                with lock:
+                    _write_all(self.stdout_fd, memoryview(rest))
+        except OSError:  # EPIPE: nobody reads our stdout any more
+            pass
+        finally:
+            os.close(fd)
 
     def _read(self, fanout: Fanout, stream: BinaryIO) -> None:
         """A node's output -> its fanout, whole packets; stop reading once nobody listens."""
@@ -1288,6 +1322,11 @@ def _narrow_pipe(fd: int) -> None:
         import fcntl
 
         fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), 4096)
+
+
+def _write_all(fd: int, data: memoryview) -> None:
+    while data:
+        data = data[os.write(fd, data) :]
 
 
 def _has_fd(stream: Any) -> bool:
