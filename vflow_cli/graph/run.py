@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import itertools
 import os
 import resource
@@ -54,11 +55,11 @@ POLL = 0.02  # seconds between looks at the processes
 TAIL = 8  # stderr lines kept per process for a failure report
 UNTAGGED_WARNING = 1000  # this many outputs in a row without TAG: the stage strips fields
 
-_STAMP = itertools.count()
-_ORPHAN_GUARD: list[str] | None = None
+_STAMP = itertools.count()  # arrival order across the edges of one merge
 
 
-def orphan_guard() -> list[str]:
+@functools.cache
+def orphan_guard() -> tuple[str, ...]:
     """The argv prefix that ends a node when the runner dies, even by SIGKILL.
 
     The kernel does this for a child that set PR_SET_PDEATHSIG. The runner has threads, so
@@ -66,14 +67,8 @@ def orphan_guard() -> list[str]:
     (util-linux) sets it, then execs the node in the same process. The node gets SIGTERM:
     a producer stops, a writer finalises its file. Where setpriv is missing, nothing.
     """
-    global _ORPHAN_GUARD
-    if _ORPHAN_GUARD is None:
-        path = shutil.which("setpriv") if sys.platform.startswith("linux") else None
-        _ORPHAN_GUARD = [path, "--pdeathsig", "TERM", "--"] if path else []
-    return _ORPHAN_GUARD
-
-
-# arrival order across the edges of one merge
+    path = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    return (path, "--pdeathsig", "TERM", "--") if path else ()
 
 
 class Log:
@@ -966,7 +961,7 @@ class Graph:
         rest = b""
         try:
             while chunk := os.read(fd, 1 << 16):
-                data = rest + chunk
+                data = rest + chunk if rest else chunk
                 cut = data.rfind(b"\n") + 1
                 if cut:
                     with lock:
