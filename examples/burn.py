@@ -1,8 +1,7 @@
-"""burn: a CPU-heavy processor in plain Python and msgpack, without vflow.
+"""burn: a CPU-heavy processor written as a plain Python script (a stage of its own).
 
-Reads a vflow packet stream on stdin, spends --work units of CPU on each packet, records the
-result in the packet's "burn" field and writes it out. It shows that the packet format is
-readable with msgpack alone, and it gives `workers = N` something worth spreading:
+Spends --work units of CPU on each packet and records the result in its "burn" field; it
+gives `workers = N` something worth spreading:
 
     [nodes.heavy]
     python = ["burn.py", "--work", "20000"]
@@ -11,52 +10,22 @@ readable with msgpack alone, and it gives `workers = N` something worth spreadin
     from = ["src"]
 """
 
-from __future__ import annotations
+import click
 
-import argparse
-import sys
-
-import msgpack
+from vflow_cli.stage import main, processor
 
 
-def burn(seed: int, work: int) -> int:
-    x = seed & 0xFFFF
-    for i in range(work):
-        x = (x * 1103515245 + 12345 + i) & 0x7FFFFFFF
-    return x
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--work", type=int, default=20000, help="CPU units per packet")
-    args = parser.parse_args()
-    out = sys.stdout.buffer
-    pack = msgpack.Packer().pack
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
-    out.write(pack({"vflow": 1}))
-    out.flush()
-    image_next = False
-    stdin = sys.stdin.buffer
-    try:
-        while chunk := stdin.read1(1 << 16):
-            unpacker.feed(chunk)
-            for obj in unpacker:
-                if image_next:  # the bin payload after a packet with an image: pass it on
-                    out.write(pack(obj))
-                    image_next = False
-                    continue
-                if not isinstance(obj, dict) or "vflow" in obj:
-                    continue  # the stream header (ours was written above)
-                obj["burn"] = burn(int(obj.get("seq", 0) or 0), args.work)
-                out.write(pack(obj))
-                image_next = "image" in obj
-                if not image_next:
-                    out.flush()
-        out.flush()
-    except BrokenPipeError:
-        return 141
-    return 0
+@processor(pixels=False)
+@click.option("--work", type=int, default=20000, show_default=True, help="CPU units a packet.")
+def burn(packets, work):
+    """Spend CPU on every packet; record the result in its "burn" field."""
+    for packet in packets:
+        x = int(packet.get("seq", 0) or 0) & 0xFFFF
+        for i in range(work):
+            x = (x * 1103515245 + 12345 + i) & 0x7FFFFFFF
+        packet["burn"] = x
+        yield packet
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -13,7 +13,7 @@ from pathlib import Path
 import click
 
 from vflow_cli.cli import all_commands
-from vflow_cli.stage import KINDS
+from vflow_cli.stage import INFO
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BEGIN, END = "<!-- stages: made by `make docs` -->", "<!-- /stages -->"
@@ -33,10 +33,10 @@ def short_help(command: click.Command) -> str:
 def table() -> str:
     rows = ["| stage | kind | what it does |", "|---|---|---|"]
     commands = all_commands()
-    names = sorted(commands, key=lambda n: (ORDER.get(KINDS.get(n, ""), 3), n))
+    names = sorted(commands, key=lambda n: (ORDER.get(INFO[n].kind if n in INFO else "", 3), n))
     for name in names:
         command = commands[name]
-        kind = KINDS.get(name, "runner")
+        kind = INFO[name].kind if name in INFO else "runner"
         cell = usage(name, command).replace("|", "\\|")  # a bare | would end the cell
         rows.append(f"| `{cell}` | {kind} | {short_help(command)} |")
     return "\n".join(rows)

@@ -30,13 +30,14 @@ def data(seq: int, value: Any = None, **meta: Any) -> dict[str, Any]:
     return {"kind": "data", "seq": seq, "value": seq if value is None else value, **meta}
 
 
-def pack(packets: Iterable[dict[str, Any]]) -> bytes:
-    """A whole vflow stream (header included) as bytes."""
+def pack(packets: Iterable[dict[str, Any]], *, end: bool = True) -> bytes:
+    """A whole vflow stream as bytes: header, packets and (unless end=False: a stream that
+    was cut) the trailer."""
     out = io.BytesIO()
     writer = PacketWriter(out)
     for packet in packets:
         writer.write(packet)
-    writer.close()
+    writer.close(end=end)
     return out.getvalue()
 
 

@@ -14,14 +14,17 @@ from hypothesis.extra import numpy as hnp
 
 from tests.helpers import data, frame, pack, unpack
 from vflow_cli.framing import (
-    DTYPES,
     Encoded,
     PacketReader,
     PacketWriter,
     Pending,
+    StreamCut,
     StreamError,
+    decode,
+    encode,
     parse_size,
 )
+from vflow_cli.framing.wire import DTYPES
 
 
 class Trickle(io.RawIOBase):
@@ -147,24 +150,111 @@ def test_a_truncated_stream_delivers_whole_packets_then_fails():
 
 
 def test_a_truncated_map_is_reported():
-    stream = pack([data(0), data(1)])
-    with pytest.raises(StreamError, match="ended in the middle of packet 2"):
+    stream = pack([data(0), data(1)], end=False)
+    with pytest.raises(StreamCut, match="ended in the middle of packet 2"):
         unpack(stream[:-3])
+
+
+def test_a_stream_without_its_trailer_was_cut():
+    reader = PacketReader(io.BytesIO(pack([data(0), data(1)], end=False)))
+    got = []
+    with pytest.raises(StreamCut, match="ended without an end of stream"):
+        got.extend(p["seq"] for p in reader)
+    assert got == [0, 1]  # every whole packet first
+    assert not reader.ended
+
+
+def test_a_stream_with_its_trailer_ended():
+    reader = PacketReader(io.BytesIO(pack([data(0)])))
+    assert [p["seq"] for p in reader] == [0] and reader.ended
+
+
+def test_empty_input_is_no_stream():
+    with pytest.raises(StreamCut, match="no input"):
+        unpack(b"")
+
+
+def test_a_trailer_counts_the_packets():
+    stream = msgpack.packb({"vflow": 1}) + msgpack.packb({"kind": "data"})
+    stream += msgpack.packb({"vflow": 1, "end": True, "packets": 2})
+    with pytest.raises(StreamError, match="says it sent 2 packets, but 1 arrived"):
+        unpack(stream)
+
+
+def test_old_readers_skip_the_trailer_as_a_header():
+    # the rule of vflow-packet(5) before trailers: any map with "vflow" 1 is a header
+    objects = list(msgpack.Unpacker(io.BytesIO(pack([data(0)])), raw=False))
+    assert [o for o in objects if "vflow" not in o] == [data(0)]
+    assert all(o["vflow"] == 1 for o in objects if "vflow" in o)
 
 
 def test_an_image_header_cannot_allocate_more_than_the_limit(monkeypatch):
     monkeypatch.setenv("VFLOW_MAX_PACKET", "1M")
     huge = {"kind": "frame", "image": {"format": "raw", "dtype": "uint8", "shape": [4096] * 3}}
     stream = msgpack.packb({"vflow": 1}) + msgpack.packb(huge)
-    with pytest.raises(StreamError, match="larger than the 1048576-byte limit"):
+    with pytest.raises(StreamError, match="larger than the 1 MiB limit"):
         unpack(stream)
 
 
 def test_a_big_metadata_packet_is_refused_over_the_limit(monkeypatch):
     monkeypatch.setenv("VFLOW_MAX_PACKET", "64K")
     stream = pack([data(0, blob="x" * 200_000)])
-    with pytest.raises(StreamError, match="larger than the 65536-byte limit"):
+    with pytest.raises(StreamError, match="metadata is larger than the 64 KiB limit"):
         unpack(stream)
+
+
+def test_metadata_has_its_own_limit_below_the_packet_limit(monkeypatch):
+    monkeypatch.setenv("VFLOW_MAX_META", "100K")
+    with pytest.raises(StreamError, match="metadata is larger than the 100 KiB limit"):
+        unpack(pack([data(0, blob="x" * 200_000)]))
+    assert unpack(pack([frame(0, shape=(200, 200, 3))]))[0]["image"].shape == (200, 200, 3)
+
+
+def test_item_count_is_bounded_whatever_the_shape(monkeypatch):
+    # 2 MiB of empty maps would be ~150 MB of Python objects: refused by count
+    stream = pack([data(0, blob=[[{}] * 60_000 for _ in range(40)])])
+    with pytest.raises(StreamError, match=r"more than 1048576 items"):
+        unpack(stream)
+
+
+def test_nesting_depth_is_named():
+    deep = b"\x91" * 2000 + b"\x90"  # [[[...[]...]]], 2000 arrays deep (msgpack cannot pack it)
+    stream = msgpack.packb({"vflow": 1}) + b"\x82\xa4kind\xa4data\xa1x" + deep
+    with pytest.raises(StreamError, match="nested deeper than msgpack's 1024 levels"):
+        unpack(stream)
+
+
+def test_a_compressed_image_cannot_claim_more_than_its_raw_size():
+    desc = {"format": "jpeg", "dtype": "uint8", "shape": [4, 4, 3]}
+    stream = msgpack.packb({"vflow": 1}) + msgpack.packb({"kind": "frame", "image": desc})
+    stream += b"\xc6" + (1 << 30).to_bytes(4, "big") + b"\xff\xd8"
+    with pytest.raises(StreamError, match=r"jpeg payload .* is larger than the 64\.09 KiB limit"):
+        unpack(stream)
+
+
+def test_one_packet_encodes_and_decodes_alone():
+    packet = frame(3, shape=(5, 7, 3), objects=[{"box": [1.0, 2.0, 3.0, 4.0]}])
+    back = decode(encode(packet))
+    assert back["objects"] == packet["objects"] and back["seq"] == 3
+    np.testing.assert_array_equal(back["image"], packet["image"])
+    assert back["image"].flags.writeable
+    assert decode(encode(data(1))) == data(1)
+    coded = {"kind": "frame", "image": Encoded("jpeg", b"\xff\xd8abc", (2, 2, 3))}
+    assert decode(encode(coded)) == coded
+
+
+@pytest.mark.parametrize(
+    "damage, message",
+    [
+        (lambda b: b[:-1], "payload of"),
+        (lambda b: b + b"x", "expected"),
+        (lambda b: b[:3], "cut short"),
+        (lambda b: msgpack.packb([1, 2]), "a packet is a map, not a list"),
+    ],
+)
+def test_a_damaged_single_packet_is_refused(damage, message):
+    with pytest.raises(StreamError, match=message):
+        decode(damage(encode(frame(0))))
 
 
 @pytest.mark.parametrize(

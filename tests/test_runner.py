@@ -25,9 +25,12 @@ def test_eof_ends_every_stage_with_status_0():
     assert len(lines) == 41 and '"value":820' in lines[-1]
 
 
-def test_an_empty_input_is_an_empty_stream():
+def test_an_empty_input_is_no_stream():
     result = vflow("print", input=b"")
-    assert result.returncode == 0 and result.stdout == b"" and result.stderr == b""
+    assert result.returncode == 1 and result.stdout == b""
+    assert result.stderr == (
+        b"vflow print: no input: the stage before this one wrote nothing (did it fail?)\n"
+    )
 
 
 @pytest.mark.parametrize("stage", ["int 0 100000", "testcard --size small"])
@@ -59,7 +62,7 @@ def test_garbage_on_stdin_is_one_line():
 
 
 def test_a_truncated_stream_delivers_what_arrived_then_fails():
-    stream = pack([data(0), data(1), data(2)])
+    stream = pack([data(0), data(1), data(2)], end=False)
     result = vflow("print", input=stream[:-4])
     assert result.returncode == 1
     assert [line for line in result.stdout.splitlines()] == [
@@ -84,7 +87,7 @@ def test_an_oversize_packet_is_refused():
     env = {**ENV, "VFLOW_MAX_PACKET": "100K"}
     result = sh("vflow testcard --size medium --frames 2 | vflow print", env=env)
     assert result.statuses[0] in (0, 141) and result.statuses[1] == 1  # print may leave first
-    assert b"larger than the 102400-byte limit (set VFLOW_MAX_PACKET" in result.stderr
+    assert b"image is larger than the 100 KiB limit (set VFLOW_MAX_PACKET" in result.stderr
 
 
 def test_a_bad_limit_is_reported():

@@ -3,17 +3,26 @@
 `vflow int 0 9` imports click, the runner and stages/integers.py, not the other stages
 (click's "lazily loading subcommands" pattern): start-up time is paid by every process of
 every pipeline and every graph node.
+
+Stages of other packages: a package that declares entry points in the group `vflow.stages`
+(name = the stage's name, value = the module that defines it, or module:function) adds
+`vflow NAME` once it is installed; it is imported only when NAME runs, like a built-in.
 """
 
 from __future__ import annotations
 
+import difflib
+import functools
 import importlib
+from importlib import metadata
 from typing import Any
 
 import click
 
 from vflow_cli import __version__
-from vflow_cli.stage import CONTEXT, REGISTRY
+from vflow_cli.stage import CONTEXT, INFO, REGISTRY, StageInfo
+
+PLUGIN_GROUP = "vflow.stages"
 
 # stage name -> module under stages/ (tests/test_docs.py checks this against the modules)
 STAGES = {
@@ -51,9 +60,20 @@ STAGES = {
 RUNNERS = {"graph": ("vflow_cli.graph.command", "graph")}
 
 
+@functools.cache
+def plugins() -> dict[str, metadata.EntryPoint]:
+    """Stage name -> entry point, for the installed packages that add stages (not imported).
+    A name a built-in stage already has stays the built-in's."""
+    found: dict[str, metadata.EntryPoint] = {}
+    for entry in metadata.entry_points(group=PLUGIN_GROUP):
+        if entry.name not in STAGES and entry.name not in RUNNERS:
+            found.setdefault(entry.name, entry)
+    return found
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*STAGES, *RUNNERS, *self.commands})
+        return sorted({*STAGES, *RUNNERS, *plugins(), *self.commands})
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name in STAGES:
@@ -63,7 +83,39 @@ class LazyGroup(click.Group):
             module, attribute = RUNNERS[name]
             command: Any = getattr(importlib.import_module(module), attribute)
             return command
-        return super().get_command(ctx, name)  # one added with add_command (a plugin)
+        entry = plugins().get(name)
+        if entry is not None:
+            return _load_plugin(name, entry)
+        return super().get_command(ctx, name)  # one added with add_command
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            near = difflib.get_close_matches(name, self.list_commands(ctx), n=3, cutoff=0.6)
+            hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
+            ctx.fail(f"no stage or command {name!r}{hint} (`vflow --help` lists them all)")
+        return super().resolve_command(ctx, args)
+
+
+def _load_plugin(name: str, entry: metadata.EntryPoint) -> click.Command | None:
+    """Import a package's stage; a plugin that fails to load is reported, not fatal to vflow."""
+    try:
+        entry.load()
+    except Exception as exc:
+        click.echo(
+            f"vflow: the stage {name!r} of {entry.value} failed to load: "
+            f"{type(exc).__name__}: {exc}",
+            err=True,
+        )
+        return None
+    command = REGISTRY.get(name)
+    if command is None:
+        click.echo(
+            f"vflow: {entry.value} declares the stage {name!r} but defines no stage of that "
+            "name (decorate a function with @processor etc., or name=...)",
+            err=True,
+        )
+    return command
 
 
 @click.group(cls=LazyGroup, context_settings=CONTEXT)
@@ -87,6 +139,14 @@ def all_commands() -> dict[str, click.Command]:
     ctx = click.Context(cli, info_name="vflow")
     commands = {name: cli.get_command(ctx, name) for name in cli.list_commands(ctx)}
     return {name: command for name, command in commands.items() if command is not None}
+
+
+def stage_info(name: str) -> StageInfo | None:
+    """What vflow knows about the stage NAME (built in or from a package), importing it."""
+    ctx = click.Context(cli, info_name="vflow")
+    if name in RUNNERS or cli.get_command(ctx, name) is None:
+        return None
+    return INFO.get(name)
 
 
 def main() -> None:

@@ -1,40 +1,47 @@
 """runner: the only module that knows signals, exit codes, terminals and stderr.
 
-    stdin ──PacketReader──> stage function ──PacketWriter──> stdout
-             (on_idle = writer.flush: output leaves whenever input would block)
+    source ──> stage function ──> sink          source: PacketReader on stdin (default),
+                                                or any iterable of packets;
+                                                sink: PacketWriter on stdout (default),
+                                                or anything with its methods (vflow_cli.io)
+
+    stdin ──PacketReader──> stage ──PacketWriter──> stdout
+             (on_idle = writer.push: output leaves whenever input would block)
 
 Ctrl-C reaches every stage of a shell pipeline. Producers stop (after the packet they are
-writing) and close their output; processors and consumers drain until EOF so that nothing
-already produced is lost; a second Ctrl-C aborts. A closed downstream is exit 141, quietly.
+writing) and end their output cleanly; processors and consumers drain until EOF so that
+nothing already produced is lost; a second Ctrl-C aborts. A closed downstream is exit 141,
+quietly. A stage's output ends with the stream's trailer only when the stage finished (or,
+for a producer, was asked to stop): a reader can tell a finished stream from a cut one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import enum
 import logging
 import os
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
 import click
 
-from vflow_cli.framing import Packet, PacketReader, PacketWriter, StreamError, widen_pipe
+from vflow_cli.framing import (
+    OutputError,
+    Packet,
+    PacketReader,
+    PacketWriter,
+    StreamError,
+    widen_pipe,
+)
+from vflow_cli.status import Exit
 
 log = logging.getLogger("vflow")
 
-
-class Exit(enum.IntEnum):
-    OK = 0
-    ERROR = 1  # a problem the user can fix: bad input, missing file, broken stream
-    USAGE = 2  # a bad command line (click) or a terminal where packets should be
-    BUG = 70  # an unexpected exception inside vflow (sysexits EX_SOFTWARE)
-    INTERRUPTED = 130  # 128 + SIGINT
-    DOWNSTREAM_CLOSED = 141  # 128 + SIGPIPE: the reader left first; not a crash
-    TERMINATED = 143  # 128 + SIGTERM
+__all__ = ["Exit", "Progress", "Sink", "StageError", "log", "run_stage"]
 
 
 class StageError(Exception):
@@ -53,11 +60,24 @@ class Progress:
         self.unit = unit
 
 
+class Sink(Protocol):
+    """Where a stage's packets go: a PacketWriter, or a network publisher with its methods."""
+
+    packets: int
+    bytes: int
+    busy: bool
+
+    def write(self, packet: Packet) -> None: ...
+    def push(self) -> None: ...
+    def flush(self) -> None: ...
+    def close(self, *, end: bool = True) -> None: ...
+
+
 class _State:
     """What the signal handlers and the send loop share."""
 
     def __init__(self) -> None:
-        self.writer: PacketWriter | None = None
+        self.writer: Sink | None = None
         self.pending: type[BaseException] | None = None  # raise once the current write is done
         self.presses = 0
         self.draining = False
@@ -80,6 +100,8 @@ def stopping() -> bool:
 
 def _binary(name: str) -> Any:
     stream = getattr(sys, name)
+    if stream is None or isinstance(stream, _Closed):  # closed when Python started (`>&-`)
+        raise StageError(f"{name} is closed; give this stage a pipe or a file")
     return getattr(stream, "buffer", stream)
 
 
@@ -104,7 +126,7 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
-def _command_path() -> str:
+def command_path() -> str:
     ctx = click.get_current_context(silent=True)
     return ctx.command_path if ctx else "vflow"
 
@@ -115,10 +137,35 @@ def configure_logging(verbosity: int) -> None:
         max(-1, min(verbosity, 2)), logging.DEBUG
     )
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"{_command_path()}: %(message)s"))
+    handler.setFormatter(logging.Formatter(f"{command_path()}: %(message)s"))
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False
+
+
+def quiet_libraries() -> None:
+    """OpenCV's and FFmpeg's own logging off (unless -vv), before anything imports cv2: their
+    warnings are several lines each and name C++ source files. Python warnings (numpy's
+    RuntimeWarning, ...) become one line of this stage's log, without a source path."""
+    if not log.isEnabledFor(logging.DEBUG):
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+        os.environ.setdefault("OPENCV_VIDEOIO_DEBUG", "0")
+
+    def show(message: Any, category: Any, filename: str, lineno: int, *_: Any) -> None:
+        log.warning("%s: %s", category.__name__, one_line(str(message)))
+
+    warnings.showwarning = show  # type: ignore[assignment]
+
+
+def one_line(text: str) -> str:
+    """A library's message as one line: OpenCV's 'OpenCV(4.x) /path/file.cpp:12: error:
+    (-215:Assertion failed) cond in function 'f'' becomes '(-215:Assertion failed) cond in
+    function 'f''; other line breaks become '; '."""
+    text = text.strip()
+    if text.startswith("OpenCV(") and " error: " in text:
+        text = text.split(" error: ", 1)[1]
+    return "; ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 def _progress_bar(total: int | None, unit: str):
@@ -135,11 +182,11 @@ def _progress_bar(total: int | None, unit: str):
     # a terminal that reports no size (a bare pty, `script`) would hide the bar: assume 80x24
     shape = {"dynamic_ncols": True} if sized else {"ncols": 80, "nrows": 24}
     return tqdm(
-        total=total, unit=" " + unit, desc=_command_path(), leave=False, file=sys.stderr, **shape
+        total=total, unit=" " + unit, desc=command_path(), leave=False, file=sys.stderr, **shape
     )
 
 
-def _send(writer: PacketWriter, packets: Iterable[Any], *, producer: bool) -> None:
+def _send(writer: Sink, packets: Iterable[Any], *, producer: bool) -> None:
     state = _state
     write = writer.write
     if not producer:
@@ -188,6 +235,22 @@ def _install_signals(kind: str) -> tuple[Any, Any]:
     return old_int, old_term
 
 
+class _Closed:
+    """sys.stdout when file descriptor 1 was closed (`>&-`): writing is an OSError, which
+    the runner reports in one line, not an AttributeError on None."""
+
+    def write(self, text: str) -> int:
+        import errno
+
+        raise OSError(errno.EBADF, "stdout is closed; give this stage a pipe or a file")
+
+    def flush(self) -> None:
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+
 def _point_stdout_at_devnull() -> None:
     # Python flushes stdout at exit; on a closed pipe that would fail a second time
     try:
@@ -206,28 +269,42 @@ def run_stage(
     verbosity: int = 0,
     debug: bool = False,
     lazy: bool = False,
+    source: Iterable[Packet] | None = None,
+    sink: Sink | None = None,
 ) -> None:
-    """Run one stage function with stdin/stdout as packet streams; exits with an Exit code."""
+    """Run one stage function over a packet source and sink (stdin and stdout unless given);
+    exits with an Exit code."""
     configure_logging(verbosity)
+    quiet_libraries()
     debug = debug or bool(os.environ.get("VFLOW_DEBUG"))
-    refuse_terminals(reads=kind != "producer", writes=kind != "consumer")
+    refuse_terminals(
+        reads=kind != "producer" and source is None, writes=kind != "consumer" and sink is None
+    )
+    if sys.stdout is None:
+        sys.stdout = _Closed()  # type: ignore[assignment]
     state = _state
     state.writer, state.pending, state.presses, state.draining = None, None, 0, False
     old = _install_signals(kind)
     started = time.monotonic()
-    reader = writer = None
+    reader: Any = None
+    writer: Sink | None = None
     code = Exit.OK
     try:
         if kind != "consumer":
-            out = _binary("stdout")
-            _widen(out)
-            writer = state.writer = PacketWriter(out)
+            if sink is None:
+                out = _binary("stdout")
+                _widen(out)
+                sink = PacketWriter(out)
+            writer = state.writer = sink
         if kind != "producer":
-            src = _binary("stdin")
-            _widen(src)
-            idle = writer.push if writer is not None else _flush_text_stdout
-            reader = PacketReader(src, on_idle=idle, lazy=lazy)
-            packets: Iterator[Packet] = iter(reader)
+            if source is None:
+                src = _binary("stdin")
+                _widen(src)
+                idle = writer.push if writer is not None else _flush_text_stdout
+                source = reader = PacketReader(src, on_idle=idle, lazy=lazy)
+            else:
+                reader = source
+            packets: Iterator[Packet] = iter(source)
         if kind == "producer":
             assert writer is not None
             _send(writer, fn(**options), producer=True)
@@ -247,14 +324,18 @@ def run_stage(
         code = Exit.TERMINATED
     except click.ClickException:
         raise  # click prints it and exits with 1 or 2
-    except (StageError, StreamError) as exc:
-        click.echo(f"{_command_path()}: {exc}", err=True)
+    except (StageError, StreamError, OutputError) as exc:
+        click.echo(f"{command_path()}: {one_line(str(exc))}", err=True)
+        code = Exit.ERROR
+    except OSError as exc:  # the environment: a full disk, a closed descriptor, EIO
+        where = f" ({exc.filename})" if exc.filename else ""
+        click.echo(f"{command_path()}: {exc.strerror or exc}{where}", err=True)
         code = Exit.ERROR
     except Exception as exc:
         if debug:
             raise
         click.echo(
-            f"{_command_path()}: internal error: {type(exc).__name__}: {exc} "
+            f"{command_path()}: internal error: {type(exc).__name__}: {one_line(str(exc))} "
             "(run with --debug or VFLOW_DEBUG=1 for a traceback)",
             err=True,
         )
@@ -264,11 +345,20 @@ def run_stage(
         signal.signal(signal.SIGTERM, old[1])
         state.writer = None
     if writer is not None:
+        # a finished stage ends its stream; a producer asked to stop has finished too.
+        # Anything else leaves it cut, and the next stage says so.
+        end = code == Exit.OK or (
+            kind == "producer" and code in (Exit.INTERRUPTED, Exit.TERMINATED)
+        )
         try:
-            writer.close()  # complete packets already produced are never lost
+            writer.close(end=end)  # complete packets already produced are never lost
         except BrokenPipeError:
             _point_stdout_at_devnull()
             code = code or Exit.DOWNSTREAM_CLOSED
+        except OutputError as exc:
+            if not code:
+                click.echo(f"{command_path()}: {exc}", err=True)
+                code = Exit.ERROR
         except OSError:
             pass
     if code in (Exit.OK, Exit.INTERRUPTED, Exit.TERMINATED):
@@ -278,7 +368,8 @@ def run_stage(
 
 
 def _flush_text_stdout() -> None:
-    sys.stdout.flush()
+    if sys.stdout is not None:
+        sys.stdout.flush()
 
 
 def _widen(stream: Any) -> None:
@@ -287,13 +378,13 @@ def _widen(stream: Any) -> None:
         widen_pipe(stream.fileno())
 
 
-def _report(reader: PacketReader | None, writer: PacketWriter | None, seconds: float) -> None:
+def _report(reader: Any, writer: Sink | None, seconds: float) -> None:
     """-v: what went through this stage."""
     if not log.isEnabledFor(logging.INFO):
         return
     seconds = max(seconds, 1e-9)
     parts = []
-    if reader is not None:
+    if isinstance(reader, PacketReader):
         parts.append(
             f"in {reader.packets} packets, {_human(reader.bytes)} "
             f"({reader.packets / seconds:,.1f} packets/s, {_human(reader.bytes / seconds)}/s)"

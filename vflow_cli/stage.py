@@ -3,28 +3,41 @@
 A stage is a plain function over an iterator of packets; it never touches stdin, stdout,
 signals or exit codes. The decorator registers a click command that runs the function
 through vflow_cli.runner, and gives back the function itself, so tests can call it on lists.
+
+    @processor(stateful=True)          what the graph must know about a stage is declared
+    def track(packets, ...): ...       here: its kind, whether it looks at pixels, whether
+                                       it keeps state across packets (no workers = N then)
+
+A Python file becomes a stage of its own with `main()` at its bottom; a pip-installed
+package adds stages through the `vflow.stages` entry-point group (see vflow-stage(7)).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
 
 from vflow_cli.framing import Encoded, Packet
-from vflow_cli.runner import Progress, StageError, log, run_stage
+from vflow_cli.runner import Progress, Sink, StageError, log, run_stage
 
 __all__ = [
     "CONTEXT",
+    "INFO",
     "REGISTRY",
     "Encoded",
     "Packet",
     "Progress",
     "StageError",
+    "StageInfo",
     "consumer",
     "log",
+    "main",
     "processor",
     "producer",
 ]
@@ -32,9 +45,57 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 Pixels = bool | Callable[[dict[str, Any]], bool]
 
-REGISTRY: dict[str, click.Command] = {}
-KINDS: dict[str, str] = {}  # stage name -> "producer" | "processor" | "consumer"
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+COMMON = ("verbose", "quiet", "debug")
+
+
+@dataclass(frozen=True)
+class StageInfo:
+    """What vflow knows about a stage: the graph, `--check` and the network worker read it."""
+
+    name: str
+    kind: str  # producer | processor | consumer
+    function: Callable[..., Any]
+    command: click.Command
+    pixels: Pixels  # False: it never looks at pixels (images may pass it by splice(2))
+    stateful: bool  # True: it keeps state across packets (a tracker, a counter)
+
+    def parse(self, args: list[str]) -> dict[str, Any]:
+        """The function's options from a command line, as `vflow NAME ARGS` would parse
+        them (click.UsageError if they are wrong); -v, -q and --debug are not among them."""
+        with self.command.make_context(self.name, list(args)) as ctx:
+            params = dict(ctx.params)
+        for key in COMMON:
+            params.pop(key, None)
+        return params
+
+    def looks_at_pixels(self, options: dict[str, Any]) -> bool:
+        return bool(self.pixels(options) if callable(self.pixels) else self.pixels)
+
+    def run(
+        self,
+        options: dict[str, Any],
+        *,
+        source: Iterable[Packet] | None = None,
+        sink: Sink | None = None,
+        verbosity: int = 0,
+    ) -> None:
+        """Run the stage with the runner: signals, errors and exit codes as on a pipe, over
+        any packet source and sink (stdin and stdout by default). Exits the process."""
+        lazy = source is None and not self.looks_at_pixels(options)
+        run_stage(
+            self.kind,
+            self.function,
+            options,
+            verbosity=verbosity,
+            lazy=lazy,
+            source=source,
+            sink=sink,
+        )
+
+
+REGISTRY: dict[str, click.Command] = {}
+INFO: dict[str, StageInfo] = {}
 
 
 def _common_options(callback: Callable[..., Any]) -> Callable[..., Any]:
@@ -51,23 +112,31 @@ def _common_options(callback: Callable[..., Any]) -> Callable[..., Any]:
     return callback
 
 
-def _register(fn: F, kind: str, name: str | None, pixels: Pixels) -> F:
+def _register(fn: F, kind: str, name: str | None, pixels: Pixels, stateful: bool) -> F:
     name = name or fn.__name__.strip("_").replace("_", "-")
+    info: StageInfo
 
     @functools.wraps(fn)
     def callback(verbose: int, quiet: int, debug: bool, **options: Any) -> None:
-        lazy = not (pixels(options) if callable(pixels) else pixels)
+        lazy = not info.looks_at_pixels(options)
         run_stage(kind, fn, options, verbosity=verbose - quiet, debug=debug, lazy=lazy)
 
     callback.__click_params__ = list(getattr(fn, "__click_params__", []))  # type: ignore[attr-defined]
     command = click.command(name, context_settings=CONTEXT)(_common_options(callback))
+    info = StageInfo(name, kind, fn, command, pixels, stateful)
     REGISTRY[name] = command
-    KINDS[name] = kind
+    INFO[name] = info
     return fn
 
 
 def _decorator(kind: str):
-    def decorate(fn: F | None = None, *, name: str | None = None, pixels: Pixels = True) -> Any:
+    def decorate(
+        fn: F | None = None,
+        *,
+        name: str | None = None,
+        pixels: Pixels = True,
+        stateful: bool = False,
+    ) -> Any:
         """name: the command's name (default: the function's).
 
         pixels=False: the stage never looks at an image's pixels; it passes each packet on
@@ -75,10 +144,14 @@ def _decorator(kind: str):
         images then go from stdin to stdout without entering the process (framing.Pending),
         and the images of dropped packets are skipped. A stage that holds packets back
         (a buffer, a reorder) must keep pixels=True. A function of the options may decide
-        per run (fps looks at pixels only with --draw)."""
+        per run (fps looks at pixels only with --draw).
+
+        stateful=True: what the stage does with a packet depends on the packets before it
+        (a tracker, a counter, a running sum). Spread over workers it would be wrong, so
+        `vflow graph` refuses `workers = N` on it, and so does `vflow worker`."""
         if fn is None:
-            return lambda f: _register(f, kind, name, pixels)
-        return _register(fn, kind, name, pixels)
+            return lambda f: _register(f, kind, name, pixels, stateful)
+        return _register(fn, kind, name, pixels, stateful)
 
     return decorate
 
@@ -91,3 +164,32 @@ consumer = _decorator("consumer")
 def is_control(packet: Packet) -> bool:
     """Stream announcements describe the stream; counting stages skip them."""
     return packet.get("kind") == "stream"
+
+
+def main(name: str | None = None, argv: list[str] | None = None) -> None:
+    """Run the stage this script defines as a command, with vflow's options, signals,
+    framing and errors: `main()` at the bottom of a file that decorates one function.
+
+    \b
+      # burn.py
+      from vflow_cli.stage import processor, main
+      @processor
+      def burn(packets): ...
+      if __name__ == "__main__":
+          main()
+
+    `python burn.py --help`, `... | python burn.py | ...`, and in a graph
+    `python = ["burn.py"]`."""
+    if name is None:
+        mine = [n for n, info in INFO.items() if info.function.__module__ == "__main__"]
+        if len(mine) != 1:
+            found = ", ".join(mine) or "none"
+            raise SystemExit(
+                f"vflow_cli.stage.main(): this script defines {len(mine)} stages ({found}); "
+                "decorate one function, or name it: main('NAME')"
+            )
+        name = mine[0]
+    if name not in REGISTRY:
+        raise SystemExit(f"vflow_cli.stage.main(): no stage named {name!r}")
+    program = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else name
+    REGISTRY[name].main(args=argv, prog_name=program)

@@ -38,9 +38,18 @@ def main() -> int:
     out.write(pack({"vflow": 1}))
     out.flush()
 
+    sent = 0
+
     def send(packet: dict) -> None:
+        nonlocal sent
         out.write(pack(packet))
         out.flush()
+        sent += 1
+
+    def end() -> int:  # the trailer: this stream finished, it was not cut
+        out.write(pack({"vflow": 1, "end": True, "packets": sent}))
+        out.flush()
+        return 0
 
     try:
         if mode == "produce":
@@ -49,7 +58,7 @@ def main() -> int:
             for seq in range(int(args[0])):
                 send({"kind": "data", "seq": seq, "value": seq, **pad})
                 time.sleep(pause)
-            return 0
+            return end()
         for n, packet in enumerate(packets(), 1):
             if mode == "slow":
                 time.sleep(float(args[0]))
@@ -73,7 +82,7 @@ def main() -> int:
                 time.sleep(1)
     except BrokenPipeError:
         return 141
-    return 0
+    return end()
 
 
 if __name__ == "__main__":

@@ -149,6 +149,7 @@ class Edge:
         self.delivered = 0
         self.dropped = 0
         self.eof = False  # the source has ended
+        self.cut = False  # ... without its stream's trailer: what follows is cut too
         self.dead = False  # the destination has gone: discard
         inbox.edges.append(self)
 
@@ -179,9 +180,10 @@ class Edge:
                 queue.append((next(_STAMP), packet))
             self.inbox.wake_takers()
 
-    def close(self) -> None:
+    def close(self, cut: bool = False) -> None:
         with self.cond:
             self.eof = True
+            self.cut = cut
             self.cond.notify_all()
 
     def kill(self) -> None:
@@ -223,9 +225,9 @@ class StdoutOutlet:
         except (BrokenPipeError, OSError):
             self.dead = True
 
-    def close(self) -> None:
+    def close(self, cut: bool = False) -> None:
         with contextlib.suppress(OSError):
-            self.writer.close()
+            self.writer.close(end=not cut)
 
     @property
     def alive(self) -> bool:
@@ -253,9 +255,9 @@ class Fanout:
                 alive = alive or outlet.alive
         return alive
 
-    def close(self) -> None:
+    def close(self, cut: bool = False) -> None:
         for outlet in self.outlets:
-            outlet.close()
+            outlet.close(cut)
 
 
 # -- processes -------------------------------------------------------------------------------
@@ -538,6 +540,7 @@ class Pool:
         self.out_fds: dict[int, int] = {}  # worker -> the pipe its output comes on
         self.untagged = 0  # packets in a row without the hidden field
         self.warned = False
+        self.cut = False  # a worker's output ended without its trailer
 
     def add_worker(self, stdin_fd: int, pid: int) -> None:
         self.pids.append(pid)
@@ -654,12 +657,12 @@ class Pool:
                     with self.lock:
                         self.writers[index] = None
 
-    def close(self) -> None:
+    def close(self, end: bool = True) -> None:
         for writer in self.writers:
             if writer is not None:
                 with contextlib.suppress(OSError):
                     writer.flush()
-                _close_writer(writer)
+                _close_writer(writer, end=end)
         self.writers = [None] * len(self.writers)
         if self.fanout is None:
             return
@@ -681,6 +684,7 @@ class Pool:
                 if self.out_dead:
                     break
         except StreamError as exc:
+            self.cut = True
             self.log.say(f"{self.node.name}.{index}: {exc}")
         finally:
             with self.lock:
@@ -696,7 +700,7 @@ class Pool:
                         self._emit(self.outputs.pop(tag))
                     self._emit(self.tail)
                     self.tail = []
-                    self.fanout.close()
+                    self.fanout.close(self.cut)
 
     def _arrive(self, index: int, packet: Packet) -> None:
         tag = packet.pop(TAG, None)
@@ -979,6 +983,7 @@ class Graph:
         """A node's output -> its fanout, whole packets; stop reading once nobody listens."""
         name = fanout.node.name
         batch: list[Packet] = []
+        cut = False
 
         def hand_over() -> None:
             # called before every read that may block: what has arrived goes on at once,
@@ -998,6 +1003,7 @@ class Graph:
         except _NoReader:
             self.log.info(f"{name}: no reader left; closing its output")
         except StreamError as exc:
+            cut = True
             rest = batch[:]  # whole packets read before the damage still go on
             batch.clear()
             if rest:
@@ -1005,10 +1011,11 @@ class Graph:
             if not self._failed(name):
                 self.log.say(f"{name}: {exc}")
         except OSError as exc:
+            cut = True
             self.log.say(f"{name}: reading its output: {exc}")
         finally:
             stream.close()
-            fanout.close()
+            fanout.close(cut)
 
     def _failed(self, name: str) -> bool:
         procs = self.procs.get(name, [])
@@ -1034,6 +1041,7 @@ class Graph:
         else:
             idle = pool.flush
         packets = self.zips[node.name](idle) if node.name in self.zips else merge(inbox, idle)
+        finished = False
         try:
             for packet in packets:
                 if pool is not None:
@@ -1042,17 +1050,21 @@ class Graph:
                 else:
                     assert writer is not None
                     writer.write(packet)
+            else:
+                finished = True
         except (BrokenPipeError, OSError):
             self.log.info(f"{node.name}: stopped reading its input")
         finally:
+            # the node's input ends cleanly only if every input did
+            end = finished and not any(edge.cut for edge in inbox.edges)
             for edge in inbox.edges:
                 edge.kill()  # nobody reads here any more: let the sources go on
             if pool is not None:
-                pool.close()
+                pool.close(end)
             elif writer is not None:
                 with contextlib.suppress(OSError):
                     writer.flush()
-                _close_writer(writer)
+                _close_writer(writer, end=end)
 
     # -- signals
 
@@ -1298,15 +1310,16 @@ class _FileOutlet(StdoutOutlet):
         self.file = open(path, "ab")  # noqa: SIM115 (closed in close())
         super().__init__(self.file.fileno())
 
-    def close(self) -> None:
-        super().close()
+    def close(self, cut: bool = False) -> None:
+        super().close(cut)
         self.file.close()
 
 
-def _close_writer(writer: PacketWriter) -> None:
-    """Send what is left, stop its helper thread, close the pipe (the reader sees EOF)."""
+def _close_writer(writer: PacketWriter, *, end: bool = True) -> None:
+    """Send what is left (and the trailer, when `end`), stop its helper thread, close the
+    pipe (the reader sees EOF)."""
     with contextlib.suppress(OSError):
-        writer.close()
+        writer.close(end=end)
     with contextlib.suppress(OSError):
         writer._stream.close()  # type: ignore[attr-defined]
 

@@ -109,11 +109,10 @@ class _Lines:
 
 def _registry() -> tuple[dict[str, Any], dict[str, str]]:
     from vflow_cli.cli import all_commands
-    from vflow_cli.stage import KINDS as STAGE_KINDS
-    from vflow_cli.stage import REGISTRY
+    from vflow_cli.stage import INFO, REGISTRY
 
     all_commands()  # stages are imported lazily: a spec may name any of them
-    return REGISTRY, STAGE_KINDS
+    return REGISTRY, {name: info.kind for name, info in INFO.items()}
 
 
 def load(path: str | os.PathLike[str], *, text: str | None = None) -> Spec:
