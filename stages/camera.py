@@ -42,7 +42,8 @@ def describe(source: str) -> tuple[str, Any]:
 
 def open_source(kind: str, target: Any, timeout: float, label: str):
     """An opened cv2.VideoCapture, or StageError within about `timeout` seconds."""
-    from vflow_cli.video import Timeout, call_with_timeout, cv2_module, native_stderr_to_log
+    from vflow_cli.capture import Timeout, call_with_timeout
+    from vflow_cli.opencv import cv2_module, native_stderr_to_log
 
     cv2 = cv2_module()
     ms = int(timeout * 1000)
@@ -149,7 +150,8 @@ def camera(
       vflow camera 0 --size 1280x720 | vflow show
       vflow camera rtsp://192.168.1.20/stream --duration 60 | vflow write clip.mkv
     """
-    from vflow_cli.video import Grabber, Timeout, cv2_module
+    from vflow_cli.capture import Grabber, Timeout
+    from vflow_cli.opencv import cv2_module
 
     cv2 = cv2_module()
     wanted = parse_size(size) if size else None

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
+from vflow_cli.options import checked
 from vflow_cli.stage import Packet, StageError, processor
-from vflow_cli.video import checked
 
 
 def parse_box(text: str) -> tuple[int, int, int, int]:
@@ -47,7 +47,7 @@ def crop(packets: Iterator[Packet], box: str) -> Iterator[Packet]:
     """
     import numpy as np
 
-    from vflow_cli.video import map_images, stream_size
+    from vflow_cli.images import ANY_DTYPE, Takes, map_images, stream_size
 
     wanted = parse_box(box)
 
@@ -60,4 +60,4 @@ def crop(packets: Iterator[Packet], box: str) -> Iterator[Packet]:
         if known:
             _, _, packet["width"], packet["height"] = fit_box(wanted, *known)
 
-    yield from map_images(packets, cut, announce)
+    yield from map_images(packets, cut, announce, Takes("crop cuts", ANY_DTYPE, None))

@@ -14,8 +14,13 @@ CODES = {"h": 1, "horizontal": 1, "v": 0, "vertical": 0, "both": -1}
 
 def flip_image(image: Any, direction: str) -> Any:
     import cv2
+    import numpy as np
 
-    return cv2.flip(image, CODES[direction])
+    try:
+        return cv2.flip(image, CODES[direction])
+    except cv2.error:  # a type or channel count OpenCV does not flip: numpy does
+        axes = {1: (1,), 0: (0,), -1: (0, 1)}[CODES[direction]]
+        return np.ascontiguousarray(np.flip(image, axes))
 
 
 @processor
@@ -26,6 +31,7 @@ def flip(packets: Iterator[Packet], direction: str) -> Iterator[Packet]:
     \b
       vflow camera 0 | vflow flip | vflow show          # a mirror
     """
-    from vflow_cli.video import map_images
+    from vflow_cli.images import ANY_DTYPE, Takes, map_images
 
-    yield from map_images(packets, lambda image: flip_image(image, direction))
+    takes = Takes("flip mirrors", ANY_DTYPE, None)
+    yield from map_images(packets, lambda image: flip_image(image, direction), None, takes)

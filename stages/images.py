@@ -52,10 +52,13 @@ def load(path: str) -> Any:
     import cv2
     import numpy as np
 
+    from vflow_cli.opencv import native_stderr_to_log
+
     data = np.fromfile(path, np.uint8) if os.access(path, os.R_OK) else None
     if data is None:
         raise StageError(f"cannot read {path}: permission denied")
-    image: Any = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    with native_stderr_to_log():  # libpng's and libjpeg's warnings: -vv shows them
+        image: Any = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
         raise StageError(f"{path} is not an image OpenCV can decode")
     if image.dtype == np.uint16:

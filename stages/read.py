@@ -39,7 +39,7 @@ def parse_start(text: str) -> tuple[int | None, float | None]:
 
 def open_file(path: str):
     """A cv2.VideoCapture on `path`, or StageError saying why not."""
-    from vflow_cli.video import cv2_module, native_stderr_to_log
+    from vflow_cli.opencv import cv2_module, native_stderr_to_log
 
     if not os.path.exists(path):
         raise StageError(f"{path}: no such file")
@@ -114,7 +114,8 @@ def read(
       vflow read talk.mp4 | vflow resize 640x-1 | vflow write small.mp4
       vflow read clip.avi --start 10s --frames 100 --realtime | vflow show
     """
-    from vflow_cli.video import Grabber, Timeout, cv2_module
+    from vflow_cli.capture import Grabber, Timeout
+    from vflow_cli.opencv import cv2_module
 
     first_frame, first_time = parse_start(start) if start else (0, None)
     capture = open_file(file)
@@ -195,4 +196,13 @@ def read(
     finally:
         grabber.close()
     if total > 0 and not loop and frames is None and index < total:
-        log.info("%s ended at frame %d of the %d it announced", file, index, total)
+        # containers that store no frame count give an estimate (duration x rate): a frame
+        # or two short is that; more is a damaged or cut file, which the user should know
+        short = total - index > max(2, total // 100)
+        (log.warning if short else log.info)(
+            "%s ended at frame %d of the %d it announced%s",
+            file,
+            index,
+            total,
+            ": the file is damaged or cut short" if short else "",
+        )

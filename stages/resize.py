@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
+from vflow_cli.options import check_frame_size, checked
 from vflow_cli.stage import Packet, processor
-from vflow_cli.video import checked
 
 MODES = ("stretch", "fit", "fill", "pad")
 INTERPOLATIONS = ("auto", "nearest", "linear", "cubic", "area", "lanczos")
@@ -25,6 +25,7 @@ def parse_target(text: str) -> tuple[int, int]:
         raise click.BadParameter(
             f"{text!r} is not WIDTHxHEIGHT (e.g. 640x360, or 640x-1 to keep the aspect)"
         )
+    check_frame_size(max(w, 1), max(h, 1))
     return w, h
 
 
@@ -55,6 +56,7 @@ def resize_image(
 
     h, w = image.shape[:2]
     sw, sh, ow, oh = plan((w, h), target, mode)
+    check_frame_size(max(sw, ow), max(sh, oh), image.itemsize * (image.size // (w * h)))
     if (sw, sh) != (w, h):
         if interpolation == "auto":
             flag = cv2.INTER_AREA if sw * sh < w * h else cv2.INTER_LINEAR
@@ -111,9 +113,10 @@ def resize(
       vflow read in.mp4 | vflow resize 640x-1 | vflow write small.mp4
       vflow camera 0 | vflow resize 320x320 --mode pad | vflow show
     """
-    from vflow_cli.video import map_images, stream_size
+    from vflow_cli.images import SCALABLE, Takes, map_images, stream_size
 
     target = parse_target(size)
+    takes = Takes("resize scales", SCALABLE, channels=None)
 
     def announce(packet: Packet) -> None:
         known = stream_size(packet)
@@ -121,5 +124,8 @@ def resize(
             _, _, packet["width"], packet["height"] = plan(known, target, mode)
 
     yield from map_images(
-        packets, lambda image: resize_image(image, target, mode, interpolation, pad_value), announce
+        packets,
+        lambda image: resize_image(image, target, mode, interpolation, pad_value),
+        announce,
+        takes,
     )

@@ -31,7 +31,12 @@ def rotate_image(image: Any, angle: float, expand: bool = False, fill: int = 0) 
     right = int(turn) if turn == int(turn) else -1
     exact = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
     if right in exact:
-        return cv2.rotate(image, exact[right])
+        try:
+            return cv2.rotate(image, exact[right])
+        except cv2.error:  # a type or channel count OpenCV does not turn: numpy does
+            import numpy as np
+
+            return np.ascontiguousarray(np.rot90(image, {90: -1, 180: 2, 270: 1}[right]))
     height, width = image.shape[:2]
     out_w, out_h = rotated_size(width, height, turn, expand)
     matrix = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), -turn, 1.0)
@@ -73,11 +78,19 @@ def rotate(packets: Iterator[Packet], angle: float, expand: bool, fill: int) -> 
       vflow camera 0 | vflow rotate 90 | vflow show
       vflow read in.mp4 | vflow rotate -- -12.5 --expand | vflow write level.mp4
     """
-    from vflow_cli.video import map_images, stream_size
+    from vflow_cli.images import ANY_DTYPE, SCALABLE, Takes, map_images, stream_size
 
     def announce(packet: Packet) -> None:
         known = stream_size(packet)
         if known:
             packet["width"], packet["height"] = rotated_size(*known, angle % 360, expand)
 
-    yield from map_images(packets, lambda image: rotate_image(image, angle, expand, fill), announce)
+    if angle % 90 == 0:
+        takes = Takes("rotate turns", ANY_DTYPE, None)
+    else:
+        takes = Takes(
+            "rotate by an angle that is not a multiple of 90 turns", SCALABLE, (1, 2, 3, 4)
+        )
+    yield from map_images(
+        packets, lambda image: rotate_image(image, angle, expand, fill), announce, takes
+    )

@@ -9,8 +9,8 @@ from typing import Any
 
 import click
 
+from vflow_cli.options import checked
 from vflow_cli.stage import Packet, StageError, processor
-from vflow_cli.video import checked
 
 PLACES = ("tl", "tr", "bl", "br")
 
@@ -133,7 +133,7 @@ def stamp(
       vflow camera 0 | vflow stamp '{date} {time}' | vflow write cam.mkv
       vflow read in.mp4 | vflow stamp '#{frame} {timecode}' --at tr | vflow show
     """
-    from vflow_cli.images import pixels
+    from vflow_cli.images import DRAWS, pixels
 
     where = parse_place(place)
     count = 0
@@ -141,6 +141,8 @@ def stamp(
         image = packet.get("image")
         if image is not None:
             text = render(template, packet, count)
-            packet["image"] = draw(pixels(image), text, where, scale)
+            picture = pixels(image)
+            DRAWS.check(picture, packet)
+            packet["image"] = draw(picture, text, where, scale)
             count += 1
         yield packet

@@ -14,13 +14,15 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib
-from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from vflow_cli import __version__
 from vflow_cli.stage import CONTEXT, INFO, REGISTRY, StageInfo
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 PLUGIN_GROUP = "vflow.stages"
 
@@ -64,6 +66,8 @@ RUNNERS = {"graph": ("vflow_cli.graph.command", "graph")}
 def plugins() -> dict[str, metadata.EntryPoint]:
     """Stage name -> entry point, for the installed packages that add stages (not imported).
     A name a built-in stage already has stays the built-in's."""
+    from importlib import metadata  # 40 ms: only when a name is not built in
+
     found: dict[str, metadata.EntryPoint] = {}
     for entry in metadata.entry_points(group=PLUGIN_GROUP):
         if entry.name not in STAGES and entry.name not in RUNNERS:

@@ -49,4 +49,31 @@ def parse_size(text: str, names: dict[str, tuple[int, int]] | None = None) -> tu
     if not sep or not width.isdigit() or not height.isdigit() or int(width) < 1 or int(height) < 1:
         known = f" or one of {', '.join(names)}" if names else ""
         raise click.BadParameter(f"{text!r} is not WIDTHxHEIGHT (e.g. 640x480){known}")
+    check_frame_size(int(width), int(height), 3)
     return int(width), int(height)
+
+
+def check_frame_size(width: int, height: int, pixel_bytes: int = 1) -> None:
+    """Refuse, before anything is allocated, a frame size that no stage could pass on: over
+    the packet limit (VFLOW_MAX_PACKET, 1 GiB by default)."""
+    from vflow_cli.framing import max_packet_size
+    from vflow_cli.framing.wire import human_size
+
+    limit = max_packet_size()
+    if width * height * pixel_bytes > limit:
+        raise click.BadParameter(
+            f"{width}x{height} frames would be {human_size(width * height * pixel_bytes)}, "
+            f"over the {human_size(limit)} packet limit (VFLOW_MAX_PACKET)"
+        )
+
+
+def checked(parse: Callable[[str], Any]) -> Callable[[Any, Any, Any], Any]:
+    """A click callback that checks an argument with `parse` at parse time (so the usage
+    error names the parameter) and hands the stage the text unchanged."""
+
+    def callback(ctx: Any, param: Any, value: Any) -> Any:
+        if value is not None:
+            parse(value)
+        return value
+
+    return callback

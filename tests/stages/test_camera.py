@@ -4,8 +4,8 @@ real MJPEG stream served on 127.0.0.1 by the test itself (only loopback, ever)."
 import itertools
 
 import pytest
+from vflow_stages.camera import camera, describe
 
-from stages.camera import camera, describe
 from tests.helpers import sh, vflow
 from tests.video_support import MJPEGServer, closed_port, silent_server
 

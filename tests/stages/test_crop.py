@@ -1,6 +1,6 @@
 import pytest
+from vflow_stages.crop import crop, parse_box
 
-from stages.crop import crop, parse_box
 from tests.helpers import frame, pack, vflow
 
 

@@ -1,6 +1,6 @@
 import pytest
+from vflow_stages.read import parse_start, read
 
-from stages.read import parse_start, read
 from tests.helpers import ENV, sh, unpack, vflow
 from tests.video_support import h264_clip
 

@@ -1,6 +1,6 @@
 import pytest
+from vflow_stages.resize import parse_target, plan, resize
 
-from stages.resize import parse_target, plan, resize
 from tests.helpers import frame, pack, unpack, vflow
 
 
@@ -46,7 +46,7 @@ def test_pad_bars_have_the_pad_value():
 
 
 def test_grey_and_jpeg_frames_are_resized(tmp_path):
-    from stages.jpeg import encode
+    from vflow_stages.jpeg import encode
 
     grey = frame(0, shape=(4, 6))
     coded = frame(1, shape=(16, 16, 3))

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
+from vflow_stages.stamp import check_template, render, stamp
 
-from stages.stamp import check_template, render, stamp
 from tests.helpers import pack, unpack, vflow
 
 

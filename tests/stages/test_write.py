@@ -5,10 +5,10 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from vflow_stages.write import write
 
-from stages.write import write
 from tests.helpers import ENV, frame, pack, sh, vflow
-from vflow_cli.video import segment_name
+from vflow_cli.videofile import segment_name
 
 
 def count_frames(path):
