@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import click
-
 from vflow_cli.framing import Encoded
 from vflow_cli.images import Takes
+from vflow_cli.options import quality_option
 from vflow_cli.stage import Packet, StageError, processor
 
 JPEG = Takes("JPEG holds", ("uint8",), (1, 3, 4), "convert the frames to 8 bits first")
@@ -30,13 +29,7 @@ def encode(image: Any, quality: int, packet: Packet | None = None) -> Encoded:
 
 
 @processor
-@click.option(
-    "--quality",
-    type=click.IntRange(1, 100),
-    default=90,
-    show_default=True,
-    help="JPEG quality: lower is smaller and blurrier.",
-)
+@quality_option(90)
 def jpeg(packets: Iterator[Packet], quality: int) -> Iterator[Packet]:
     """Compress every frame to JPEG inside its packet (10-20x smaller on the pipe).
 

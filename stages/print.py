@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterator
 
 import click
 
-from vflow_cli.images import jsonable
+from vflow_cli.images import settle, to_json
 from vflow_cli.stage import Packet, consumer
 
 
@@ -36,7 +35,6 @@ def print_(packets: Iterator[Packet], fields: tuple[str, ...], kinds: tuple[str,
       vflow testcard --frames 3 | vflow print --kind frame | jq .seq
     """
     write = sys.stdout.write
-    dumps = json.JSONEncoder(default=jsonable, separators=(",", ":"), ensure_ascii=False).encode
     for packet in packets:
         if kinds and packet.get("kind") not in kinds:
             continue
@@ -44,4 +42,5 @@ def print_(packets: Iterator[Packet], fields: tuple[str, ...], kinds: tuple[str,
             packet = {k: packet[k] for k in fields if k in packet}
             if not packet:
                 continue
-        write(dumps(packet) + "\n")
+        settle(packet)  # a frame is printed once its image has fully arrived
+        write(to_json(packet) + "\n")

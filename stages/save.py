@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import click
 
 from vflow_cli.framing import Encoded
-from vflow_cli.options import checked
+from vflow_cli.options import checked, quality_option
 from vflow_cli.stage import Packet, StageError, consumer, log
 
 FORMATS = ("png", "jpg")
@@ -39,13 +39,7 @@ def check_name(text: str) -> str:
 @click.option(
     "--every", type=click.IntRange(min=1), default=1, show_default=True, help="Save one frame in N."
 )
-@click.option(
-    "--quality",
-    type=click.IntRange(1, 100),
-    default=95,
-    show_default=True,
-    help="JPEG quality (jpg only).",
-)
+@quality_option(95, "JPEG quality (jpg only)")
 @click.option(
     "--name",
     "template",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -10,6 +9,7 @@ from typing import IO, Any
 
 import click
 
+from vflow_cli.options import rate_option
 from vflow_cli.stage import Packet, StageError, consumer, log
 
 DEFAULT_FPS = 30.0
@@ -136,13 +136,7 @@ class _Segments:
     help="Codec FOURCC: mp4v, MJPG, XVID, FFV1 (lossless). Default: by extension "
     "(.mp4/.mov mp4v, .avi MJPG, .mkv FFV1). H.264 (avc1) cannot be written.",
 )
-@click.option(
-    "--fps",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    metavar="RATE",
-    help=f"Frame rate of the file. Default: the stream's, else {DEFAULT_FPS:g}.",
-)
+@rate_option(f"Frame rate of the file. Default: the stream's, else {DEFAULT_FPS:g}.")
 @click.option(
     "--segment",
     type=click.FloatRange(min=0, min_open=True),
@@ -183,7 +177,7 @@ def write(
     """
     from vflow_cli.colors import viewable
     from vflow_cli.framing import StreamError
-    from vflow_cli.images import VIEWS, jsonable, pixels
+    from vflow_cli.images import VIEWS, pixels, to_json
     from vflow_cli.opencv import cv2_module
     from vflow_cli.videofile import check_writable, codec_for, probe_codec, segment_name
 
@@ -198,7 +192,6 @@ def write(
             meta = open(meta_path, "w", encoding="utf-8")  # noqa: SIM115 (closed in finally)
         except OSError as exc:
             raise StageError(f"cannot write {meta_path}: {exc.strerror}") from None
-    dumps = json.JSONEncoder(default=jsonable, separators=(",", ":"), ensure_ascii=False).encode
     out: _Segments | None = None
     rate = fps
     warned = False
@@ -211,7 +204,7 @@ def write(
     try:
         for packet in packets:
             if meta is not None:
-                meta.write(dumps(packet) + "\n")
+                meta.write(to_json(packet) + "\n")
             if packet.get("kind") == "stream" and rate is None:
                 announced = packet.get("fps")
                 if isinstance(announced, (int, float)) and 0 < announced < 1000:

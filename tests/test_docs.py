@@ -150,3 +150,16 @@ def test_bash_completion_completes_stage_names_and_options():
 
     assert "testcard" in complete("vflow te")
     assert "--frames" in complete("vflow testcard --fr")
+
+
+def test_every_package_is_in_the_wheel():
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(path.relative_to(ROOT).parent.parts)
+        for path in (ROOT / "vflow_cli").rglob("__init__.py")
+    }
+    assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"

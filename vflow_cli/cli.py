@@ -14,12 +14,15 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib
+import signal
+import sys
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from vflow_cli import __version__
 from vflow_cli.stage import CONTEXT, INFO, REGISTRY, StageInfo
+from vflow_cli.status import Exit
 
 if TYPE_CHECKING:
     from importlib import metadata
@@ -153,5 +156,18 @@ def stage_info(name: str) -> StageInfo | None:
     return INFO.get(name)
 
 
+class _EarlyInterrupt(BaseException):
+    """Ctrl-C before a stage's runner took over signals (while Python imports it)."""
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    raise _EarlyInterrupt
+
+
 def main() -> None:
-    cli(prog_name="vflow")
+    # Ctrl-C during start-up is a stop like any other (130, quietly), not click's "Aborted!"
+    signal.signal(signal.SIGINT, _interrupted)
+    try:
+        cli(prog_name="vflow")
+    except _EarlyInterrupt:
+        sys.exit(Exit.INTERRUPTED)

@@ -3,6 +3,7 @@ can take, draw a label)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,14 @@ def pixels(image: Any) -> Any:
             raise StageError(f"a {image.format} image in the stream could not be decoded")
         return decoded
     return image
+
+
+def settle(packet: dict[str, Any]) -> None:
+    """For a stage that never looks at pixels: make sure the packet's image has fully
+    arrived (skipping it in the input) before acting on the packet."""
+    image = packet.get("image")
+    if type(image) is Pending:
+        image.skip()
 
 
 def frame_name(packet: dict[str, Any]) -> str:
@@ -90,6 +99,32 @@ DRAWS = Takes("drawing takes", DRAWABLE, (1, 2, 3, 4))
 VIEWS = Takes("a window or a video file takes", ANY_DTYPE, (1, 3, 4))
 
 
+def to_json(packet: dict[str, Any]) -> str:
+    """A packet's metadata as one line of JSON (images described, never dumped). Map keys
+    that JSON cannot have (bytes, msgpack ext types, tuples) become text: vflow-packet(5)
+    asks readers to tolerate them."""
+    try:
+        return _ENCODE(packet)
+    except TypeError:
+        return _ENCODE(_text_keys(packet))
+
+
+def _text_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_key(k): _text_keys(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_text_keys(v) for v in value]
+    return value
+
+
+def _key(key: Any) -> Any:
+    if key is None or isinstance(key, (str, int, float, bool)):
+        return key
+    if isinstance(key, (bytes, bytearray)):
+        return bytes(key).decode("utf-8", "backslashreplace")
+    return repr(key)
+
+
 def jsonable(value: Any) -> Any:
     """json.dumps fallback for packet metadata (`print`, `write --meta`): images are
     described by format, dtype and shape, never dumped."""
@@ -112,6 +147,9 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (set, frozenset)):
         return sorted(value, key=repr)
     return repr(value)  # msgpack ext types and the like: readable, never a crash
+
+
+_ENCODE = json.JSONEncoder(default=jsonable, separators=(",", ":"), ensure_ascii=False).encode
 
 
 def draw_label(image: Any, text: str, origin: tuple[int, int], scale: float | None = None) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from vflow_cli.stage import Packet, is_control
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def kind_option(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -30,6 +32,39 @@ def frames_option(default: str) -> Callable[[Callable[..., Any]], Callable[..., 
         type=click.IntRange(min=0),
         default=None,
         help=f"Stop after N frames. Default: {default}.",
+    )
+
+
+def rate_option(help: str, default: float | None = None) -> Callable[[F], F]:
+    """--fps RATE: a frame rate (what it paces, stamps or asks for is the stage's to say)."""
+    return click.option(
+        "--fps",
+        type=click.FloatRange(min=0, min_open=True),
+        default=default,
+        show_default=default is not None,
+        metavar="RATE",
+        help=help,
+    )
+
+
+def name_option(default: str | None, says: str | None = None) -> Callable[[F], F]:
+    """--name NAME: the stream's source name, which announcements carry and windows show."""
+    return click.option(
+        "--name",
+        default=default,
+        show_default=default is not None,
+        help="The stream's source name." + (f" Default: {says}." if says else ""),
+    )
+
+
+def quality_option(default: int, help: str = "JPEG quality") -> Callable[[F], F]:
+    """--quality 1-100: JPEG quality, where a stage compresses."""
+    return click.option(
+        "--quality",
+        type=click.IntRange(1, 100),
+        default=default,
+        show_default=True,
+        help=f"{help}: lower is smaller and blurrier.",
     )
 
 

@@ -334,12 +334,21 @@ def run_stage(
     except Exception as exc:
         if debug:
             raise
-        click.echo(
-            f"{command_path()}: internal error: {type(exc).__name__}: {one_line(str(exc))} "
-            "(run with --debug or VFLOW_DEBUG=1 for a traceback)",
-            err=True,
-        )
-        code = Exit.BUG
+        if type(exc).__module__ == "cv2" and isinstance(reader, PacketReader):
+            # an input OpenCV refuses that no stage check caught: the input's problem
+            click.echo(
+                f"{command_path()}: OpenCV cannot work on packet {reader.packets}: "
+                f"{one_line(str(exc))} (--debug for a traceback)",
+                err=True,
+            )
+            code = Exit.ERROR
+        else:
+            click.echo(
+                f"{command_path()}: internal error: {type(exc).__name__}: {one_line(str(exc))} "
+                "(run with --debug or VFLOW_DEBUG=1 for a traceback)",
+                err=True,
+            )
+            code = Exit.BUG
     finally:
         signal.signal(signal.SIGINT, old[0])  # CliRunner tests run in this same process
         signal.signal(signal.SIGTERM, old[1])

@@ -401,6 +401,15 @@ class Pending:
             self.reader._load(self)
         return self.value
 
+    def skip(self) -> None:
+        """Read past the image now (without keeping it): once this returns, it has fully
+        arrived. It can no longer be loaded or passed on."""
+        if self.value is None and not self.forwarded:
+            if self.reader._pending is not self:
+                raise RuntimeError("an image was skipped after the stage read the next packet")
+            self.reader._discard(self)
+            self.forwarded = True
+
     def describe(self) -> Packet:
         return {"format": self.format, "dtype": self.dtype, "shape": list(self.shape)}
 
