@@ -76,9 +76,9 @@ def line(
     Each id counts once per crossing: it changes side only once its foot is more than
     --band pixels past the line, and only a path through the segment (not around its ends)
     counts. An id that crosses and comes back counts once each way, so in - out is the
-    number of ids that ended on the right-hand side. An id that vanishes and comes back
-    under the same id is judged from where it was last seen. Points may lie outside the
-    picture.
+    number of ids that ended on the right-hand side. An id first seen near the line starts
+    on the side it is on, however near; one that vanishes and comes back under the same id
+    is judged from where it was last seen. Points may lie outside the picture.
 
     Every frame gets {"lines": {NAME: {"points": [X1, Y1, X2, Y2], "in": N, "out": N}}};
     after the frame of each crossing comes {"kind": "event", "event": "cross", "line": NAME,

@@ -145,3 +145,11 @@ def test_through_real_pipes_after_line(tmp_path):
 def test_unknown_parts_are_a_usage_error():
     result = vflow("annotate", "--hide", "boxes,faces", input=pack([]))
     assert result.returncode == 2 and b"faces" in result.stderr
+
+
+def test_wild_coordinates_are_drawn_not_a_crash():
+    packet = picture(100, 100, [person([-1e12, 5, 1e15, 1e9], 3)])
+    packet["lines"] = {"far": {"points": [-1e12, 0, 1e12, 50], "in": 0, "out": 0}}
+    packet["zones"] = {"big": {"polygon": [[0, 0], [1e12, 0], [0, 1e12]]}}
+    mask = changed(draw([packet])[0]["image"])
+    assert mask[:, 5].any() and mask[25, :].any()

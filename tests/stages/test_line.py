@@ -51,6 +51,15 @@ def test_a_dithering_id_counts_once_and_the_band_is_what_stops_it():
     assert len(crossings(without_band)) > 20  # every dither step would count
 
 
+def test_an_id_first_seen_near_the_line_starts_on_its_side():
+    # 3 px right of the picture's line (inside the band): the door's left-hand side, so
+    # walking left is "in" (as with an id of MOTChallenge's TUD-Campus, first seen 8 px off)
+    near = [Walker(1, [(0, 403, 300), (10, 303, 300)])]
+    assert crossings(run(DOOR, walkers=near)) == [(1, "in")]
+    on = [Walker(1, [(0, 400, 300), (10, 300, 300)])]  # exactly on it: no side yet
+    assert crossings(run(DOOR, walkers=on)) == []
+
+
 def test_a_path_beside_the_segment_does_not_count():
     beside = [w for w in SCENE if w.id == 6]
     assert crossings(run(SHORT, walkers=beside, name="short"), "short") == []

@@ -57,3 +57,16 @@ def test_polygons_need_an_area():
     with pytest.raises(click.BadParameter):
         parse_polygon(["0,0", "1,1", "2,2"])
     assert parse_polygon(["0,0", "1,0", "0,1"]) == [(0, 0), (1, 0), (0, 1)]
+
+
+def test_polygon_clipping_keeps_the_part_inside():
+    from vflow_cli.vision.geometry import clip_polygon
+
+    huge = [(0, 0), (1e12, 0), (0, 1e12)]
+    assert sorted(clip_polygon(huge, -10, -10, 110, 110)) == [
+        (0, 0),
+        (0, 110),
+        (110, 0),
+        (110, 110),
+    ]
+    assert clip_polygon([(200, 200), (300, 200), (300, 300)], 0, 0, 100, 100) == []

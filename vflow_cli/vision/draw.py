@@ -14,7 +14,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
-from vflow_cli.vision.geometry import clip_segment, foot
+from vflow_cli.vision.geometry import clip_polygon, clip_segment, foot
 from vflow_cli.vision.objects import track_id
 
 PARTS = ("boxes", "labels", "scores", "ids", "trails", "lines", "zones", "counts")
@@ -125,7 +125,8 @@ class Painter:
         ident = track_id(obj)
         tracked = ident is not None
         colour = id_colour(ident) if ident is not None else class_colour(obj.get("class"))
-        x1, y1, x2, y2 = (round(v) for v in obj["box"])
+        limit = 4 * max(image.shape[:2])  # cv2 takes 32-bit ints: a wild box stays drawable
+        x1, y1, x2, y2 = (round(min(max(v, -limit), limit)) for v in obj["box"])
         if "boxes" not in hide:
             cv2.rectangle(image, (x1, y1), (x2, y2), colour, style.thickness, cv2.LINE_8)
         words = []
@@ -177,6 +178,8 @@ class Painter:
             if ident is None:
                 continue
             x, y = foot(obj["box"])
+            if not (abs(x) < 1e6 and abs(y) < 1e6):
+                continue
             path = self._trails.get(ident)
             if path is None:
                 path = self._trails[ident] = deque(maxlen=self.trail)
@@ -229,7 +232,12 @@ class Painter:
             return
         if not all(_numbers(p, 2) for p in polygon):
             return
-        corners = np.array([[round(x), round(y)] for x, y in polygon], np.int32)
+        height, width = image.shape[:2]
+        margin = 8 * max(width, height)  # cv2 takes 32-bit ints: cut far corners off
+        kept = clip_polygon(polygon, -margin, -margin, width + margin, height + margin)
+        if len(kept) < 3:
+            return
+        corners = np.array([[round(x), round(y)] for x, y in kept], np.int32)
         colour = name_colour(name)
         cv2.polylines(image, [corners], True, colour, style.thickness + 1, cv2.LINE_AA)
         if "counts" not in self.hide:

@@ -135,6 +135,42 @@ def clip_segment(
     return x1 + t0 * dx, y1 + t0 * dy, x1 + t1 * dx, y1 + t1 * dy
 
 
+def clip_polygon(
+    points: Sequence[Point], left: float, top: float, right: float, bottom: float
+) -> list[Point]:
+    """The part of a polygon inside a rectangle (Sutherland-Hodgman); [] if none."""
+
+    def cut(pts: list[Point], inside, meet) -> list[Point]:
+        out: list[Point] = []
+        for i, p in enumerate(pts):
+            q = pts[i - 1]
+            if inside(p):
+                if not inside(q):
+                    out.append(meet(q, p))
+                out.append(p)
+            elif inside(q):
+                out.append(meet(q, p))
+        return out
+
+    def at_x(x: float):
+        return lambda a, b: (x, a[1] + (b[1] - a[1]) * (x - a[0]) / (b[0] - a[0]))
+
+    def at_y(y: float):
+        return lambda a, b: (a[0] + (b[0] - a[0]) * (y - a[1]) / (b[1] - a[1]), y)
+
+    pts = [(float(x), float(y)) for x, y in points]
+    for inside, meet in (
+        (lambda p: p[0] >= left, at_x(left)),
+        (lambda p: p[0] <= right, at_x(right)),
+        (lambda p: p[1] >= top, at_y(top)),
+        (lambda p: p[1] <= bottom, at_y(bottom)),
+    ):
+        if not pts:
+            break
+        pts = cut(pts, inside, meet)
+    return pts
+
+
 class Polygon:
     """A closed polygon (even-odd rule) and signed distances to its outline."""
 

@@ -9,7 +9,8 @@ within the segment (not beside it, around one of its ends):
          "in":  left -> right          "out": right -> left
 
 So an id dithering on the line counts nothing until it is clear of it, and one that crosses
-and comes back counts once each way: in - out stays the number of ids on the right.
+and comes back counts once each way: in - out stays the number of ids on the right. An id
+first seen near the line (inside the band) starts on the side it is on, however near.
 An id that vanishes and returns (the tracker kept its id) is judged from where it was last
 seen to where it comes back, as if it had walked straight.
 """
@@ -25,7 +26,7 @@ IN, OUT = "in", "out"
 
 @dataclass(slots=True)
 class _Track:
-    side: int  # -1 left, +1 right, 0 not yet known (first seen inside the band)
+    side: int  # -1 left, +1 right, 0 not yet known (first seen exactly on the line)
     last: Point  # foot point when last seen
     seen: float  # seconds, when last seen
     on_segment: bool | None = None  # did its path last cross the line on the segment?
@@ -50,7 +51,10 @@ class LineCounter:
             side = (1 if d > 0 else -1) if abs(d) > band else 0
             track = tracks.get(ident)
             if track is None:
-                tracks[ident] = _Track(side, p, now)
+                # first seen near the line: the side it is on, however near (a track often
+                # starts close to a line: people come into view, or out of a crowd)
+                first = side or (1 if d > 0 else -1 if d < 0 else 0)
+                tracks[ident] = _Track(first, p, now)
                 self.seen_ids += 1
                 continue
             where = segment.crossing(track.last, p)
