@@ -45,6 +45,12 @@ STAGES = [
     ["null"],
     ["save", "{tmp}/saved"],
     ["write", "{tmp}/out.mkv"],
+    ["line", "door", "4,0,4,8"],
+    ["zone", "z", "0,0", "5,0", "5,5"],
+    ["annotate"],
+    ["blur", "--classes", "person,face"],
+    ["mot", "{tmp}/tracks.txt"],
+    ["print", "--format", "csv", "-f", "seq", "-f", "objects.0.box"],
 ]
 DTYPES = [
     "uint8",
@@ -100,15 +106,36 @@ values = st.recursive(
 )
 
 
+numbers = st.one_of(st.integers(-10, 20), st.floats(-10, 20), st.floats(allow_nan=True))
+
+
+@st.composite
+def objects(draw):
+    """Detections and tracks as stages make them, and as they are when damaged."""
+    found = {"box": draw(st.one_of(st.lists(numbers, min_size=4, max_size=4), values))}
+    for key, strategy in (
+        ("id", st.one_of(st.integers(-2, 5), values)),
+        ("score", numbers),
+        ("class", st.integers(-1, 90)),
+        ("label", st.sampled_from(["person", "face", "car", ""])),
+        ("velocity", st.lists(numbers, max_size=2)),
+    ):
+        if draw(st.booleans()):
+            found[key] = draw(strategy)
+    return found if draw(st.integers(0, 5)) else draw(values)
+
+
 @st.composite
 def packets(draw):
     packet = draw(st.dictionaries(keys, values, max_size=4))
     packet[b"raw key" if draw(st.booleans()) else "kind"] = draw(
         st.sampled_from(["frame", "data", "stream", "event", 7])
     )
-    for field in ("seq", "t", "x", "value", "width", "height", "fps"):
+    for field in ("seq", "t", "x", "value", "width", "height", "fps", "frame", "objects"):
         if draw(st.booleans()):
             packet[field] = draw(values)
+    if draw(st.booleans()):
+        packet["objects"] = draw(st.lists(objects(), max_size=3))
     if draw(st.booleans()):
         packet["image"] = draw(images())
     return packet

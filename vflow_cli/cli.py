@@ -31,6 +31,8 @@ PLUGIN_GROUP = "vflow.stages"
 
 # stage name -> module under stages/ (tests/test_docs.py checks this against the modules)
 STAGES = {
+    "annotate": "annotate",
+    "blur": "blur",
     "camera": "camera",
     "convert": "convert",
     "count": "aggregate",
@@ -44,9 +46,11 @@ STAGES = {
     "images": "images",
     "int": "integers",
     "jpeg": "jpeg",
+    "line": "line",
     "max": "aggregate",
     "mean": "aggregate",
     "min": "aggregate",
+    "mot": "mot",
     "mul": "aggregate",
     "null": "null",
     "print": "print",
@@ -61,6 +65,7 @@ STAGES = {
     "testcard": "testcard",
     "unjpeg": "jpeg",
     "write": "write",
+    "zone": "zone",
 }
 RUNNERS = {"graph": ("vflow_cli.graph.command", "graph")}
 
