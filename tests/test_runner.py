@@ -329,3 +329,50 @@ def test_a_paced_producer_sends_each_packet_when_made():
         ready, _, _ = select.select([proc.stdout], [], [], 6)  # well before the 2nd is due
         assert ready and b'"value":0' in proc.stdout.readline()
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+# -- the environment's problems are the user's, not bugs -------------------------------------
+
+
+def test_a_full_stdout_is_one_line_and_status_1():
+    result = sh("vflow testcard --frames 3 > /dev/full")
+    assert result.statuses == [1]
+    assert result.stderr == (
+        b"vflow testcard: cannot write packets to stdout: No space left on device\n"
+    )
+
+
+def test_a_closed_stdout_is_one_line_and_status_1():
+    result = sh("vflow int 0 10 | vflow print >&-")
+    assert result.statuses[1] == 1 and result.statuses[0] in (0, 141)
+    assert result.stderr == b"vflow print: stdout is closed; give this stage a pipe or a file\n"
+    result = sh("vflow int 0 10 >&-")
+    assert result.statuses == [1]
+    assert result.stderr == b"vflow int: stdout is closed; give this stage a pipe or a file\n"
+
+
+def test_a_misspelt_stage_gets_the_nearest_names():
+    for typed, meant in (("resiz", "resize"), ("testcrad", "testcard")):
+        result = vflow(typed)
+        assert result.returncode == 2 and TRACEBACK not in result.stderr
+        assert f"no stage or command '{typed}'; did you mean '{meant}'?".encode() in result.stderr
+
+
+def test_negative_numbers_are_values_not_options():
+    result = vflow("head", "-3", input=pack([data(0)]))
+    assert result.returncode == 2
+    assert b"Invalid value for 'N': -3 is not in the range x>=0." in result.stderr
+    result = sh("vflow int -3 3 | vflow print -f value")
+    assert result.statuses == [0, 0]
+    assert result.stdout.decode().split() == [f'{{"value":{v}}}' for v in range(-3, 4)]
+
+
+def test_verbose_counts_the_bytes_spliced_past_the_stage():
+    result = sh("vflow testcard --size small --frames 50 | vflow identity -v | vflow null")
+    (line,) = result.stderr.decode().splitlines()
+    sizes = re.match(
+        r"vflow identity: in \d+ packets, ([\d.]+) MB .*; out \d+ packets, ([\d.]+) MB", line
+    )
+    assert sizes, line
+    given, passed = (float(n) for n in sizes.groups())
+    assert given > 10 and abs(given - passed) / given < 0.01, line

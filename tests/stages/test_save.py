@@ -58,3 +58,10 @@ def test_errors_are_one_line(tmp_path):
     assert len(lines) == 1 and lines[0].endswith("/file is not a directory")
     bad = vflow("save", str(tmp_path), "--name", "{oops}", input=pack([frame(0)]))
     assert bad.returncode == 2 and b"Traceback" not in bad.stderr
+
+
+def test_refused_input_creates_no_directory(tmp_path):
+    target = tmp_path / "frames"
+    result = vflow("save", str(target), input=b"not a stream at all")
+    assert result.returncode == 1 and b"not a vflow stream" in result.stderr
+    assert not target.exists()

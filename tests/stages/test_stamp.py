@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from vflow_stages.stamp import check_template, render, stamp
 
-from tests.helpers import pack, unpack, vflow
+from tests.helpers import frame, pack, unpack, vflow
 
 
 def black(seq=0, **meta):
@@ -55,3 +55,10 @@ def test_through_a_real_process():
     result = vflow("stamp", "{seq}", "--at", "br", input=pack([black(0), black(1)]))
     assert result.returncode == 0, result.stderr
     assert all(p["image"].max() > 150 for p in unpack(result.stdout))
+
+
+def test_a_field_no_packet_has_is_named_once():
+    stream = pack([frame(i) for i in range(3)])
+    result = vflow("stamp", "{nope} {seq}", input=stream)
+    assert result.returncode == 0
+    assert result.stderr == b"vflow stamp: frame 0 has no field 'nope'; it shows as '-'\n"
