@@ -38,7 +38,13 @@ $(VENV)/.installed: pyproject.toml
 link: venv ## put `vflow` on PATH (~/.local/bin if on PATH, else /usr/local/bin)
 	@for dir in $(HOME)/.local/bin /usr/local/bin; do \
 	  case ":$$PATH:" in *":$$dir:"*) ;; *) continue;; esac; \
-	  if [ -w "$$dir" ]; then ln -sf $(BIN)/vflow $$dir/vflow; echo "vflow -> $$dir/vflow"; exit 0; fi; \
+	  [ -w "$$dir" ] || continue; \
+	  if [ -e "$$dir/vflow" ] && [ ! -L "$$dir/vflow" ]; then \
+	    echo "note: $$dir/vflow is not a link made by this Makefile; left alone (use $(BIN)/vflow)"; exit 0; fi; \
+	  old=$$(readlink "$$dir/vflow" 2>/dev/null || true); \
+	  if [ -n "$$old" ] && [ "$$old" != "$(BIN)/vflow" ]; then \
+	    echo "note: $$dir/vflow pointed to $$old (another checkout?); it now points here"; fi; \
+	  ln -sf $(BIN)/vflow $$dir/vflow; echo "vflow -> $$dir/vflow"; exit 0; \
 	done; echo "note: add $(BIN) to PATH to run vflow"
 
 test: venv ## run the test suite (what CI runs)

@@ -12,7 +12,7 @@ from vflow_cli.options import counts, kind_option
 from vflow_cli.stage import Packet, log, processor
 
 
-@processor(pixels=lambda options: options["draw"])
+@processor(pixels=lambda options: options["draw"], stateful=True)
 @click.option(
     "-n",
     "--window",

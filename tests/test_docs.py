@@ -163,3 +163,22 @@ def test_every_package_is_in_the_wheel():
         for path in (ROOT / "vflow_cli").rglob("__init__.py")
     }
     assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
+
+
+def test_the_readme_graph_example_runs_on_a_machine_without_a_display(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    spec = text.split("## Graphs")[1].split("```toml\n")[1].split("```")[0]
+    (tmp_path / "spec.toml").write_text(spec)
+    env = {k: v for k, v in ENV.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = subprocess.run(
+        [sys.executable, "-m", "vflow_cli", "graph", "spec.toml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert b"node 'view' (show) failed" in result.stderr and b"optional" in result.stderr
+    from tests.stages.test_write import count_frames
+
+    assert count_frames(tmp_path / "out.mkv")[0] == 90

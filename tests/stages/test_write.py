@@ -148,7 +148,9 @@ def test_a_killed_middle_stage_is_noticed_by_write(tmp_path):
     )
     source.stdout.close()  # only the children hold the pipes now
     middle.stdout.close()
-    time.sleep(2)  # some frames reach the file
+    deadline = time.monotonic() + 60  # frames have reached the file (a loaded machine is slow)
+    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 100_000):
+        time.sleep(0.05)
     middle.send_signal(signal.SIGKILL)
     _, err = sink.communicate(timeout=60)
     source.wait(timeout=30)  # its reader died: 141
