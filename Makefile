@@ -66,10 +66,10 @@ bench: venv ## speed benchmarks: a table, each row beside its peer
 	PATH="$(BIN):$$PATH" $(BIN)/python -m tests.bench
 
 man: venv ## regenerate man/vflow-STAGE.1 from each stage's --help (vflow.1 and *.5 are by hand)
-	$(BIN)/python -m tests.manpages man
+	$(BIN)/python -m vflow_cli.docgen.man man
 
 docs: venv ## regenerate the README's stage table from each stage's --help
-	$(BIN)/python -m tests.docs
+	$(BIN)/python -m vflow_cli.docgen.readme
 
 smoke: venv ## a quick look that the README's examples run
 	PATH="$(BIN):$$PATH"; export PATH; \

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import click
 
-from vflow_cli.stage import Packet, StageError, log, processor
+from vflow_cli.stage import Packet, processor
 
 
 def _name(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -91,87 +91,33 @@ def line(
           | vflow line door 400,0,400,576 | vflow print --kind event
       ... | vflow line a 0,300,768,300 | vflow line b 200,0,200,576 | vflow annotate
     """
-    from vflow_cli.vision.geometry import Segment, foot, parse_segment, plain
+    from vflow_cli.vision.counting import Counting
+    from vflow_cli.vision.geometry import Segment, parse_segment, plain
     from vflow_cli.vision.lines import IN, OUT, LineCounter
-    from vflow_cli.vision.objects import (
-        Clock,
-        objects_of,
-        parse_classes,
-        picture_size,
-        stamp_of,
-        track_id,
-        wanted,
-    )
 
     ends = parse_segment(points)
     segment = Segment(*ends)
     shown = [plain(v) for v in ends]
     counter = LineCounter(segment, band=band, forget=forget)
-    labels = parse_classes(classes)
-    clock = Clock()
-    frames = with_objects = with_ids = 0
-    size = None
-    for packet in packets:
-        kind = packet.get("kind")
-        if kind == "stream":
-            clock.announce(packet)
-        if kind != "frame":
+    counting = Counting("line", name, "lines", classes, segment.meets_rect)
+    for packet, feet in counting.frames_of(packets):
+        if feet is None:
             yield packet
             continue
-        frames += 1
-        if size is None:
-            size = picture_size(packet)
-            if size is not None and not segment.meets_rect(*size):
-                log.warning(
-                    "line %s lies wholly outside the %dx%d picture: nothing will cross it; "
-                    "coordinates are pixels from its top-left corner",
-                    name,
-                    *size,
-                )
-        objects = objects_of(packet)
-        feet = []
-        label_of = {}
-        tracked = False
-        for obj in objects:
-            ident = track_id(obj)
-            tracked = tracked or ident is not None
-            if ident is None or not wanted(obj, labels):
-                continue
-            feet.append((ident, foot(obj["box"])))
-            label_of[ident] = obj.get("label")
-        with_objects += bool(objects)
-        with_ids += tracked
-        crossings = counter.update(feet, clock.now(packet))
-        table = packet.setdefault("lines", {})
-        if not isinstance(table, dict):
-            raise StageError(f"packet {packet.get('seq', '?')}: 'lines' is not a map")
-        if name in table:
-            raise StageError(
-                f"line {name!r} is already in the stream (counted by an earlier stage); "
-                "give each line its own name"
-            )
-        table[name] = {"points": list(shown), IN: counter.counts[IN], OUT: counter.counts[OUT]}
+        crossings = counter.update(feet.points, feet.now)
+        counting.record(
+            packet, {"points": list(shown), IN: counter.counts[IN], OUT: counter.counts[OUT]}
+        )
         yield packet
         if events:
-            stamp = stamp_of(packet)
             for ident, direction in crossings:
-                event: Packet = {"kind": "event", "event": "cross", "line": name}
-                event.update(direction=direction, id=ident)
-                if label_of.get(ident) is not None:
-                    event["label"] = label_of[ident]
-                event.update(stamp)
-                yield event
-    if with_objects and not with_ids:
-        log.warning(
-            "no object had a track id, so nothing was counted; put `vflow track` before "
-            "`vflow line`"
-        )
+                yield counting.event(packet, feet, "cross", ident, direction=direction)
     summary = {
         "points": shown,
         IN: counter.counts[IN],
         OUT: counter.counts[OUT],
         "ids": counter.seen_ids,
         "crossed": len(counter.crossed),
-        "frames": frames,
+        "frames": counting.frames,
     }
     yield {"kind": "summary", "lines": {name: summary}}

@@ -175,9 +175,8 @@ def write(
       vflow read in.mp4 | vflow gray | vflow write --codec MJPG grey.avi
       vflow camera 0 | vflow write 'cam-%Y%m%d-%H%M%S.mkv' --segment 600 --meta cam.jsonl
     """
-    from vflow_cli.colors import viewable
     from vflow_cli.framing import StreamError
-    from vflow_cli.images import VIEWS, pixels, to_json
+    from vflow_cli.images import to_json, viewable_picture
     from vflow_cli.opencv import cv2_module
     from vflow_cli.videofile import check_writable, codec_for, probe_codec, segment_name
 
@@ -213,9 +212,7 @@ def write(
             image = packet.get("image")
             if image is None:
                 continue
-            picture = pixels(image)
-            VIEWS.check(picture, packet)
-            picture = viewable(packet, picture)
+            picture = viewable_picture(packet)
             if out is None:
                 if rate is None:
                     log.warning(

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import click
 
-from vflow_cli.stage import Packet, StageError, log, processor
+from vflow_cli.stage import Packet, processor
 
 
 def _name(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -89,88 +89,33 @@ def zone(
           | vflow zone till 100,300 400,300 400,560 100,560 | vflow annotate | vflow show
       ... | vflow zone till 100,300 400,300 400,560 100,560 | vflow print --kind summary
     """
-    from vflow_cli.vision.geometry import Polygon, foot, parse_polygon, plain
-    from vflow_cli.vision.objects import (
-        Clock,
-        objects_of,
-        parse_classes,
-        picture_size,
-        stamp_of,
-        track_id,
-        wanted,
-    )
+    from vflow_cli.vision.counting import Counting
+    from vflow_cli.vision.geometry import Polygon, parse_polygon, plain
     from vflow_cli.vision.zones import ZoneCounter
 
     points = parse_polygon(corners)
     polygon = Polygon(points)
     shown = [[plain(x), plain(y)] for x, y in points]
     counter = ZoneCounter(polygon, band=band, timeout=timeout)
-    labels = parse_classes(classes)
-    clock = Clock()
-    frames = with_objects = with_ids = 0
-    size = None
-    for packet in packets:
-        kind = packet.get("kind")
-        if kind == "stream":
-            clock.announce(packet)
-        if kind != "frame":
+    counting = Counting("zone", name, "zones", classes, polygon.meets_rect)
+    for packet, feet in counting.frames_of(packets):
+        if feet is None:
             yield packet
             continue
-        frames += 1
-        if size is None:
-            size = picture_size(packet)
-            if size is not None and not polygon.meets_rect(*size):
-                log.warning(
-                    "zone %s lies wholly outside the %dx%d picture: nothing will enter it; "
-                    "coordinates are pixels from its top-left corner",
-                    name,
-                    *size,
-                )
-        objects = objects_of(packet)
-        feet = []
-        label_of = {}
-        tracked = False
-        for obj in objects:
-            ident = track_id(obj)
-            tracked = tracked or ident is not None
-            if ident is None or not wanted(obj, labels):
-                continue
-            feet.append((ident, foot(obj["box"])))
-            label_of[ident] = obj.get("label")
-        with_objects += bool(objects)
-        with_ids += tracked
-        now = clock.now(packet)
-        changes = counter.update(feet, now)
-        table = packet.setdefault("zones", {})
-        if not isinstance(table, dict):
-            raise StageError(f"packet {packet.get('seq', '?')}: 'zones' is not a map")
-        if name in table:
-            raise StageError(
-                f"zone {name!r} is already in the stream (counted by an earlier stage); "
-                "give each zone its own name"
-            )
-        table[name] = {
-            "polygon": [list(p) for p in shown],
-            "occupancy": counter.occupancy,
-            "entries": counter.entries,
-            "exits": counter.exits,
-            "inside": counter.inside(now),
-        }
+        changes = counter.update(feet.points, feet.now)
+        counting.record(
+            packet,
+            {
+                "polygon": [list(p) for p in shown],
+                "occupancy": counter.occupancy,
+                "entries": counter.entries,
+                "exits": counter.exits,
+                "inside": counter.inside(feet.now),
+            },
+        )
         yield packet
         if events:
-            stamp = stamp_of(packet)
-            for event_name, ident, details in changes:
-                event: Packet = {"kind": "event", "event": event_name, "zone": name}
-                event["id"] = ident
-                if label_of.get(ident) is not None:
-                    event["label"] = label_of[ident]
-                event.update(details)
-                event.update(stamp)
-                yield event
-    if with_objects and not with_ids:
-        log.warning(
-            "no object had a track id, so nothing was counted; put `vflow track` before "
-            "`vflow zone`"
-        )
-    summary = {"polygon": shown, **counter.summary(), "frames": frames}
+            for what, ident, details in changes:
+                yield counting.event(packet, feet, what, ident, **details)
+    summary = {"polygon": shown, **counter.summary(), "frames": counting.frames}
     yield {"kind": "summary", "zones": {name: summary}}

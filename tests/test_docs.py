@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from tests import docs, manpages
 from tests.helpers import ENV, ROOT, sh
 from vflow_cli.cli import all_commands, cli
+from vflow_cli.docgen import man as manpages
+from vflow_cli.docgen import readme as docs
 
 COMMANDS = sorted(all_commands())
 TRACEBACK = b"Traceback"
@@ -182,3 +183,23 @@ def test_the_readme_graph_example_runs_on_a_machine_without_a_display(tmp_path):
     from tests.stages.test_write import count_frames
 
     assert count_frames(tmp_path / "out.mkv")[0] == 90
+
+
+def test_the_stage_page_example_is_a_working_stage(tmp_path):
+    page = (MAN / "vflow-stage.7").read_text()
+    code = page.split("BEGIN EXAMPLE")[1].split("\n", 1)[1].split('.\\" END EXAMPLE')[0]
+    script = tmp_path / "brighten.py"
+    script.write_text(code.replace("\\-", "-"))
+    help_text = subprocess.run(
+        [sys.executable, str(script), "--help"], capture_output=True, env=ENV, timeout=30
+    )
+    assert help_text.returncode == 0 and b"Brighten every frame by a constant" in help_text.stdout
+    result = sh(
+        f"vflow testcard --size 8x4 --frames 3 | {sys.executable} {script} --by 60 "
+        "| vflow print --kind frame -f brightened"
+    )
+    assert result.statuses == [0, 0, 0], result.stderr
+    assert result.stdout.decode().split() == ['{"brightened":60}'] * 3
+    bad = sh(f"vflow testcard --frames 1 | {sys.executable} {script} --by 999 | vflow null")
+    assert bad.statuses[1] == 1
+    assert b"brighten.py: --by 999 is out of -255..255\n" in bad.stderr

@@ -125,6 +125,15 @@ def _key(key: Any) -> Any:
     return repr(key)
 
 
+def viewable_picture(packet: dict[str, Any]) -> Any:
+    """The packet's picture as 8-bit BGR for a window or an encoder (checked first)."""
+    from vflow_cli.colors import viewable
+
+    picture = pixels(packet["image"])
+    VIEWS.check(picture, packet)
+    return viewable(packet, picture)
+
+
 def jsonable(value: Any) -> Any:
     """json.dumps fallback for packet metadata (`print`, `write --meta`): images are
     described by format, dtype and shape, never dumped."""

@@ -1,5 +1,6 @@
 import re
 
+import click
 import pytest
 from vflow_stages.read import parse_start, read
 
@@ -53,7 +54,7 @@ def test_realtime_still_gives_every_frame(clip):
 
 @pytest.mark.parametrize("bad", ["x", "-3s", "1:xx"])
 def test_bad_starts(bad):
-    with pytest.raises(Exception, match=r"frame number|before the start"):
+    with pytest.raises(click.BadParameter, match=r"frame number|before the start"):
         parse_start(bad)
 
 

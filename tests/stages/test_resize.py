@@ -1,3 +1,4 @@
+import click
 import pytest
 from vflow_stages.resize import parse_target, plan, resize
 
@@ -58,7 +59,7 @@ def test_grey_and_jpeg_frames_are_resized(tmp_path):
 
 @pytest.mark.parametrize("bad", ["640", "0x10", "axb", "-1x-1", "-2x4"])
 def test_bad_sizes_are_refused(bad):
-    with pytest.raises(Exception, match="WIDTHxHEIGHT"):
+    with pytest.raises(click.BadParameter, match="WIDTHxHEIGHT"):
         parse_target(bad)
 
 

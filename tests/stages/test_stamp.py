@@ -1,3 +1,4 @@
+import click
 import numpy as np
 import pytest
 from vflow_stages.stamp import check_template, render, stamp
@@ -38,9 +39,9 @@ def test_places(where):
 
 
 def test_bad_templates():
-    with pytest.raises(Exception, match="format string"):
+    with pytest.raises(click.BadParameter, match="format string"):
         check_template("{seq")
-    with pytest.raises(Exception, match="name each field"):
+    with pytest.raises(click.BadParameter, match="name each field"):
         check_template("{}")
 
 
