@@ -40,7 +40,9 @@ def crop(packets: Iterator[Packet], box: str) -> Iterator[Packet]:
     """Crop every frame to the rectangle X,Y,W,H (pixels from the top-left corner).
 
     A rectangle that runs past the frame's edge is clipped to it; one that starts outside
-    the frame is an error. Stream announcements get the new size.
+    the frame is an error. Stream announcements get the new size. Boxes, lines and zones
+    the packets carry (vflow-packet(5)) move with the pixels; a box cut out of the picture
+    is dropped.
 
     \b
       vflow read in.mp4 | vflow crop 0,0,640,360 | vflow write corner.mp4
@@ -60,4 +62,10 @@ def crop(packets: Iterator[Packet], box: str) -> Iterator[Packet]:
         if known:
             _, _, packet["width"], packet["height"] = fit_box(wanted, *known)
 
-    yield from map_images(packets, cut, announce, Takes("crop cuts", ANY_DTYPE, None))
+    def moves(width: int, height: int) -> Any:
+        from vflow_cli.vision.transform import Affine
+
+        x, y, _, _ = fit_box(wanted, width, height)
+        return Affine.scale(1, 1, -x, -y)
+
+    yield from map_images(packets, cut, announce, Takes("crop cuts", ANY_DTYPE, None), moves)

@@ -28,10 +28,22 @@ def flip_image(image: Any, direction: str) -> Any:
 def flip(packets: Iterator[Packet], direction: str) -> Iterator[Packet]:
     """Mirror every frame: h (left-right, the default), v (upside down) or both.
 
+    Boxes, lines and zones the packets carry (vflow-packet(5)) are mirrored with the frame.
+
     \b
       vflow camera 0 | vflow flip | vflow show          # a mirror
     """
     from vflow_cli.images import ANY_DTYPE, Takes, map_images
 
+    def moves(width: int, height: int) -> Any:
+        from vflow_cli.vision.transform import Affine
+
+        code = CODES[direction]
+        mirror_x, mirror_y = code in (1, -1), code in (0, -1)
+        return Affine(
+            -1 if mirror_x else 1, 0, width if mirror_x else 0,
+            0, -1 if mirror_y else 1, height if mirror_y else 0,
+        )  # fmt: skip
+
     takes = Takes("flip mirrors", ANY_DTYPE, None)
-    yield from map_images(packets, lambda image: flip_image(image, direction), None, takes)
+    yield from map_images(packets, lambda image: flip_image(image, direction), None, takes, moves)

@@ -48,6 +48,20 @@ def plan(size: tuple[int, int], target: tuple[int, int], mode: str) -> tuple[int
     return sw, sh, tw, th
 
 
+def placement(size: tuple[int, int], target: tuple[int, int], mode: str) -> Any:
+    """Where resize_image puts a point of a picture of `size` (a vision.transform.Affine)."""
+    from vflow_cli.vision.transform import Affine
+
+    w, h = size
+    sw, sh, ow, oh = plan(size, target, mode)
+    dx = dy = 0
+    if mode == "fill" and (sw, sh) != (ow, oh):
+        dx, dy = -((sw - ow) // 2), -((sh - oh) // 2)
+    elif mode == "pad" and (sw, sh) != (ow, oh):
+        dx, dy = (ow - sw) // 2, (oh - sh) // 2
+    return Affine.scale(sw / w, sh / h, dx, dy)
+
+
 def resize_image(
     image: Any, target: tuple[int, int], mode: str, interpolation: str, pad_value: int = 0
 ) -> Any:
@@ -106,8 +120,9 @@ def resize(
 ) -> Iterator[Packet]:
     """Resize every frame to WxH (or keep the aspect: 640x-1, --mode fit|fill|pad).
 
-    Stream announcements get the new width and height. Frames compressed by `vflow jpeg`
-    are decoded first.
+    Stream announcements get the new width and height. Boxes, lines and zones the packets
+    carry (vflow-packet(5)) move with the pixels; a box cut out of the picture is dropped.
+    Frames compressed by `vflow jpeg` are decoded first.
 
     \b
       vflow read in.mp4 | vflow resize 640x-1 | vflow write small.mp4
@@ -128,4 +143,5 @@ def resize(
         lambda image: resize_image(image, target, mode, interpolation, pad_value),
         announce,
         takes,
+        lambda w, h: placement((w, h), target, mode),
     )

@@ -39,9 +39,7 @@ def rotate_image(image: Any, angle: float, expand: bool = False, fill: int = 0) 
             return np.ascontiguousarray(np.rot90(image, {90: -1, 180: 2, 270: 1}[right]))
     height, width = image.shape[:2]
     out_w, out_h = rotated_size(width, height, turn, expand)
-    matrix = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), -turn, 1.0)
-    matrix[0, 2] += (out_w - width) / 2
-    matrix[1, 2] += (out_h - height) / 2
+    matrix = _matrix(width, height, turn, expand)
     channels = image.shape[2] if image.ndim == 3 else 1
     return cv2.warpAffine(
         image,
@@ -51,6 +49,33 @@ def rotate_image(image: Any, angle: float, expand: bool = False, fill: int = 0) 
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=(fill,) * channels,
     )
+
+
+def _matrix(width: int, height: int, turn: float, expand: bool) -> Any:
+    """OpenCV's matrix for a turn that is not a multiple of 90 (it maps pixel centres)."""
+    import cv2
+
+    out_w, out_h = rotated_size(width, height, turn, expand)
+    matrix = cv2.getRotationMatrix2D(((width - 1) / 2, (height - 1) / 2), -turn, 1.0)
+    matrix[0, 2] += (out_w - width) / 2
+    matrix[1, 2] += (out_h - height) / 2
+    return matrix
+
+
+def placement(width: int, height: int, angle: float, expand: bool) -> Any:
+    """Where rotate_image puts a point of a width x height picture (vision.transform)."""
+    from vflow_cli.vision.transform import Affine
+
+    turn = angle % 360
+    exact = {
+        0: Affine(1, 0, 0, 0, 1, 0),
+        90: Affine(0, -1, height, 1, 0, 0),
+        180: Affine(-1, 0, width, 0, -1, height),
+        270: Affine(0, 1, 0, -1, 0, width),
+    }
+    if turn in exact:
+        return exact[int(turn)]
+    return Affine.of_opencv(_matrix(width, height, turn, expand))
 
 
 @processor
@@ -72,7 +97,8 @@ def rotate(packets: Iterator[Packet], angle: float, expand: bool, fill: int) -> 
     """Rotate every frame clockwise by DEGREES (90, 180, 270 exactly; any other angle too).
 
     Negative angles turn anticlockwise. 90 and 270 swap width and height; stream
-    announcements get the new size.
+    announcements get the new size. Boxes, lines and zones the packets carry
+    (vflow-packet(5)) turn with the pixels.
 
     \b
       vflow camera 0 | vflow rotate 90 | vflow show
@@ -92,5 +118,9 @@ def rotate(packets: Iterator[Packet], angle: float, expand: bool, fill: int) -> 
             "rotate by an angle that is not a multiple of 90 turns", SCALABLE, (1, 2, 3, 4)
         )
     yield from map_images(
-        packets, lambda image: rotate_image(image, angle, expand, fill), announce, takes
+        packets,
+        lambda image: rotate_image(image, angle, expand, fill),
+        announce,
+        takes,
+        lambda width, height: placement(width, height, angle, expand),
     )
