@@ -77,7 +77,8 @@ def save(
         f"{format_.upper()} holds",
         ("uint8", "uint16") if format_ == "png" else ("uint8",),
         (1, 3, 4),
-        "convert the frames first, or use --format png for 16 bits",
+        "convert the frames to 8 bits first"
+        + (", or save them with --format png, which holds 16 bits" if format_ == "jpg" else ""),
     )
     seen = saved = 0
     try:

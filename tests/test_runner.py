@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.helpers import ENV, data, pack, sh, unpack, vflow
+from tests.helpers import ENV, data, frame, pack, sh, unpack, vflow
 
 TRACEBACK = b"Traceback"
 
@@ -376,3 +376,41 @@ def test_verbose_counts_the_bytes_spliced_past_the_stage():
     assert sizes, line
     given, passed = (float(n) for n in sizes.groups())
     assert given > 10 and abs(given - passed) / given < 0.01, line
+
+
+def test_libraries_chatter_never_reaches_stderr(tmp_path):
+    """libpng's warnings, numpy's RuntimeWarnings: every line on stderr is the stage's own."""
+    import struct
+    import zlib
+
+    import cv2
+    import numpy as np
+
+    from vflow_cli.framing import Encoded
+
+    _, encoded = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))
+    png = encoded.tobytes()
+    junk = b"bogus\x00\x00" + zlib.compress(b"\x00" * 200)  # a broken colour profile
+    chunk = struct.pack(">I", len(junk)) + b"iCCP" + junk
+    chunk += struct.pack(">I", zlib.crc32(b"iCCP" + junk) & 0xFFFFFFFF)
+    bad = png[:33] + chunk + png[33:]  # libpng: "iCCP: too short"
+    (tmp_path / "bad.png").write_bytes(bad)
+    nan = np.full((8, 8, 3), np.nan, np.float32)
+    runs = [
+        sh(f"vflow images {tmp_path / 'bad.png'} | vflow null"),
+        vflow("unjpeg", input=pack([{"kind": "frame", "image": Encoded("png", bad, (8, 8, 3))}])),
+        vflow("write", str(tmp_path / "nan.mkv"), "--fps", "5", input=pack([frame(0, image=nan)])),
+    ]
+    for result in runs:
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == b"", result.stderr
+
+
+def test_frame_sizes_no_stage_could_pass_on_are_refused_before_allocating():
+    for args in (["testcard", "--size", "100000x100000"], ["resize", "100000x100000"]):
+        result = vflow(*args, input=pack([]))
+        assert result.returncode == 2, (args, result.stderr)
+        assert b"100000x100000 frames would be 27.94 GiB" in result.stderr or (
+            b"100000x100000 frames would be 9.313 GiB" in result.stderr
+        ), result.stderr
+        assert b"over the 1 GiB packet limit (VFLOW_MAX_PACKET)" in result.stderr

@@ -77,6 +77,8 @@ def bgr8(image: Any) -> Any:
         if image.dtype == np.uint16:
             image = (image >> 8).astype(np.uint8)
         elif image.dtype.kind == "f":
+            # 0-1 pictures are scaled; NaN shows as black, infinities as black or white
+            image = np.nan_to_num(image.astype(np.float32), nan=0.0, posinf=255.0, neginf=0.0)
             image = np.clip(image * (255.0 if image.max(initial=0) <= 1.0 else 1.0), 0, 255)
             image = image.astype(np.uint8)
         else:
