@@ -47,9 +47,11 @@ STAGES = {
     "print": "print",
     "rate": "rate",
     "read": "read",
+    "recv": "recv",
     "resize": "resize",
     "rotate": "rotate",
     "save": "save",
+    "send": "send",
     "show": "show",
     "stamp": "stamp",
     "sum": "aggregate",
@@ -57,7 +59,11 @@ STAGES = {
     "unjpeg": "jpeg",
     "write": "write",
 }
-RUNNERS = {"graph": ("vflow_cli.graph.command", "graph")}
+RUNNERS = {
+    "graph": ("vflow_cli.graph.command", "graph"),
+    "nats": ("vflow_cli.net.command", "nats"),
+    "worker": ("vflow_cli.net.worker", "worker"),
+}
 
 
 @functools.cache

@@ -24,6 +24,25 @@ def pixels(image: Any) -> Any:
     return image
 
 
+def jpeg(image: Any, quality: int) -> Encoded:
+    """A raw picture as an Encoded JPEG (8-bit grey or BGR; alpha is dropped)."""
+    import cv2
+    import numpy as np
+
+    if image.dtype != np.uint8:
+        raise StageError(
+            f"JPEG holds 8-bit pictures, not {image.dtype}; convert the frames to 8 bits first"
+        )
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise StageError(f"could not JPEG-encode a {'x'.join(map(str, image.shape))} picture")
+    return Encoded("jpeg", data.tobytes(), image.shape)
+
+
 def jsonable(value: Any) -> Any:
     """json.dumps fallback for packet metadata (`print`, `write --meta`): images are
     described by format, dtype and shape, never dumped."""
