@@ -148,10 +148,12 @@ class Inbox(Generic[T]):
     """Items from the loop to the stage thread: put() never blocks the loop; full, it drops
     the oldest (leaky) or the caller must not put (it asks `room` first)."""
 
-    def __init__(self, size: int, *, leaky: bool) -> None:
-        self._items: collections.deque[T] = collections.deque()
+    def __init__(self, size: int, *, leaky: bool, budget: int = 0) -> None:
+        self._items: collections.deque[tuple[T, int]] = collections.deque()
         self._cond = threading.Condition()
-        self.size = size
+        self.size = size  # items at most
+        self.budget = budget  # and bytes at most (0: no limit)
+        self.held = 0
         self.leaky = leaky
         self.dropped = 0
         self._on_room: Callable[[], None] | None = None
@@ -162,14 +164,19 @@ class Inbox(Generic[T]):
     def room(self) -> int:
         return self.size - len(self._items)
 
-    def put(self, item: T) -> T | None:
-        """Add an item; returns the item it dropped to make room (leaky), if any."""
-        dropped = None
+    def put(self, item: T, nbytes: int = 0) -> list[T]:
+        """Add an item; returns the items it dropped to make room (leaky)."""
+        dropped = []
         with self._cond:
-            if self.leaky and len(self._items) >= self.size:
-                dropped = self._items.popleft()
+            while self.leaky and self._items and (
+                len(self._items) >= self.size or (self.budget and self.held + nbytes > self.budget)
+            ):
+                old, size = self._items.popleft()
+                self.held -= size
+                dropped.append(old)
                 self.dropped += 1
-            self._items.append(item)
+            self._items.append((item, nbytes))
+            self.held += nbytes
             self._cond.notify()
         return dropped
 
@@ -184,7 +191,8 @@ class Inbox(Generic[T]):
                 self._cond.wait(WAIT_STEP if timeout is None else min(timeout, WAIT_STEP))
             if not self._items:
                 return None
-            item = self._items.popleft()
+            item, size = self._items.popleft()
+            self.held -= size
         if self._on_room is not None:
             self._on_room()
         return item

@@ -169,7 +169,12 @@ class Publisher:
         return True
 
     async def _store_async(self, chunk: Any, headers: dict[str, str]) -> asyncio.Future[Any]:
-        return await self.session.js.publish_async(self.subject, bytes(chunk), headers=headers)
+        # js.publish in tasks, not js.publish_async: nats-py 2.16 never resolves an async
+        # publish that the server refuses (its reply handler raises instead), so a full
+        # stream would hang the sender. Tasks start in order, so messages are stored in order.
+        return asyncio.ensure_future(
+            self.session.js.publish(self.subject, bytes(chunk), headers=headers)
+        )
 
     async def _settle(self, pending: list[tuple[asyncio.Future[Any], Any, dict[str, str]]]) -> None:
         """Wait for the acknowledgements; a message refused because the stream is full is

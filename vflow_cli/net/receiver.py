@@ -44,6 +44,7 @@ BOOKMARK_EVERY = 0.2  # seconds between bookmark writes of a durable receiver
 CHUNK_BUDGET = 256 << 20  # bytes of unfinished chunked packets held at once
 CHUNK_AGE = 60.0  # an unfinished chunked packet older than this is given up
 FETCH_BATCH = 32
+LIVE_BUDGET = 64 << 20  # bytes a live receiver holds for its stage at most
 BUSY_FOR = 2.5  # seconds a worker's "busy with N" heartbeat keeps recv waiting for N
 FETCH_BYTES = 16 << 20  # bytes asked for in one fetch, at most (estimated)
 
@@ -127,7 +128,11 @@ class Receiver:
         self.pixels = pixels
         wait = reorder if reorder is not None else (60.0 if durable else 1.0)
         self.reorder = Reorder(wait, window)
-        self.inbox: Inbox[Unit] = Inbox(32 if durable else 16, leaky=not durable)
+        # live: room for bursts (hundreds of small packets, or 64 MB), the oldest dropped
+        # beyond; durable: fetched only when there is room
+        self.inbox: Inbox[Unit] = (
+            Inbox(32, leaky=False) if durable else Inbox(512, leaky=True, budget=LIVE_BUDGET)
+        )
         self.assembler = messages.Assembler(CHUNK_BUDGET)
         self.heard: dict[str, float] = {}  # stream id -> when we last heard of it
         self.following: str | None = None
@@ -198,7 +203,7 @@ class Receiver:
         except Exception as exc:
             raise StageError(f"cannot use the durable consumer {self.durable!r}: {exc}") from None
         self.inbox.on_room(lambda: self.session.bridge.soon(self._room.set))
-        self.session.start(self._fetch())
+        self._fetcher = self.session.start(self._fetch())
 
     async def _fetch(self) -> None:
         from nats import errors
@@ -225,6 +230,17 @@ class Receiver:
             for msg in batch:
                 self._msg_size = max(len(msg.data), (self._msg_size * 7 + len(msg.data)) // 8)
                 await self._on_msg(msg)
+
+    async def _stop_fetching(self) -> None:
+        """No more fetches; messages already on their way come back to the server at once."""
+        self._fetcher.cancel()
+        await asyncio.sleep(0.2)
+        queue = self._psub._sub._pending_queue  # what a cancelled fetch left behind
+        while not queue.empty():
+            msg = queue.get_nowait()
+            if msg.reply and msg.headers and messages.STREAM in msg.headers:
+                with contextlib.suppress(Exception):
+                    await msg.nak()
 
     async def _on_beat(self, msg: Any) -> None:
         headers = msg.headers or {}
@@ -265,8 +281,7 @@ class Receiver:
         if unit is None:
             return
         self.heard[unit.stream] = now
-        dropped = self.inbox.put(unit)
-        if dropped is not None:
+        for dropped in self.inbox.put(unit, len(unit.body or b"")):
             self.lost_live += 1
             self._lost.append(dropped)
 
@@ -512,7 +527,14 @@ class Receiver:
                     held.extend(unit.msgs)
                 with contextlib.suppress(BaseException):
                     self._save_bookmark(final=True)
-                self._nak(held, delay=0)  # the next receiver gets them at once
+
+                async def give_back() -> None:  # the next receiver gets them at once
+                    for msg in held:
+                        with contextlib.suppress(Exception):
+                            await msg.nak()
+
+                with contextlib.suppress(BaseException):
+                    self.session.call(give_back(), timeout=10)
         finally:
             self.session.close()
             self.report()

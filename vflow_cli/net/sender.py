@@ -22,6 +22,7 @@ from vflow_cli.net.session import Session
 from vflow_cli.net.url import Address
 from vflow_cli.runner import log
 
+CLOSE_LIVE = 10.0  # seconds a live sender waits to send what is left at its end
 REPORT_DROPS_EVERY = 5.0  # seconds between warnings about live drops
 
 
@@ -115,8 +116,10 @@ class Sender:
                     messages.beat_subject(self.address.subject), b"", headers=beat
                 )
 
-            try:
-                self.out.close()  # everything before it has left (and, durable, is stored)
+            try:  # everything before it has left (and, durable, is stored)
+                self.out.close(timeout=None if self.durable else CLOSE_LIVE)
+            except TimeoutError:
+                log.warning("gave up sending what was left after %g s", CLOSE_LIVE)
             except Exception:
                 if kind == messages.END:
                     raise

@@ -350,7 +350,9 @@ class Job:
             js = self.session.js
             stream = self.session.call(connection.find_stream(js, src.subject))
             self.durable = mode == "durable" or (mode == "auto" and stream is not None)
-            self.inbox: Inbox[Any] = Inbox(1 if self.durable else 4, leaky=not self.durable)
+            self.inbox: Inbox[Any] = (
+                Inbox(1, leaky=False) if self.durable else Inbox(64, leaky=True, budget=64 << 20)
+            )
             if self.durable:
                 self.stream = stream or self.session.call(
                     connection.ensure_stream(js, src.subject, limits)
@@ -517,9 +519,7 @@ class Job:
         self.served[unit.stream] = time.monotonic()
         if self.durable:
             self.in_flight.append(msg)
-        dropped = self.inbox.put(unit)
-        if dropped is not None:
-            self.failures += 0  # live: lost, the receiver will skip it
+        self.inbox.put(unit, len(unit.body or b""))  # live and full: the oldest is lost
 
     # -- stage thread ------------------------------------------------------------------------
 
