@@ -132,7 +132,7 @@ def test_a_sender_that_vanishes_is_noticed_by_its_silence(server):
     send.stdin.flush()
     time.sleep(1.5)
     send.kill()  # SIGKILL: no cut message, only silence
-    send.wait()
+    send.communicate()
     start_wait = time.monotonic()
     out, err = recv.communicate(timeout=30)
     assert recv.returncode == 1, err
@@ -145,7 +145,7 @@ def test_live_sender_memory_stays_flat_with_a_stalled_receiver(server):
     """recv's output goes to a pipe nobody reads: the sender's memory must not grow."""
     url = server.url("stall")
     recv = subprocess.Popen(
-        ["bash", "-c", f"exec python3 -m vflow_cli recv -v {url} | sleep 60"],
+        ["bash", "-c", f"exec python3 -m vflow_cli recv -v {url} | sleep 60 2>/dev/null"],
         stderr=subprocess.PIPE,
         env=_env(),
     )
@@ -174,9 +174,10 @@ def test_live_sender_memory_stays_flat_with_a_stalled_receiver(server):
     finally:
         feeder.kill()
         feeder.wait()
-        send.wait(30)
+        send.kill()
+        send.communicate()
         recv.kill()
-        recv.wait()
+        recv.communicate()
 
 
 def test_durable_sender_waits_and_says_so_when_the_stream_is_full(server):

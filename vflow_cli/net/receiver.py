@@ -44,6 +44,7 @@ BOOKMARK_EVERY = 0.2  # seconds between bookmark writes of a durable receiver
 CHUNK_BUDGET = 256 << 20  # bytes of unfinished chunked packets held at once
 CHUNK_AGE = 60.0  # an unfinished chunked packet older than this is given up
 FETCH_BATCH = 32
+FETCH_WAIT = 0.5  # seconds one pull request waits for messages
 LIVE_BUDGET = 64 << 20  # bytes a live receiver holds for its stage at most
 BUSY_FOR = 2.5  # seconds a worker's "busy with N" heartbeat keeps recv waiting for N
 FETCH_BYTES = 16 << 20  # bytes asked for in one fetch, at most (estimated)
@@ -218,7 +219,7 @@ class Receiver:
             # behind (64 MB by default) or it cuts the connection as a slow consumer
             count = max(1, min(room, FETCH_BATCH, FETCH_BYTES // max(self._msg_size, 1)))
             try:
-                batch = await self._psub.fetch(count, timeout=1)
+                batch = await self._psub.fetch(count, timeout=FETCH_WAIT)
             except errors.TimeoutError:
                 continue
             except errors.ConnectionClosedError:
@@ -234,7 +235,7 @@ class Receiver:
     async def _stop_fetching(self) -> None:
         """No more fetches; messages already on their way come back to the server at once."""
         self._fetcher.cancel()
-        await asyncio.sleep(0.2)
+        await asyncio.sleep(FETCH_WAIT + 0.2)  # the last pull request has expired
         queue = self._psub._sub._pending_queue  # what a cancelled fetch left behind
         while not queue.empty():
             msg = queue.get_nowait()
@@ -520,6 +521,8 @@ class Receiver:
     def _finish(self) -> None:
         try:
             if self.durable is not None:
+                with contextlib.suppress(BaseException):
+                    self.session.call(self._stop_fetching(), timeout=5)
                 held = [
                     m for e in self.reorder.held.values() for u in e.parts.values() for m in u.msgs
                 ]
