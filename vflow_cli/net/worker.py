@@ -134,7 +134,7 @@ def worker(
 
     STAGE is any vflow stage (built in, from an installed package, or a Python file that
     defines one) with its ARGS. Start as many workers as you like, on any machines, while
-    the stream runs; `vflow recv --to-URL` puts their output back in order. A stage that
+    the stream runs; `vflow recv` on the --to URL puts their output back in order. A stage that
     keeps state across packets (a tracker) is refused: each worker sees only some packets.
 
     \b
