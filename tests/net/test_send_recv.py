@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import pack, unpack
-from vflow_cli.framing import StreamCut
 from tests.net.util import rss, sh, start, wait_for
+from vflow_cli.framing import StreamCut
 
 
 def test_live_pipe_ends_like_a_pipe(server):

@@ -66,7 +66,9 @@ class Server:
         except OSError:
             return 0
         return sum(
-            sub == subject for c in data.get("connections", []) for sub in c.get("subscriptions_list", [])
+            sub == subject
+            for c in data.get("connections", [])
+            for sub in c.get("subscriptions_list", [])
         )
 
     def wait_subscribed(self, subject: str, count: int = 1, timeout: float = 20) -> None:

@@ -129,9 +129,10 @@ def refused(address: Address, how: str, problems: list[BaseException]) -> StageE
             f"{where} refused our credentials ({how}): {texts[0]}; check the user/password, "
             "token, --creds or --nkey"
         )
-    if "certificate" in joined or "ssl" in joined or "tls" in joined:
+    tls = [t for t in texts if any(w in t.lower() for w in ("cert", "ssl", "tls"))]
+    if tls:
         return StageError(
-            f"TLS with {where} failed: {next(t for t in texts if 'cert' in t.lower() or 'ssl' in t.lower() or 'tls' in t.lower())}; "
+            f"TLS with {where} failed: {tls[0]}; "
             "check --tls-ca (the CA that signed the server) and --tls-cert/--tls-key"
         )
     reason = texts[0] if texts else "no answer"

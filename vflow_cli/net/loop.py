@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import concurrent.futures
 import contextlib
 import sys
-import concurrent.futures
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -46,7 +46,10 @@ class Bridge:
 
     def call(self, coro: Awaitable[T], timeout: float | None = None) -> T:
         """Run a coroutine in the loop and wait for its result (its exception is raised here)."""
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)  # type: ignore[arg-type]
+        future: concurrent.futures.Future[T] = asyncio.run_coroutine_threadsafe(
+            coro,  # type: ignore[arg-type]
+            self.loop,
+        )
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:  # short waits: Ctrl-C and SIGTERM handlers run between them
             step = WAIT_STEP if deadline is None else min(WAIT_STEP, deadline - time.monotonic())
@@ -168,8 +171,13 @@ class Inbox(Generic[T]):
         """Add an item; returns the items it dropped to make room (leaky)."""
         dropped = []
         with self._cond:
-            while self.leaky and self._items and (
-                len(self._items) >= self.size or (self.budget and self.held + nbytes > self.budget)
+            while (
+                self.leaky
+                and self._items
+                and (
+                    len(self._items) >= self.size
+                    or (self.budget and self.held + nbytes > self.budget)
+                )
             ):
                 old, size = self._items.popleft()
                 self.held -= size

@@ -78,8 +78,10 @@ class WireJpeg(Encoded):
 def jpeg_able(image: Any) -> bool:
     """Raw 8-bit grey or BGR pictures go as JPEG; anything else (alpha, 16-bit, float,
     (H, W, 1)) goes raw, so that what arrives is what was sent."""
+    if isinstance(image, Encoded):
+        return False
     dtype = getattr(image, "dtype", None)
-    if dtype is None or dtype.name != "uint8" or isinstance(image, Encoded):
+    if dtype is None or getattr(dtype, "name", None) != "uint8":
         return False
     return image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)
 

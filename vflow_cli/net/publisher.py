@@ -226,7 +226,7 @@ class Publisher:
 
 def _full(exc: Any) -> bool:
     text = f"{getattr(exc, 'description', '')} {exc}".lower()
-    return "maximum" in text and "exceeded" in text or "resource limits" in text
+    return ("maximum" in text and "exceeded" in text) or "resource limits" in text
 
 
 def _as_stage_error(exc: BaseException, subject: str) -> BaseException:
@@ -238,7 +238,7 @@ def _as_stage_error(exc: BaseException, subject: str) -> BaseException:
         return StageError(f"{subject}: a message exceeds the server's max_payload")
     if isinstance(exc, (errors.ConnectionClosedError, errors.OutboundBufferLimitError)):
         return StageError(f"{subject}: the connection to the NATS server is lost")
-    if isinstance(exc, errors.Error) or isinstance(exc, asyncio.TimeoutError):
+    if isinstance(exc, (errors.Error, asyncio.TimeoutError)):
         text = str(exc) or type(exc).__name__
         return StageError(f"{subject}: publishing failed: {text.removeprefix('nats: ')}")
     return exc

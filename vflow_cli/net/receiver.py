@@ -450,11 +450,11 @@ class Receiver:
             self.following = unit.stream
             self.reorder.next = int(mark.get("next", 0))
             return True
-        if mark and not mark.get("ended") and unit.stream != mark.get("stream"):
+        half_way = mark and not mark.get("ended") and unit.stream != mark.get("stream")
+        if half_way and time.monotonic() - self._started < self.reorder.wait:
             # the bookmarked stream was left half-way: finish it first if it is still here
-            if time.monotonic() - self._started < self.reorder.wait:
-                self._nak(unit.msgs, delay=1.0)
-                return False
+            self._nak(unit.msgs, delay=1.0)
+            return False
         self.following = unit.stream
         return True
 

@@ -204,7 +204,7 @@ def stop(*, force: bool) -> str:
                 "cut their streams (--force stops it anyway)"
             )
         for pid in (info.get("pid"), info.get("server_pid")):
-            if _alive(pid):
+            if isinstance(pid, int) and _alive(pid):
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + 10

@@ -15,7 +15,6 @@ VFLOW_NATS_TOKEN) and files (--creds, --nkey) keep them out of it.
 
 from __future__ import annotations
 
-import os
 import re
 import urllib.parse
 from dataclasses import dataclass, field, replace

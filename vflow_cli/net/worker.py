@@ -210,9 +210,10 @@ def _stage(name: str) -> Any:
             raise click.UsageError(f"{name} defines {len(found)} stages; a worker runs one")
         info = INFO[found[0]]
     else:
-        info = stage_info(name)
-        if info is None:
+        found_info = stage_info(name)
+        if found_info is None:
             raise click.UsageError(f"no stage {name!r} (`vflow --help` lists them)")
+        info = found_info
     if info.kind == "producer":
         raise click.UsageError(
             f"{info.name} is a producer: it makes a stream rather than working on one "
@@ -229,8 +230,7 @@ def _stage(name: str) -> Any:
 
 def _supervise(count: int) -> int:
     """--workers N: N worker processes; signals go to each; the worst exit status wins."""
-    argv = list(sys.argv[1:]) if sys.argv[0].endswith("vflow") else list(sys.argv[1:])
-    argv = _without_workers(argv)
+    argv = _without_workers(list(sys.argv[1:]))
     children = [
         subprocess.Popen(
             [sys.executable, "-m", "vflow_cli", *argv],
