@@ -95,8 +95,10 @@ async def connect(
         "name": f"vflow {name} {socket.gethostname()}:{os.getpid()}",
         "connect_timeout": CONNECT_TIMEOUT,
         "reconnect_time_wait": RECONNECT_WAIT,
-        "max_reconnect_attempts": RECONNECT_TRIES,
-        "allow_reconnect": True,
+        # a refused first connection is final (a wrong password stays wrong); once
+        # connected, a lost server is tried again for a while (set below)
+        "max_reconnect_attempts": 0,
+        "allow_reconnect": False,  # nats-py retries a refused first connect forever
         "pending_size": PENDING,
         "error_cb": on_error,
         "disconnected_cb": on_disconnect,
@@ -116,6 +118,8 @@ async def connect(
     except Exception as exc:
         raise refused(address, creds.shown(), [*problems, exc]) from None
     state.connected = True
+    client.options["max_reconnect_attempts"] = RECONNECT_TRIES
+    client.options["allow_reconnect"] = True
     return client
 
 
