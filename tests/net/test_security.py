@@ -32,7 +32,7 @@ def test_user_and_password(password_server):
     srv.wait_subscribed("ok")
     right = sh(f"vflow int 0 3 | vflow send {srv.url('ok', auth='alice:s3cret')}")
     assert right.statuses == [0, 0], right.stderr
-    out, err2 = recv.communicate(timeout=30)
+    _, err2 = recv.communicate(timeout=30)
     assert recv.returncode == 0, err2
 
 
