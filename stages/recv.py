@@ -27,8 +27,8 @@ def _list_streams(ctx: click.Context, param: click.Parameter, value: str) -> str
     "--durable",
     metavar="NAME",
     default=None,
-    help="Read the stored stream (see send --durable) through the JetStream consumer NAME: "
-    "started again with the same NAME, recv goes on where it stopped.",
+    help="Read the stored stream (see send --durable; created if missing) through the "
+    "JetStream consumer NAME: started again with the same NAME, recv goes on where it stopped.",
 )
 @click.option(
     "--reorder",

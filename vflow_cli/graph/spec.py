@@ -107,12 +107,19 @@ class _Lines:
         return self.nodes.get(name, 1)
 
 
+SERVICES = ("worker",)  # runners a node may run: they work beside the graph's pipes
+
+
 def _registry() -> tuple[dict[str, Any], dict[str, str]]:
     from vflow_cli.cli import all_commands
     from vflow_cli.stage import INFO, REGISTRY
 
-    all_commands()  # stages are imported lazily: a spec may name any of them
-    return REGISTRY, {name: info.kind for name, info in INFO.items()}
+    commands = all_commands()  # stages are imported lazily: a spec may name any of them
+    kinds = {name: info.kind for name, info in INFO.items()}
+    services = {name: commands[name] for name in SERVICES if name in commands}
+    # a `vflow worker` node reads and writes NATS, not pipes: a source of nothing
+    kinds.update(dict.fromkeys(services, "producer"))
+    return {**REGISTRY, **services}, kinds
 
 
 def load(path: str | os.PathLike[str], *, text: str | None = None) -> Spec:
@@ -312,6 +319,8 @@ def _node(name, table, line, lines, registry, stage_kinds, err) -> Node | None:
     if kind is None:  # a command: a producer without inputs, else decided by its readers
         kind = "producer" if not inputs else ""
     node = Node(name, line, argv, label, kind, inputs=list(inputs))
+    if how == "run" and argv_in[0] in SERVICES:
+        node.stdout = os.devnull  # it writes no packets
     if kind == "producer" and inputs:
         err(
             at("from"),

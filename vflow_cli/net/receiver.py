@@ -178,12 +178,8 @@ class Receiver:
         from nats.js import api
 
         js = self.session.js
-        stream = await connection.find_stream(js, self.subject)
-        if stream is None:
-            raise StageError(
-                f"nothing stores {self.subject!r} on this server, so there is nothing to "
-                "resume: send it with `vflow send --durable`, or receive it live (no --durable)"
-            )
+        # the subject is stored from now on (created if missing: a receiver may come first)
+        stream = await connection.ensure_stream(js, self.subject, connection.Limits())
         self._kv = await connection.bookmarks(js)
         self._kv_key = f"{stream}.{self.durable}"
         with contextlib.suppress(Exception):
