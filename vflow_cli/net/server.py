@@ -237,7 +237,7 @@ def _config(folder: Path, token: str) -> str:
             "http: 127.0.0.1:-1",  # monitoring, for the watchdog's client count
             f"max_payload: {MAX_PAYLOAD}",
             f"authorization {{ token: {json.dumps(token)} }}",
-            f"jetstream {{ store_dir: {quoted(folder)}, max_file_store: 8GB, "
+            f"jetstream {{ store_dir: {quoted(folder)}, max_file_store: 64GB, "
             "max_memory_store: 256MB }",
             f"ports_file_dir: {quoted(folder / 'ports')}",
             f"log_file: {quoted(folder / 'server.log')}",

@@ -392,7 +392,9 @@ class Job:
                 connection.ensure_stream(
                     self.session.js,
                     self.dead_subject,
-                    dataclasses.replace(limits, discard="old", max_age=7 * 86400),
+                    dataclasses.replace(
+                        limits, discard="old", max_age=7 * 86400, max_bytes=256 << 20
+                    ),
                 )
             )
             return True
