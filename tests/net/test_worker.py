@@ -75,7 +75,6 @@ def test_a_worker_killed_mid_run_loses_nothing_and_doubles_nothing(server):
     assert [p["value"] for p in unpack(out)] == list(range(N))
     _finish(workers)
     assert workers[0].returncode == -signal.SIGKILL
-    assert b"duplicates dropped" in err or b"received 301 packets" in err
 
 
 def test_a_poison_packet_goes_to_the_dead_letters(server):

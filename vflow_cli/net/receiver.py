@@ -44,6 +44,7 @@ BOOKMARK_EVERY = 0.2  # seconds between bookmark writes of a durable receiver
 CHUNK_BUDGET = 256 << 20  # bytes of unfinished chunked packets held at once
 CHUNK_AGE = 60.0  # an unfinished chunked packet older than this is given up
 FETCH_BATCH = 32
+MAX_ACK_PENDING = 4096  # messages a durable receiver holds unacknowledged at most
 FETCH_WAIT = 0.5  # seconds one pull request waits for messages
 LIVE_BUDGET = 64 << 20  # bytes a live receiver holds for its stage at most
 BUSY_FOR = 2.5  # seconds a worker's "busy with N" heartbeat keeps recv waiting for N
@@ -128,7 +129,9 @@ class Receiver:
         self.idle = idle
         self.pixels = pixels
         wait = reorder if reorder is not None else (60.0 if durable else 1.0)
-        self.reorder = Reorder(wait, window)
+        # durable: a gap is a message on its way back (redelivered within ack_wait < wait),
+        # so only the server's max_ack_pending bounds what is held, not --window
+        self.reorder = Reorder(wait, MAX_ACK_PENDING if durable else window)
         # live: room for bursts (hundreds of small packets, or 64 MB), the oldest dropped
         # beyond; durable: fetched only when there is room
         self.inbox: Inbox[Unit] = (
@@ -188,8 +191,8 @@ class Receiver:
         config = api.ConsumerConfig(
             durable_name=self.durable,
             ack_policy=api.AckPolicy.EXPLICIT,
-            ack_wait=max(ack_wait, self.reorder.wait + 5),
-            max_ack_pending=4096,
+            ack_wait=max(2.0, self.reorder.wait / 2),  # unanswered: back before we give up
+            max_ack_pending=MAX_ACK_PENDING,
             deliver_policy=api.DeliverPolicy.NEW if start == "new" else api.DeliverPolicy.ALL,
             filter_subject=self.subject,
         )
@@ -197,8 +200,13 @@ class Receiver:
             self._psub = await js.pull_subscribe(
                 self.subject, durable=self.durable, stream=stream, config=config
             )
-        except Exception as exc:
-            raise StageError(f"cannot use the durable consumer {self.durable!r}: {exc}") from None
+        except Exception:  # it exists with other settings (another --reorder): use it
+            try:
+                self._psub = await js.pull_subscribe_bind(durable=self.durable, stream=stream)
+            except Exception as exc:
+                raise StageError(
+                    f"cannot use the durable consumer {self.durable!r}: {exc}"
+                ) from None
         self.inbox.on_room(lambda: self.session.bridge.soon(self._room.set))
         self._fetcher = self.session.start(self._fetch())
 
