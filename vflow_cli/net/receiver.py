@@ -483,7 +483,9 @@ class Receiver:
             info = self.session.call(self._psub.consumer_info(), timeout=5)
         except Exception:
             return False
-        return bool(info.num_pending)
+        ours = sum(len(u.msgs) for e in self.reorder.held.values() for u in e.parts.values())
+        # undelivered, or delivered to someone who did not answer (they come back)
+        return bool(info.num_pending) or info.num_ack_pending > ours + len(self._acks)
 
     def _ack_later(self, msgs: list[Any]) -> None:
         """Acknowledge with the next bookmark (durable; live messages need none)."""
