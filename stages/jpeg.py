@@ -3,29 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from vflow_cli.framing import Encoded
-from vflow_cli.images import Takes
+from vflow_cli.images import jpeg as encode  # the encoder lives in vflow_cli (send uses it too)
 from vflow_cli.options import quality_option
-from vflow_cli.stage import Packet, StageError, processor
-
-JPEG = Takes("JPEG holds", ("uint8",), (1, 3, 4), "convert the frames to 8 bits first")
-
-
-def encode(image: Any, quality: int, packet: Packet | None = None) -> Encoded:
-    """A raw picture as an Encoded JPEG (8-bit grey or BGR; alpha is dropped)."""
-    import cv2
-
-    JPEG.check(image, packet or {})
-    if image.ndim == 3 and image.shape[2] == 4:
-        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
-    if image.ndim == 3 and image.shape[2] == 1:
-        image = image[:, :, 0]
-    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise StageError(f"could not JPEG-encode a {'x'.join(map(str, image.shape))} picture")
-    return Encoded("jpeg", data.tobytes(), image.shape)
+from vflow_cli.stage import Packet, processor
 
 
 @processor

@@ -56,9 +56,11 @@ STAGES = {
     "print": "print",
     "rate": "rate",
     "read": "read",
+    "recv": "recv",
     "resize": "resize",
     "rotate": "rotate",
     "save": "save",
+    "send": "send",
     "show": "show",
     "stamp": "stamp",
     "sum": "aggregate",
@@ -67,7 +69,11 @@ STAGES = {
     "write": "write",
     "zone": "zone",
 }
-RUNNERS = {"graph": ("vflow_cli.graph.command", "graph")}
+RUNNERS = {
+    "graph": ("vflow_cli.graph.command", "graph"),
+    "nats": ("vflow_cli.net.command", "nats"),
+    "worker": ("vflow_cli.net.worker", "worker"),
+}
 
 
 @functools.cache

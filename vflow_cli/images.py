@@ -134,6 +134,25 @@ def viewable_picture(packet: dict[str, Any]) -> Any:
     return viewable(packet, picture)
 
 
+JPEG = Takes("JPEG holds", ("uint8",), (1, 3, 4), "convert the frames to 8 bits first")
+
+
+def jpeg(image: Any, quality: int, packet: dict[str, Any] | None = None) -> Encoded:
+    """A raw picture as an Encoded JPEG (8-bit grey or BGR; alpha is dropped); `vflow jpeg`
+    and `vflow send` compress with it."""
+    import cv2
+
+    JPEG.check(image, packet or {})
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise StageError(f"could not JPEG-encode a {'x'.join(map(str, image.shape))} picture")
+    return Encoded("jpeg", data.tobytes(), image.shape)
+
+
 def jsonable(value: Any) -> Any:
     """json.dumps fallback for packet metadata (`print`, `write --meta`): images are
     described by format, dtype and shape, never dumped."""

@@ -99,6 +99,11 @@ def before_sleep() -> None:
         writer.flush()
 
 
+def draining() -> bool:
+    """True once Ctrl-C asked a processor or consumer to finish (it drains its input)."""
+    return _state.draining
+
+
 def stopping() -> bool:
     """True once a producer has been asked to stop (it may finish what it is doing)."""
     return _state.pending is not None

@@ -11,12 +11,17 @@ from typing import Any
 from vflow_cli.graph.model import DEVICES, JOINS, KINDS, NODE_KEYS, UNMATCHED, Node
 
 
+SERVICES = ("worker",)  # runners a node may run: they work beside the graph's pipes
+
+
 def registry() -> tuple[dict[str, Any], dict[str, Any]]:
+    """(name -> click command, name -> StageInfo) of every stage a node may run."""
     from vflow_cli.cli import all_commands
     from vflow_cli.stage import INFO, REGISTRY
 
-    all_commands()  # stages are imported lazily: a spec may name any of them
-    return REGISTRY, INFO
+    commands = all_commands()  # stages are imported lazily: a spec may name any of them
+    services = {name: commands[name] for name in SERVICES if name in commands}
+    return {**REGISTRY, **services}, INFO
 
 
 def _strings(value: Any) -> bool:
@@ -66,7 +71,8 @@ def node_from_table(name, table, line, lines, registry, infos, err) -> Node | No
             err(at("run"), f"node '{name}': a graph cannot run `vflow graph` as a node")
             return None
         info = infos.get(stage)
-        real = info.kind if info is not None else "processor"
+        # a `vflow worker` node reads and writes NATS, not pipes: a source of nothing
+        real = info.kind if info is not None else "producer" if stage in SERVICES else "processor"
         stateful = bool(info is not None and info.stateful)
         if kind is not None and kind != real:
             err(at("kind"), f"node '{name}': '{stage}' is a {real}, not a {kind}")
@@ -97,6 +103,8 @@ def node_from_table(name, table, line, lines, registry, infos, err) -> Node | No
         kind = "producer" if not inputs else ""
     node = Node(name, line, argv, label, kind, inputs=list(inputs))
     node.stateful = how == "run" and stateful
+    if how == "run" and argv_in[0] in SERVICES:
+        node.stdout = os.devnull  # it writes no packets
     if kind == "producer" and inputs:
         err(
             at("from"),

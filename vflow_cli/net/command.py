@@ -1,0 +1,109 @@
+"""net.command: `vflow nats`: the local NATS server (status, start, stop) and stream lists."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+
+from vflow_cli.net.options import address_from, credential_options
+from vflow_cli.stage import CONTEXT
+
+
+@click.command("nats", context_settings=CONTEXT)
+@click.argument("action", type=click.Choice(["status", "start", "stop", "list"]), default="status")
+@click.argument("url", required=False, default="nats:///")
+@click.option("--force", is_flag=True, help="stop: even while clients are connected.")
+@click.option("--json", "as_json", is_flag=True, help="status: print it as JSON.")
+@credential_options
+def nats(action: str, url: str, force: bool, as_json: bool, **credentials: Any) -> None:
+    """Show, start or stop the local NATS server; list the streams on a server.
+
+    `nats:///SUBJECT` (no host) means the local server: the first vflow process that needs
+    it starts nats-server with JetStream, listening on 127.0.0.1 only (a random free port,
+    a random token that only your user can read), data under
+    $XDG_STATE_HOME/vflow/nats (else ~/.local/state/vflow/nats). Every vflow process of
+    yours on this machine shares it; it stops by itself after VFLOW_NATS_IDLE seconds
+    (default 120) without clients, and its stored streams wait on disk for the next start.
+
+    \b
+      vflow nats                  status: running?, URL, clients, streams, data folder
+      vflow nats start            start it now (e.g. before the nats CLI uses it)
+      vflow nats stop [--force]   stop it (refused while clients are connected)
+      vflow nats list [URL]       streams: stored ones and live senders heard now
+    """
+    from vflow_cli.net import server
+    from vflow_cli.runner import StageError
+
+    try:
+        if action == "stop":
+            click.echo(server.stop(force=force))
+        elif action == "start":
+            url_, _ = server.ensure()
+            click.echo(f"the local NATS server listens on {url_}")
+        elif action == "list":
+            print_streams(url, click.get_current_context(), credentials)
+        else:
+            _status(as_json)
+    except StageError as exc:
+        click.echo(f"vflow nats: {exc}", err=True)
+        raise SystemExit(1) from None
+
+
+def _status(as_json: bool) -> None:
+    from vflow_cli.net import server
+
+    info = server.status()
+    if as_json:
+        click.echo(json.dumps(info or {"running": False}))
+        return
+    if info is None:
+        click.echo(
+            f"the local NATS server is not running (it starts when a vflow stage uses "
+            f"nats:///SUBJECT; data in {server.state_dir()})"
+        )
+        return
+    up = time.time() - float(info.get("started", time.time()))
+    click.echo(
+        f"the local NATS server is running: {info['url']} (pid {info['server_pid']}, up "
+        f"{up:.0f} s)\n"
+        f"  clients: {info.get('connections')}; stored streams: {info.get('streams')} "
+        f"({info.get('messages')} messages, {info.get('bytes')} bytes)\n"
+        f"  data and log: {info['folder']}\n"
+        f"  stops after {info['idle']:g} s without clients (VFLOW_NATS_IDLE)"
+    )
+
+
+def print_streams(url: str, ctx: click.Context, credentials: dict[str, Any] | None = None) -> None:
+    """Print the streams on the server of URL: stored (JetStream) and live (heard now)."""
+    from vflow_cli.net.connection import list_streams
+    from vflow_cli.net.session import Session
+    from vflow_cli.runner import StageError
+
+    if credentials is None:  # recv's URL callback: the options are parsed after it
+        credentials = {}
+    try:
+        address = address_from(url, dict(credentials), subject=False)
+        session = Session(address, "list")
+        try:
+            streams = session.call(list_streams(session.client), timeout=30)
+        finally:
+            session.close()
+    except StageError as exc:
+        click.echo(f"{ctx.command_path}: {exc}", err=True)
+        raise SystemExit(1) from None
+    if not streams:
+        click.echo(f"no streams on {address.shown()}")
+        return
+    for entry in streams:
+        stored = (
+            f"stored ({entry['messages']} messages, {entry['bytes']} bytes, "
+            f"{entry.get('consumers', 0)} consumers)"
+            if entry.get("stored")
+            else "not stored"
+        )
+        live = entry.get("live") or []
+        sending = f"live senders: {', '.join(live)}" if live else "no sender now"
+        click.echo(f"{entry['subject']}\t{stored}\t{sending}")

@@ -1,0 +1,263 @@
+"""net.connection: one NATS connection (credentials, TLS, errors in one line) and the
+JetStream objects vflow keeps there (a stream per stored subject, the recv bookmarks).
+
+Everything here runs in the loop thread (net.loop), except local_address() which may
+start the local server and so runs first, in the stage thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+from vflow_cli.net.url import Address
+from vflow_cli.runner import StageError, log
+
+CONNECT_TIMEOUT = 5.0
+RECONNECT_WAIT = 1.0
+RECONNECT_TRIES = 60  # about a minute of retrying a lost server before giving up
+PENDING = 64 << 20  # the client's own outgoing buffer (a few raw frames)
+BOOKMARKS = "vflow-recv"  # KV bucket: durable receivers' delivered-up-to marks
+DUPLICATE_WINDOW = 120.0  # seconds a message id is remembered (JetStream dedup)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """A stored stream's retention: the oldest messages go past these (or, discard="new",
+    the sender waits: back-pressure)."""
+
+    max_bytes: int = 1 << 30
+    max_age: float = 3600.0
+    discard: str = "new"
+
+
+def servers_and_token(address: Address) -> tuple[list[str], str | None]:
+    """The servers to dial; for the local server, start it if needed (blocking)."""
+    if not address.local:
+        return list(address.servers), None
+    from vflow_cli.net import server
+
+    url, token = server.ensure()
+    return [url], token
+
+
+def _tls(address: Address) -> ssl.SSLContext | None:
+    creds = address.credentials
+    if not address.tls:
+        return None
+    try:
+        context = ssl.create_default_context(cafile=creds.tls_ca)
+        if creds.tls_cert:
+            context.load_cert_chain(creds.tls_cert, creds.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise StageError(f"TLS files: {exc}") from None
+    return context
+
+
+class State:
+    """What the connection callbacks need to know: are we connected yet, closing already?"""
+
+    connected = False
+    closing = False
+
+
+async def connect(
+    address: Address, servers: list[str], token: str | None, name: str, state: State
+) -> Any:
+    """A connected nats-py client; StageError (one line) when the server can't be reached
+    or refuses us."""
+    import nats
+    from nats import errors
+
+    creds = address.credentials
+    problems: list[BaseException] = []
+
+    async def on_error(exc: BaseException) -> None:
+        problems.append(exc)
+        if isinstance(exc, errors.SlowConsumerError):
+            return  # counted where it matters (recv), not worth a line per message
+        if state.connected and not state.closing:
+            log.warning("NATS: %s", _describe(exc))
+
+    async def on_disconnect() -> None:
+        if state.connected and not state.closing:
+            log.warning("NATS: lost the connection to %s; reconnecting", address.shown())
+
+    async def on_reconnect() -> None:
+        log.warning("NATS: reconnected to %s", address.shown())
+
+    options: dict[str, Any] = {
+        "servers": servers,
+        "name": f"vflow {name} {socket.gethostname()}:{os.getpid()}",
+        "connect_timeout": CONNECT_TIMEOUT,
+        "reconnect_time_wait": RECONNECT_WAIT,
+        # a refused first connection is final (a wrong password stays wrong); once
+        # connected, a lost server is tried again for a while (set below)
+        "max_reconnect_attempts": 0,
+        "allow_reconnect": False,  # nats-py retries a refused first connect forever
+        "pending_size": PENDING,
+        "error_cb": on_error,
+        "disconnected_cb": on_disconnect,
+        "reconnected_cb": on_reconnect,
+        "tls": _tls(address),
+    }
+    if token or creds.token:
+        options["token"] = token or creds.token
+    if creds.user:
+        options["user"], options["password"] = creds.user, creds.password or ""
+    if creds.creds:
+        options["user_credentials"] = creds.creds
+    if creds.nkey:
+        options["nkeys_seed"] = creds.nkey
+    try:
+        client = await nats.connect(**options)
+    except Exception as exc:
+        raise refused(address, creds.shown(), [*problems, exc]) from None
+    state.connected = True
+    client.options["max_reconnect_attempts"] = RECONNECT_TRIES
+    client.options["allow_reconnect"] = True
+    return client
+
+
+def refused(address: Address, how: str, problems: list[BaseException]) -> StageError:
+    """One line for a connection that failed, naming the likeliest cause first."""
+    texts = [_describe(p) for p in problems]
+    where = "the local NATS server" if address.local else address.shown()
+    joined = " ".join(texts).lower()
+    if "authorization" in joined or "authentication" in joined or "user credentials" in joined:
+        return StageError(
+            f"{where} refused our credentials ({how}): {texts[0]}; check the user/password, "
+            "token, --creds or --nkey"
+        )
+    tls = [t for t in texts if any(w in t.lower() for w in ("cert", "ssl", "tls"))]
+    if tls:
+        return StageError(
+            f"TLS with {where} failed: {tls[0]}; "
+            "check --tls-ca (the CA that signed the server) and --tls-cert/--tls-key"
+        )
+    reason = texts[0] if texts else "no answer"
+    return StageError(f"cannot reach {where}: {reason} (is a NATS server running there?)")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.removeprefix("nats: ")
+
+
+# -- JetStream ---------------------------------------------------------------------------------
+
+
+def stream_name(subject: str) -> str:
+    """The JetStream stream that stores SUBJECT: VFLOW_ + the subject, with characters a
+    stream name can't have written as _XX (hex), and _ itself as __."""
+    out = []
+    for ch in subject:
+        if ch.isalnum() or ch == "-":
+            out.append(ch)
+        elif ch == "_":
+            out.append("__")
+        else:
+            out.append(f"_{ord(ch):02X}")
+    return "VFLOW_" + "".join(out)
+
+
+async def find_stream(js: Any, subject: str) -> str | None:
+    """The stream that stores SUBJECT (vflow's or one the user made), or None."""
+    from nats.js import errors
+
+    try:
+        return await js.find_stream_name_by_subject(subject)
+    except errors.NotFoundError:
+        return None
+    except errors.ServiceUnavailableError:
+        return None  # JetStream is not enabled on that server
+
+
+async def ensure_stream(js: Any, subject: str, limits: Limits, *, change: bool = False) -> str:
+    """The stream that stores SUBJECT, created with `limits` when there is none (or,
+    change=True, given those limits when it exists)."""
+    from nats.js import api, errors
+
+    name = await find_stream(js, subject)
+    config = api.StreamConfig(
+        name=name or stream_name(subject),
+        subjects=[subject],
+        retention=api.RetentionPolicy.LIMITS,
+        max_bytes=limits.max_bytes,
+        max_age=limits.max_age,
+        discard=api.DiscardPolicy.NEW if limits.discard == "new" else api.DiscardPolicy.OLD,
+        storage=api.StorageType.FILE,
+        duplicate_window=min(DUPLICATE_WINDOW, limits.max_age or DUPLICATE_WINDOW),
+        description="a vflow stream (vflow send --durable)",
+    )
+    try:
+        if name is None:
+            await js.add_stream(config)
+            return config.name  # type: ignore[return-value]
+        if change:
+            info = await js.stream_info(name)
+            await js.update_stream(
+                info.config.evolve(
+                    max_bytes=limits.max_bytes, max_age=limits.max_age, discard=config.discard
+                )
+            )
+        return name
+    except errors.ServiceUnavailableError:
+        raise StageError(
+            "JetStream is not enabled on this NATS server (start it with -js), so it cannot "
+            "store streams; without --durable, streams are live"
+        ) from None
+    except errors.APIError as exc:
+        raise StageError(
+            f"JetStream refused the stream for {subject!r}: {exc.description}"
+        ) from None
+
+
+async def bookmarks(js: Any) -> Any:
+    """The KV bucket where durable receivers keep how far they delivered."""
+    from nats.js import errors
+
+    try:
+        return await js.key_value(BOOKMARKS)
+    except errors.BucketNotFoundError:
+        return await js.create_key_value(bucket=BOOKMARKS, history=1, description="vflow recv")
+
+
+async def list_streams(client: Any, listen: float = 1.2) -> list[dict[str, Any]]:
+    """Stored streams (JetStream) and live senders heard within `listen` seconds."""
+    from vflow_cli.net import messages
+
+    found: dict[str, dict[str, Any]] = {}
+    js = client.jetstream()
+    try:
+        for info in await js.streams_info():
+            for subject in info.config.subjects or []:
+                found[subject] = {
+                    "subject": subject,
+                    "stored": info.config.name,
+                    "messages": info.state.messages,
+                    "bytes": info.state.bytes,
+                    "consumers": info.state.consumer_count,
+                    "live": [],
+                }
+    except Exception:  # no JetStream there: live streams only
+        pass
+
+    async def heard(msg: Any) -> None:
+        subject = msg.subject.removeprefix(messages.BEAT_PREFIX)
+        entry = found.setdefault(
+            subject, {"subject": subject, "stored": None, "messages": None, "bytes": None}
+        )
+        sender = (msg.headers or {}).get(messages.SENDER, "?")
+        entry.setdefault("live", [])
+        if sender not in entry["live"]:
+            entry["live"].append(sender)
+
+    sub = await client.subscribe(messages.BEAT_PREFIX + ">", cb=heard)
+    await asyncio.sleep(listen)
+    await sub.unsubscribe()
+    return sorted(found.values(), key=lambda e: e["subject"])

@@ -1,0 +1,227 @@
+"""net.messages: a vflow stream as NATS messages (headers, bodies, control messages).
+
+The body of a data message is one packet exactly as framing.encode() writes it (its
+msgpack map, then its image's bin object): any msgpack library reads it. Everything about
+the stream travels in headers, so a message is never parsed to be routed:
+
+    Vflow-Stream   the sender's stream id (random, one per `vflow send` run)
+    Vflow-Seq      the packet's number in that stream, 0, 1, 2, ... (the sender's count)
+    Vflow-Part     output i of a worker for that input (a sender's packet is part 0 of 1)
+    Vflow-Parts    on the last part: how many there are (0: the input gave no output)
+    Vflow-Chunk    j/n when one packet is carried by n messages (larger than max_payload)
+    Vflow-Size     the whole packet's size, on a chunk
+    Vflow-Wire     jpeg: `send` compressed the frame; `recv` decodes it back to pixels
+    Vflow-Kind     end | cut | dead: control messages (no body)
+    Vflow-Packets  on end and cut: how many packets the stream had (seqs 0..N-1)
+    Vflow-Reason   on cut and dead: why, for people
+    Vflow-Dead-Subject, Vflow-Deliveries   on tombstones and dead letters
+    Nats-Msg-Id    stream.seq.part[.chunk]: JetStream drops a second copy (a redelivered
+                   input processed twice by workers gives the same ids)
+
+Heartbeats go to _VFLOW.beat.SUBJECT (never stored): a sender, and each worker relaying
+it, says once a second that the stream is alive (a worker adds Vflow-Busy: the number it
+is working on, so that recv waits for it). Its last heartbeat carries Vflow-Kind: end (or
+cut), for the workers that did not get the end message themselves. Dead letters go to
+SUBJECT.dead.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from vflow_cli.framing import Encoded, Packet, StreamError, decode, encode, max_packet_size
+from vflow_cli.framing.wire import too_large
+
+STREAM = "Vflow-Stream"
+SEQ = "Vflow-Seq"
+PART = "Vflow-Part"
+PARTS = "Vflow-Parts"
+CHUNK = "Vflow-Chunk"
+SIZE = "Vflow-Size"
+WIRE = "Vflow-Wire"
+KIND = "Vflow-Kind"
+PACKETS = "Vflow-Packets"
+REASON = "Vflow-Reason"
+DEAD_SUBJECT = "Vflow-Dead-Subject"  # on a tombstone: where the failed packet went
+BUSY = "Vflow-Busy"  # on a worker's heartbeat: the sequence number it is working on
+DELIVERIES = "Vflow-Deliveries"  # on a dead letter: how many times it was tried
+SENDER = "Vflow-Sender"  # host:pid of the sender, on heartbeats (for listings)
+MSG_ID = "Nats-Msg-Id"
+
+END, CUT, DEAD = "end", "cut", "dead"
+BEAT_PREFIX = "_VFLOW.beat."
+HEADER_ROOM = 4096  # a message's size counts its headers: leave them this much
+BEAT_EVERY = 1.0  # seconds between heartbeats
+
+
+def new_stream_id() -> str:
+    return secrets.token_hex(6)
+
+
+def beat_subject(subject: str) -> str:
+    return BEAT_PREFIX + subject
+
+
+def dead_subject(subject: str) -> str:
+    return subject + ".dead"
+
+
+class WireJpeg(Encoded):
+    """A frame `send` compressed for the trip: `recv` turns it back into pixels."""
+
+    __slots__ = ()
+
+
+def jpeg_able(image: Any) -> bool:
+    """Raw 8-bit grey or BGR pictures go as JPEG; anything else (alpha, 16-bit, float,
+    (H, W, 1)) goes raw, so that what arrives is what was sent."""
+    if isinstance(image, Encoded):
+        return False
+    dtype = getattr(image, "dtype", None)
+    if dtype is None or getattr(dtype, "name", None) != "uint8":
+        return False
+    return image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)
+
+
+def body(packet: Packet, quality: int | None) -> tuple[bytes, bool]:
+    """(the packet's bytes, whether its frame was JPEG-compressed for the trip).
+    quality None: frames go as they are."""
+    image = packet.get("image")
+    wire = type(image) is WireJpeg
+    if quality is not None and image is not None and jpeg_able(image):
+        from vflow_cli.images import jpeg
+
+        packet = {**packet, "image": jpeg(image, quality)}
+        wire = True
+    return encode(packet), wire
+
+
+def packet_of(data: bytes | bytearray, wire: bool, *, pixels: bool) -> Packet:
+    """The packet in a message body (StreamError if it breaks vflow-packet(5)).
+    pixels: turn a frame that travelled as JPEG back into its array."""
+    packet = decode(data, copy=not isinstance(data, bytearray))
+    image = packet.get("image")
+    if wire and isinstance(image, Encoded) and image.format == "jpeg":
+        if pixels:
+            from vflow_cli.images import pixels as decode_pixels
+
+            packet["image"] = decode_pixels(image)
+        else:
+            packet["image"] = WireJpeg("jpeg", image.data, image.shape, image.dtype)
+    return packet
+
+
+# -- chunks -----------------------------------------------------------------------------------
+
+
+def split(data: bytes, limit: int) -> list[memoryview]:
+    """data in n pieces of at most `limit` bytes: all the same size but the last."""
+    view = memoryview(data)
+    if len(view) <= limit:
+        return [view]
+    count = math.ceil(len(view) / limit)
+    size = math.ceil(len(view) / count)
+    return [view[i : i + size] for i in range(0, len(view), size)]
+
+
+def parse_chunk(text: str) -> tuple[int, int]:
+    index, _, count = text.partition("/")
+    try:
+        j, n = int(index), int(count)
+    except ValueError:
+        raise StreamError(f"bad {CHUNK} header {text!r}") from None
+    if not 0 <= j < n:
+        raise StreamError(f"bad {CHUNK} header {text!r}")
+    return j, n
+
+
+@dataclass
+class _Partial:
+    buffer: bytearray
+    have: set[int]
+    count: int
+    chunk: int  # the size of every chunk but the last
+    born: float
+
+
+class Assembler:
+    """Puts chunked packets back together, whatever order the chunks come in.
+
+    Every size comes from the network, so it is checked before anything is allocated:
+    the whole packet against VFLOW_MAX_PACKET, and all unfinished packets together against
+    `budget` bytes (the oldest unfinished packet is given up first: `abandoned` counts)."""
+
+    def __init__(self, budget: int) -> None:
+        self.max_packet = max_packet_size()
+        self.budget = budget
+        self._partial: dict[tuple[str, int, int], _Partial] = {}
+        self.held = 0
+        self.abandoned = 0
+
+    def add(
+        self, key: tuple[str, int, int], chunk: str, size_text: str | None, data: bytes, now: float
+    ) -> bytearray | None:
+        """The whole packet once its last chunk arrives, else None."""
+        index, count = parse_chunk(chunk)
+        try:
+            size = int(size_text or "")
+        except ValueError:
+            raise StreamError(f"a chunked message without a valid {SIZE} header") from None
+        if size > self.max_packet:
+            raise too_large(f"a packet of {size} bytes", self.max_packet, "VFLOW_MAX_PACKET")
+        step = math.ceil(size / count) if count else 0
+        if size <= 0 or count > size or count != math.ceil(size / step):
+            raise StreamError(f"chunk header {chunk!r} does not fit a {size}-byte packet")
+        partial = self._partial.get(key)
+        if partial is None:
+            while self._partial and self.held + size > self.budget:
+                self._give_up(next(iter(self._partial)))
+            partial = _Partial(bytearray(size), set(), count, step, now)
+            self._partial[key] = partial
+            self.held += size
+        elif partial.count != count or len(partial.buffer) != size:
+            raise StreamError(f"the chunks of packet {key[1]} disagree about its size")
+        start = index * partial.chunk
+        expect = min(partial.chunk, size - start)
+        if len(data) != expect:
+            raise StreamError(
+                f"chunk {chunk} of packet {key[1]} has {len(data)} bytes, not {expect}"
+            )
+        partial.buffer[start : start + expect] = data
+        partial.have.add(index)
+        if len(partial.have) < partial.count:
+            return None
+        del self._partial[key]
+        self.held -= size
+        return partial.buffer
+
+    def _give_up(self, key: tuple[str, int, int]) -> None:
+        partial = self._partial.pop(key)
+        self.held -= len(partial.buffer)
+        self.abandoned += 1
+
+    def forget(self, key: tuple[str, int, int]) -> None:
+        if key in self._partial:
+            self._give_up(key)
+            self.abandoned -= 1
+
+    def expire(self, now: float, age: float) -> None:
+        for key in [k for k, p in self._partial.items() if now - p.born > age]:
+            self._give_up(key)
+
+
+def msg_id(stream: str, seq: int, part: int, chunk: int | None = None) -> str:
+    base = f"{stream}.{seq}.{part}"
+    return base if chunk is None else f"{base}.{chunk}"
+
+
+def header_int(headers: dict[str, str] | None, name: str) -> int | None:
+    if not headers or name not in headers:
+        return None
+    try:
+        return int(headers[name])
+    except ValueError:
+        raise StreamError(f"bad {name} header {headers[name]!r}") from None

@@ -1,0 +1,583 @@
+"""net.receiver: what `vflow recv` does: one stream from a subject, in order, then its end.
+
+    SUBJECT ──> loop: subscription (live) or pull consumer (durable, --durable NAME)
+                  │ chunks put back together (Assembler), headers read (Unit)
+                  v
+                Inbox (bounded: live drops the oldest, durable fetches only when it has room)
+                  │
+    stage thread: Reorder ─> decode (JPEG back to pixels) ─> yield ─> acknowledge
+
+recv follows the first stream (one `vflow send` run) it hears on the subject, and ends:
+  - after that stream's end message and its last packet: cleanly, with the trailer;
+  - after its cut message (the sender's input was cut, or it was stopped): without the
+    trailer, with the reason, exit status 1;
+  - when the stream went silent (no packet and no heartbeat for --idle seconds: the sender
+    or every worker died): likewise.
+
+Durable (--durable NAME): a JetStream consumer NAME keeps the position, and a bookmark in
+the KV bucket vflow-recv keeps the next sequence number to hand out. Messages are
+acknowledged only after the bookmark that covers them is stored, so a receiver that is
+stopped and started again hands out each packet once, in order, from where it stopped
+(killed with SIGKILL, it may hand out again the packets of its last 0.2 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from vflow_cli.framing import Packet, StreamError
+from vflow_cli.net import connection, messages
+from vflow_cli.net.loop import Inbox
+from vflow_cli.net.reorder import Entry, Reorder
+from vflow_cli.net.session import Session
+from vflow_cli.net.url import Address
+from vflow_cli.runner import StageError, log
+
+BOOKMARK_EVERY = 0.2  # seconds between bookmark writes of a durable receiver
+CHUNK_BUDGET = 256 << 20  # bytes of unfinished chunked packets held at once
+CHUNK_AGE = 60.0  # an unfinished chunked packet older than this is given up
+FETCH_BATCH = 32
+MAX_ACK_PENDING = 4096  # messages a durable receiver holds unacknowledged at most
+FETCH_WAIT = 0.5  # seconds one pull request waits for messages
+LIVE_BUDGET = 64 << 20  # bytes a live receiver holds for its stage at most
+BUSY_FOR = 2.5  # seconds a worker's "busy with N" heartbeat keeps recv waiting for N
+FETCH_BYTES = 16 << 20  # bytes asked for in one fetch, at most (estimated)
+
+
+@dataclass
+class Unit:
+    """One message's worth for the stage thread: a packet's bytes, or a control message."""
+
+    stream: str
+    kind: str  # "data", "none" (an input with no output), "end", "cut", "dead"
+    seq: int | None = None
+    part: int = 0
+    parts: int | None = None
+    body: bytes | bytearray | None = None
+    wire: bool = False
+    packets: int | None = None
+    reason: str = ""
+    msgs: list[Any] = field(default_factory=list)  # JetStream messages to acknowledge
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class NotVflow(Exception):
+    """A message without vflow's headers (someone else publishes on this subject)."""
+
+
+def unit_of(msg: Any, assembler: messages.Assembler, now: float) -> Unit | None:
+    """The Unit a message completes (None: a chunk of a packet still incomplete).
+    NotVflow or StreamError for a message that can't be part of a vflow stream."""
+    headers = msg.headers or {}
+    stream = headers.get(messages.STREAM)
+    if not stream:
+        raise NotVflow
+    kind = headers.get(messages.KIND) or "data"
+    seq = messages.header_int(headers, messages.SEQ)
+    part = messages.header_int(headers, messages.PART) or 0
+    parts = messages.header_int(headers, messages.PARTS)
+    if kind in (messages.END, messages.CUT):
+        return Unit(
+            stream,
+            kind,
+            packets=messages.header_int(headers, messages.PACKETS) or 0,
+            reason=headers.get(messages.REASON, ""),
+            msgs=[msg],
+            headers=headers,
+        )
+    if seq is None or seq < 0 or part < 0:
+        raise StreamError(f"a message without a valid {messages.SEQ} header")
+    if kind == messages.DEAD:
+        reason = headers.get(messages.REASON, "")
+        return Unit(stream, kind, seq, reason=reason, msgs=[msg], headers=headers)
+    if kind != "data" or not msg.data:
+        return Unit(stream, "none", seq, part, parts if parts is not None else 0, msgs=[msg])
+    body: bytes | bytearray = msg.data
+    chunk = headers.get(messages.CHUNK)
+    if chunk is not None:
+        whole = assembler.add((stream, seq, part), chunk, headers.get(messages.SIZE), msg.data, now)
+        if whole is None:
+            return None
+        body = whole
+    wire = headers.get(messages.WIRE) == "jpeg"
+    return Unit(stream, "data", seq, part, parts, body, wire, msgs=[msg], headers=headers)
+
+
+class Receiver:
+    def __init__(
+        self,
+        address: Address,
+        *,
+        durable: str | None,
+        reorder: float | None,
+        window: int,
+        idle: float,
+        pixels: bool,
+        start: str = "all",
+        ack_wait: float = 30.0,
+    ) -> None:
+        self.address = address
+        self.subject = address.subject
+        self.durable = durable
+        self.idle = idle
+        self.pixels = pixels
+        wait = reorder if reorder is not None else (60.0 if durable else 1.0)
+        # durable: a gap is a message on its way back (redelivered within ack_wait < wait),
+        # so only the server's max_ack_pending bounds what is held, not --window
+        self.reorder = Reorder(wait, MAX_ACK_PENDING if durable else window)
+        # live: room for bursts (hundreds of small packets, or 64 MB), the oldest dropped
+        # beyond; durable: fetched only when there is room
+        self.inbox: Inbox[Unit] = (
+            Inbox(32, leaky=False) if durable else Inbox(512, leaky=True, budget=LIVE_BUDGET)
+        )
+        self.assembler = messages.Assembler(CHUNK_BUDGET)
+        self.heard: dict[str, float] = {}  # stream id -> when we last heard of it
+        self.following: str | None = None
+        self.cut_reason: str | None = None
+        self.foreign = 0  # messages without vflow headers
+        self.bad = 0  # messages that broke the format
+        self.others = 0  # messages of another stream on the same subject
+        self.lost_live = 0  # live messages the client dropped (slow consumer)
+        self.packets = 0
+        self.bytes = 0
+        self._acks: list[Any] = []
+        self._chunks: dict[tuple[str, int, int], list[Any]] = {}  # durable: chunk messages
+        self.busy: dict[tuple[str, int], float] = {}  # (stream, seq) a worker works on: until
+        self._msg_size = FETCH_BYTES  # estimated message size: the first fetch asks for one
+        self._lost: collections.deque[Unit] = collections.deque()  # dropped by the inbox
+        self._skipped: list[int] = []  # a run of skipped numbers, not yet reported
+        self._next_bookmark = 0.0
+        self._bookmark: dict[str, Any] | None = None
+        self._started = time.monotonic()
+        self.session = Session(address, "recv")
+        try:
+            self._room = asyncio.Event()
+            self.session.call(self._subscribe(start, ack_wait))
+        except BaseException:
+            self.session.close()
+            raise
+
+    # -- loop thread -------------------------------------------------------------------------
+
+    async def _subscribe(self, start: str, ack_wait: float) -> None:
+        client = self.session.client
+        self._room = asyncio.Event()
+        await client.subscribe(messages.beat_subject(self.subject), cb=self._on_beat)
+        if self.durable is None:
+            await client.subscribe(
+                self.subject,
+                cb=self._on_msg,
+                pending_msgs_limit=4096,
+                pending_bytes_limit=128 << 20,
+            )
+            return
+        from nats.js import api
+
+        js = self.session.js
+        # the subject is stored from now on (created if missing: a receiver may come first)
+        stream = await connection.ensure_stream(js, self.subject, connection.Limits())
+        self._kv = await connection.bookmarks(js)
+        self._kv_key = f"{stream}.{self.durable}"
+        with contextlib.suppress(Exception):
+            entry = await self._kv.get(self._kv_key)
+            self._bookmark = json.loads(entry.value)
+        config = api.ConsumerConfig(
+            durable_name=self.durable,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=max(2.0, self.reorder.wait / 2),  # unanswered: back before we give up
+            max_ack_pending=MAX_ACK_PENDING,
+            deliver_policy=api.DeliverPolicy.NEW if start == "new" else api.DeliverPolicy.ALL,
+            filter_subject=self.subject,
+        )
+        try:
+            self._psub = await js.pull_subscribe(
+                self.subject, durable=self.durable, stream=stream, config=config
+            )
+        except Exception:  # it exists with other settings (another --reorder): use it
+            try:
+                self._psub = await js.pull_subscribe_bind(durable=self.durable, stream=stream)
+            except Exception as exc:
+                raise StageError(
+                    f"cannot use the durable consumer {self.durable!r}: {exc}"
+                ) from None
+        self.inbox.on_room(lambda: self.session.bridge.soon(self._room.set))
+        self._fetcher = self.session.start(self._fetch())
+
+    async def _fetch(self) -> None:
+        from nats import errors
+
+        while True:
+            room = self.inbox.room()
+            if room <= 0:
+                self._room.clear()
+                await self._room.wait()
+                continue
+            # a batch of large frames must stay under what the server lets a client lag
+            # behind (64 MB by default) or it cuts the connection as a slow consumer
+            count = max(1, min(room, FETCH_BATCH, FETCH_BYTES // max(self._msg_size, 1)))
+            try:
+                batch = await self._psub.fetch(count, timeout=FETCH_WAIT)
+            except errors.TimeoutError:
+                continue
+            except errors.ConnectionClosedError:
+                return  # closing
+            except Exception as exc:  # reconnecting: try again soon
+                log.debug("fetch: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            for msg in batch:
+                self._msg_size = max(len(msg.data), (self._msg_size * 7 + len(msg.data)) // 8)
+                await self._on_msg(msg)
+
+    async def _stop_fetching(self) -> None:
+        """No more fetches; messages already on their way come back to the server at once."""
+        self._fetcher.cancel()
+        await asyncio.sleep(FETCH_WAIT + 0.2)  # the last pull request has expired
+        queue = self._psub._sub._pending_queue  # what a cancelled fetch left behind
+        while not queue.empty():
+            msg = queue.get_nowait()
+            if msg.reply and msg.headers and messages.STREAM in msg.headers:
+                with contextlib.suppress(Exception):
+                    await msg.nak()
+
+    async def _on_beat(self, msg: Any) -> None:
+        headers = msg.headers or {}
+        stream = headers.get(messages.STREAM)
+        if stream:
+            now = time.monotonic()
+            self.heard[stream] = now
+            busy = headers.get(messages.BUSY)
+            if busy is not None and busy.isdigit():
+                self.busy[(stream, int(busy))] = now + BUSY_FOR
+
+    async def _on_msg(self, msg: Any) -> None:
+        now = time.monotonic()
+        try:
+            unit = unit_of(msg, self.assembler, now)
+        except NotVflow:
+            self.foreign += 1
+            await _ack(msg)
+            return
+        except StreamError as exc:
+            self.bad += 1
+            if self.bad == 1:
+                log.warning("dropped a message that breaks the vflow format: %s", exc)
+            await _ack(msg)
+            return
+        self.assembler.expire(now, CHUNK_AGE)
+        headers = msg.headers or {}
+        if messages.CHUNK in headers and msg.reply:  # durable: acknowledged with the packet
+            key = (
+                headers[messages.STREAM],
+                int(headers[messages.SEQ]),
+                int(headers.get(messages.PART, 0)),
+            )
+            if unit is None:
+                self._chunks.setdefault(key, []).append(msg)
+                return
+            unit.msgs = [*self._chunks.pop(key, []), *unit.msgs]
+        if unit is None:
+            return
+        self.heard[unit.stream] = now
+        for dropped in self.inbox.put(unit, len(unit.body or b"")):
+            self.lost_live += 1
+            self._lost.append(dropped)
+
+    # -- stage thread ------------------------------------------------------------------------
+
+    def __iter__(self) -> Iterator[Packet]:
+        reorder = self.reorder
+        try:
+            while True:
+                now = time.monotonic()
+                self._note_lost(now)
+                self._note_busy(now)
+                for what, seq, entry in reorder.pop(now):
+                    if what == "deliver":
+                        self._warn_skipped()
+                        assert entry is not None
+                        yield from self._deliver(seq, entry)
+                    else:
+                        self._drop(what, seq, entry)
+                self._warn_skipped()
+                if reorder.done():
+                    if self.cut_reason is not None:
+                        raise StageError(self.cut_reason)
+                    self._save_bookmark(final=True, ended=True)
+                    return
+                self._check_alive(now)
+                deadline = reorder.deadline()
+                timeout = None if deadline is None else max(0.0, deadline - now)
+                unit = self.inbox.get(timeout)
+                if unit is not None:
+                    self._take(unit, time.monotonic())
+                if self.durable is not None and time.monotonic() >= self._next_bookmark:
+                    self._save_bookmark()
+        finally:
+            self._finish()
+
+    def _deliver(self, seq: int, entry: Entry) -> Iterator[Packet]:
+        units = [entry.parts[i] for i in sorted(entry.parts)]
+        for unit in units:
+            try:
+                packet = messages.packet_of(unit.body, unit.wire, pixels=self.pixels)
+            except StreamError as exc:
+                self.bad += 1
+                log.warning("packet %d: %s; skipped", seq, exc)
+                continue
+            self.packets += 1
+            self.bytes += len(unit.body or b"")
+            try:
+                yield packet
+            except GeneratorExit:
+                # the runner stops us only after the packet was written: it was delivered
+                self._delivered(seq, units, entry)
+                raise
+        self._delivered(seq, units, entry)
+
+    def _delivered(self, seq: int, units: list[Unit], entry: Entry) -> None:
+        if self.durable is None:
+            return
+        for unit in [*units, *entry.extra]:
+            self._ack_later(unit.msgs)
+            unit.msgs = []
+        self._bookmark = {"stream": self.following, "next": seq + 1, "ended": False}
+
+    def _drop(self, what: str, seq: int, entry: Entry | None) -> None:
+        if what == "dead":
+            tomb = entry.extra[0] if entry is not None and entry.extra else None
+            log.warning(
+                "packet %d failed in the workers%s and went to the dead letters%s",
+                seq,
+                f" ({tomb.reason})" if tomb is not None and tomb.reason else "",
+                f" of {tomb.headers.get(messages.DEAD_SUBJECT)} (vflow recv --dead shows them)"
+                if tomb is not None and tomb.headers.get(messages.DEAD_SUBJECT)
+                else "",
+            )
+        else:
+            self._skipped.append(seq)
+        if entry is not None and self.durable is not None:
+            for unit in [*entry.parts.values(), *entry.extra]:
+                self._ack_later(unit.msgs)
+        if self.durable is not None:
+            self._bookmark = {"stream": self.following, "next": seq + 1, "ended": False}
+
+    def _note_lost(self, now: float) -> None:
+        """Live packets dropped from a full inbox will never come: skip them at once."""
+        while self._lost:
+            unit = self._lost.popleft()
+            if unit.stream == self.following and unit.seq is not None:
+                self.reorder.lose(unit.seq, now)
+
+    def _note_busy(self, now: float) -> None:
+        """A worker says it is working on a packet: don't skip it while it does."""
+        if not self.busy:
+            return
+        busy = {}
+        for key, until in list(self.busy.items()):
+            if until < now:
+                self.busy.pop(key, None)
+            elif key[0] == self.following:
+                busy[key[1]] = until
+        self.reorder.busy = busy
+
+    def _warn_skipped(self) -> None:
+        """One line for a run of skipped packets, not one each."""
+        if not self._skipped:
+            return
+        first, last = self._skipped[0], self._skipped[-1]
+        which = f"packet {first}" if first == last else f"packets {first}-{last}"
+        log.warning(
+            "skipped %s (%d): lost on the way, or later than --reorder %g s",
+            which,
+            len(self._skipped),
+            self.reorder.wait,
+        )
+        self._skipped.clear()
+
+    def _take(self, unit: Unit, now: float) -> None:
+        if self.following is None and not self._adopt(unit):
+            return
+        if unit.stream != self.following:
+            self.others += 1
+            if self.others == 1:
+                log.warning(
+                    "another sender (stream %s) also publishes on %s; following %s only",
+                    unit.stream,
+                    self.subject,
+                    self.following,
+                )
+            if self.durable is not None:
+                self._nak(unit.msgs, delay=self.reorder.wait)
+            return
+        self.heard[unit.stream] = now
+        reorder = self.reorder
+        if unit.kind in (messages.END, messages.CUT):
+            if unit.kind == messages.CUT:
+                self.cut_reason = "the stream was cut: " + (
+                    unit.reason or "the sender stopped early"
+                )
+            reorder.finish(unit.packets or 0, now)
+            self._ack_later(unit.msgs)
+            return
+        assert unit.seq is not None
+        if unit.kind == messages.DEAD:
+            if reorder.kill(unit.seq, now):
+                reorder.held[unit.seq].extra.insert(0, unit)  # acknowledged when passed
+            else:
+                self._ack_later(unit.msgs)
+            return
+        if not reorder.add(
+            unit.seq, unit.part, unit.parts, unit if unit.kind == "data" else None, now
+        ):
+            if self.durable is not None:
+                self._ack_later(unit.msgs)
+        elif unit.kind == "none" and self.durable is not None:
+            entry = reorder.held.get(unit.seq)
+            if entry is not None:
+                entry.extra.append(unit)
+
+    def _adopt(self, unit: Unit) -> bool:
+        """Start following unit's stream? (the first one heard, or the bookmarked one)"""
+        mark = self._bookmark
+        if mark and mark.get("stream") == unit.stream:
+            if mark.get("ended"):
+                self._ack_later(unit.msgs)  # a leftover of a stream already finished
+                return False
+            self.following = unit.stream
+            self.reorder.next = int(mark.get("next", 0))
+            return True
+        half_way = mark and not mark.get("ended") and unit.stream != mark.get("stream")
+        if half_way and time.monotonic() - self._started < self.reorder.wait:
+            # the bookmarked stream was left half-way: finish it first if it is still here
+            self._nak(unit.msgs, delay=1.0)
+            return False
+        self.following = unit.stream
+        return True
+
+    def _check_alive(self, now: float) -> None:
+        if self.following is None or self.idle <= 0:
+            return
+        last = self.heard.get(self.following, self._started)
+        if now - last > self.idle and self._backlog():
+            self.heard[self.following] = now
+        elif now - last > self.idle:
+            raise StageError(
+                f"the stream on {self.subject} went silent: no packet and no heartbeat for "
+                f"{now - last:.0f} s (its sender, or every worker, stopped without ending "
+                "it); --idle sets how long to wait"
+            )
+
+    def _backlog(self) -> bool:
+        """Durable: does the server still hold messages for us? (then we are not idle)"""
+        if self.durable is None:
+            return False
+        try:
+            info = self.session.call(self._psub.consumer_info(), timeout=5)
+        except Exception:
+            return False
+        ours = sum(len(u.msgs) for e in self.reorder.held.values() for u in e.parts.values())
+        # undelivered, or delivered to someone who did not answer (they come back)
+        return bool(info.num_pending) or info.num_ack_pending > ours + len(self._acks)
+
+    def _ack_later(self, msgs: list[Any]) -> None:
+        """Acknowledge with the next bookmark (durable; live messages need none)."""
+        if self.durable is not None:
+            self._acks.extend(msgs)
+
+    def _nak(self, msgs: list[Any], delay: float) -> None:
+        async def nak() -> None:
+            for msg in msgs:
+                with contextlib.suppress(Exception):
+                    await msg.nak(delay=delay)
+
+        self.session.bridge.soon(lambda: asyncio.ensure_future(nak()))
+
+    def _save_bookmark(self, *, final: bool = False, ended: bool = False) -> None:
+        """Store how far we delivered, then acknowledge what that covers."""
+        self._next_bookmark = time.monotonic() + BOOKMARK_EVERY
+        if self.durable is None:
+            return
+        acks, self._acks = self._acks, []
+        mark = dict(self._bookmark) if self._bookmark else None
+        if mark is not None and ended:
+            mark["ended"] = True
+        if not acks and not final:
+            return
+
+        async def save() -> None:
+            if mark is not None:
+                await self._kv.put(self._kv_key, json.dumps(mark).encode())
+            for msg in acks:
+                with contextlib.suppress(Exception):
+                    await msg.ack()
+
+        if final:
+            self.session.call(save(), timeout=10)
+        else:
+            self.session.bridge.soon(lambda: asyncio.ensure_future(save()))
+
+    def _finish(self) -> None:
+        try:
+            if self.durable is not None:
+                with contextlib.suppress(BaseException):
+                    self.session.call(self._stop_fetching(), timeout=5)
+                held = [
+                    m for e in self.reorder.held.values() for u in e.parts.values() for m in u.msgs
+                ]
+                while (unit := self.inbox.get(0)) is not None:
+                    held.extend(unit.msgs)
+                with contextlib.suppress(BaseException):
+                    self._save_bookmark(final=True)
+
+                async def give_back() -> None:  # the next receiver gets them at once
+                    for msg in held:
+                        with contextlib.suppress(Exception):
+                            await msg.nak()
+
+                with contextlib.suppress(BaseException):
+                    self.session.call(give_back(), timeout=10)
+        finally:
+            self.session.close()
+            self.report()
+
+    def report(self) -> None:
+        counts = self.reorder.counts
+        seconds = max(time.monotonic() - self._started, 1e-9)
+        from vflow_cli.runner import _human
+
+        extra = []
+        for name, value in (
+            ("skipped", counts.skipped),
+            ("dead-lettered", counts.dead),
+            ("duplicates dropped", counts.duplicates),
+            ("lost (receiver too slow, live)", self.lost_live),
+            ("broken messages", self.bad),
+            ("non-vflow messages ignored", self.foreign),
+            ("of another sender ignored", self.others),
+        ):
+            if value:
+                extra.append(f"{value} {name}")
+        if counts.skipped or self.lost_live:
+            log.warning("%s", "; ".join(extra))
+        log.info(
+            "received %d packets from %s, %s (%s/s)%s",
+            self.packets,
+            self.address.shown(),
+            _human(self.bytes),
+            _human(self.bytes / seconds),
+            "; " + "; ".join(extra) if extra else "",
+        )
+
+
+async def _ack(msg: Any) -> None:
+    if msg.reply:
+        with contextlib.suppress(Exception):
+            await msg.ack()
