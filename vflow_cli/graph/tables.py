@@ -10,7 +10,6 @@ from typing import Any
 
 from vflow_cli.graph.model import DEVICES, JOINS, KINDS, NODE_KEYS, UNMATCHED, Node
 
-
 SERVICES = ("worker",)  # runners a node may run: they work beside the graph's pipes
 
 

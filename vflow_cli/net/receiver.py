@@ -19,6 +19,10 @@ the KV bucket vflow-recv keeps the next sequence number to hand out. Messages ar
 acknowledged only after the bookmark that covers them is stored, so a receiver that is
 stopped and started again hands out each packet once, in order, from where it stopped
 (killed with SIGKILL, it may hand out again the packets of its last 0.2 s).
+
+Over 400 lines, on purpose: one class, Receiver, whose inbox, reorder buffer, bookmark and
+acknowledgements keep one invariant together (a packet is acknowledged only once the
+bookmark past it is stored, and handed out only once, in order).
 """
 
 from __future__ import annotations

@@ -1,0 +1,598 @@
+"""net.job: one worker's work on a stream (see net.worker for the whole picture).
+
+Over 400 lines, on purpose: one class, Job, holds one invariant that its input side (the
+subscription or pull consumer, heartbeats), the stage's side (the runner's source and sink)
+and its output side (publishing, acknowledging, dead letters) all keep: an input is
+acknowledged only after everything made from it is published and stored. Split over files,
+that invariant would be too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from vflow_cli.framing import Packet, StreamError
+
+
+@dataclasses.dataclass
+class Task:
+    """One input in the stage thread's hands."""
+
+    unit: Any  # receiver.Unit
+    packet: Packet | None
+    outputs: int = 0
+    held: Any = None  # the last output, published once we know whether more follow
+
+
+class Job:
+    def __init__(
+        self,
+        src: Any,
+        dst: Any,
+        info: Any,
+        options: dict[str, Any],
+        *,
+        group: str,
+        mode: str,
+        max_deliver: int,
+        ack_wait: float,
+        keep: bool,
+        quality: int | None,
+        idle: float,
+        limits: Any,
+    ) -> None:
+        from vflow_cli.net import connection, messages
+        from vflow_cli.net.loop import Inbox
+        from vflow_cli.net.publisher import Publisher
+        from vflow_cli.net.session import Session
+
+        self.src, self.dst, self.info = src, dst, info
+        self.group, self.max_deliver, self.ack_wait = group, max_deliver, ack_wait
+        self.keep, self.quality, self.idle = keep, quality, idle
+        self.pixels = info.looks_at_pixels(options)
+        self.session = Session(src, "worker")
+        self.out_session = self.session
+        self.current: Task | None = None
+        self.served: dict[str, float] = {}  # stream id -> last time we heard of it
+        self.ended: dict[str, str | None] = {}  # stream id -> None (end) or the cut reason
+        self.busy: tuple[str, int] | None = None
+        self.failures = 0
+        self.dead = 0
+        self.done = 0
+        self.chunked = 0
+        self.assembler = messages.Assembler(64 << 20)
+        try:
+            if dst is not None and (dst.servers, dst.credentials) != (src.servers, src.credentials):
+                self.out_session = Session(dst, "worker")
+            js = self.session.js
+            stream = self.session.call(connection.find_stream(js, src.subject))
+            self.durable = mode == "durable" or (mode == "auto" and stream is not None)
+            self.inbox: Inbox[Any] = (
+                Inbox(1, leaky=False) if self.durable else Inbox(64, leaky=True, budget=64 << 20)
+            )
+            if self.durable:
+                self.stream = stream or self.session.call(
+                    connection.ensure_stream(js, src.subject, limits)
+                )
+                if dst is not None:
+                    self.out_session.call(
+                        connection.ensure_stream(self.out_session.js, dst.subject, limits)
+                    )
+            self.dead_subject = messages.dead_subject(src.subject)
+            self.dead_stored = self._dead_stream(limits)
+            self.out = (
+                Publisher(
+                    self.out_session,
+                    dst.subject,
+                    durable=self.durable,
+                    stream="-",
+                    size=8,
+                    leaky=False,
+                )
+                if dst is not None
+                else None
+            )
+            self.session.call(self._subscribe())
+        except BaseException:
+            self.close()
+            raise
+        self.sink = _Sink(self) if self.out is not None else None
+        self.in_flight: list[Any] = []  # durable messages we hold (kept alive with in_progress)
+
+    # -- loop thread -------------------------------------------------------------------------
+
+    def _dead_stream(self, limits: Any) -> bool:
+        from vflow_cli.net import connection
+
+        try:
+            self.session.call(
+                connection.ensure_stream(
+                    self.session.js,
+                    self.dead_subject,
+                    dataclasses.replace(
+                        limits, discard="old", max_age=7 * 86400, max_bytes=256 << 20
+                    ),
+                )
+            )
+            return True
+        except Exception:
+            return False  # no JetStream: dead letters are published, not stored
+
+    async def _subscribe(self) -> None:
+        from vflow_cli.net import messages
+
+        client = self.session.client
+        self._room = asyncio.Event()
+        await client.subscribe(messages.beat_subject(self.src.subject), cb=self._on_beat)
+        if not self.durable:
+            await client.subscribe(
+                self.src.subject,
+                queue=self.group,
+                cb=self._on_msg,
+                pending_msgs_limit=64,
+                pending_bytes_limit=64 << 20,
+            )
+        else:
+            from nats.js import api
+
+            config = api.ConsumerConfig(
+                durable_name=self.group,
+                ack_policy=api.AckPolicy.EXPLICIT,
+                ack_wait=self.ack_wait,
+                max_deliver=-1,  # we count deliveries ourselves (dead letters)
+                max_ack_pending=1024,
+                filter_subject=self.src.subject,
+            )
+            try:
+                self._psub = await self.session.js.pull_subscribe(
+                    self.src.subject, durable=self.group, stream=self.stream, config=config
+                )
+            except Exception:  # it exists with other settings: use it as it is
+                self._psub = await self.session.js.pull_subscribe_bind(
+                    durable=self.group, stream=self.stream
+                )
+            self.inbox.on_room(lambda: self.session.bridge.soon(self._room.set))
+            self.session.start(self._fetch())
+            self.session.start(self._keep_alive())
+        self.out_session.start(self._beats())
+
+    async def _fetch(self) -> None:
+        from nats import errors
+
+        while True:
+            if self.inbox.room() <= 0:
+                self._room.clear()
+                await self._room.wait()
+                continue
+            try:
+                batch = await self._psub.fetch(1, timeout=1)
+            except errors.TimeoutError:
+                continue
+            except errors.ConnectionClosedError:
+                return
+            except Exception:
+                await asyncio.sleep(0.5)
+                continue
+            for msg in batch:
+                await self._on_msg(msg)
+
+    async def _keep_alive(self) -> None:
+        """Tell the server we are still working on what we hold (no redelivery)."""
+        while True:
+            await asyncio.sleep(max(self.ack_wait / 3, 0.2))
+            for msg in list(self.in_flight):
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()
+
+    async def _on_beat(self, msg: Any) -> None:
+        from vflow_cli.net import messages
+
+        headers = msg.headers or {}
+        stream = headers.get(messages.STREAM)
+        if not stream:
+            return
+        self.served.setdefault(stream, 0.0)
+        self.served[stream] = time.monotonic()
+        kind = headers.get(messages.KIND)
+        if kind in (messages.END, messages.CUT) and stream not in self.ended:
+            self.ended[stream] = None if kind == messages.END else headers.get(messages.REASON, "")
+
+    async def _beats(self) -> None:
+        """Relay the sender's heartbeats to OUT's listeners, and say what we are busy with."""
+        from vflow_cli.net import messages
+
+        if self.dst is None:
+            return
+        target = messages.beat_subject(self.dst.subject)
+        while True:
+            now = time.monotonic()
+            alive = {s for s, t in self.served.items() if now - t < max(self.idle, 3.0)}
+            busy = self.busy
+            if busy is not None:
+                alive.add(busy[0])
+            for stream in alive:
+                headers = {messages.STREAM: stream, messages.SENDER: self.session.sender}
+                if busy is not None and busy[0] == stream:
+                    headers[messages.BUSY] = str(busy[1])
+                with contextlib.suppress(Exception):
+                    await self.out_session.client.publish(target, b"", headers=headers)
+            await asyncio.sleep(messages.BEAT_EVERY / 2)
+
+    async def _on_msg(self, msg: Any) -> None:
+        from vflow_cli.net import messages
+        from vflow_cli.net.receiver import NotVflow, unit_of
+
+        headers = msg.headers or {}
+        try:
+            if messages.CHUNK in headers:
+                self.chunked += 1
+                raise StreamError("chunked")
+            unit = unit_of(msg, self.assembler, time.monotonic())
+        except (NotVflow, StreamError):
+            if msg.reply:
+                with contextlib.suppress(Exception):
+                    await msg.term()
+            return
+        if unit is None:
+            return
+        self.served[unit.stream] = time.monotonic()
+        if self.durable:
+            self.in_flight.append(msg)
+        self.inbox.put(unit, len(unit.body or b""))  # live and full: the oldest is lost
+
+    # -- stage thread ------------------------------------------------------------------------
+
+    def packets(self) -> Iterator[Packet]:
+        """The stage's input: one packet at a time; asking for the next one finishes the
+        previous one (its outputs published, then it is acknowledged)."""
+        from vflow_cli.net import messages
+        from vflow_cli.runner import StageError, draining, log
+
+        last_check = time.monotonic()
+        while True:
+            self._finish()
+            if draining():
+                log.info("stopping: Ctrl-C (the stream goes on with the other workers)")
+                return
+            if self.chunked == 1:
+                self.chunked += 1
+                log.warning(
+                    "packets larger than the server's max_payload arrive in chunks, which "
+                    "competing workers cannot share; they were refused (send JPEG, or raise "
+                    "max_payload on the server)"
+                )
+            unit = self.inbox.get(None)
+            if unit is None:
+                if time.monotonic() - last_check > 0.5:
+                    last_check = time.monotonic()
+                    reason = self._should_end()
+                    if reason is not None:
+                        if reason:
+                            raise StageError(reason)
+                        return
+                continue
+            if unit.kind in (messages.END, messages.CUT):
+                self._forward_control(unit)
+                continue
+            if unit.kind != "data":  # a tombstone or empty output on our input: pass it on
+                self._pass_on(unit)
+                continue
+            task = Task(unit, None)
+            deliveries = _deliveries(unit)
+            if deliveries > self.max_deliver:
+                self.current = task
+                self._bury(f"delivered {deliveries} times and never answered: workers died on it")
+                continue
+            try:
+                task.packet = messages.packet_of(unit.body, unit.wire, pixels=self.pixels)
+            except (StreamError, StageError) as exc:
+                self.current = task
+                self._bury(f"not a valid packet: {exc}")
+                continue
+            self.current = task
+            self.busy = (unit.stream, unit.seq)
+            yield task.packet
+
+    def _should_end(self) -> str | None:
+        """None: keep waiting; "": the streams we served ended, all done; else an error."""
+        if self.keep or not self.served:
+            return None
+        now = time.monotonic()
+        if any(s not in self.ended for s in self.served):
+            silent = [
+                s for s, t in self.served.items() if s not in self.ended and now - t > self.idle
+            ]
+            if (
+                not silent
+                or self.idle <= 0
+                or len(silent) < len([s for s in self.served if s not in self.ended])
+            ):
+                return None
+            if self._pending():
+                return None
+            return (
+                f"the sender of {self.src.subject} went silent for {self.idle:g} s without "
+                "ending its stream"
+            )
+        if self._pending():
+            return None
+        cut = [r for r in self.ended.values() if r]
+        return f"the stream was cut upstream: {cut[0]}" if cut else ""
+
+    def _pending(self) -> bool:
+        if len(self.inbox):
+            return True
+        if not self.durable:
+            return False
+        try:
+            info = self.session.call(self._psub.consumer_info(), timeout=5)
+        except Exception:
+            return True
+        return bool(info.num_pending or info.num_ack_pending)
+
+    def wrap(self, function: Callable[..., Any]) -> Callable[..., Any]:
+        """The stage function, restarted after a packet that made it raise."""
+        job = self
+
+        def attempts(packets: Iterator[Packet], **options: Any) -> Iterator[Any]:
+            while True:
+                try:
+                    result = function(packets, **options)
+                    if result is not None:
+                        yield from result
+                    return
+                except Exception as exc:
+                    if job.current is None or job.current.packet is None:
+                        raise  # not a packet's fault (it failed before its first one)
+                    job.failed(exc)
+
+        if self.info.kind == "consumer":
+
+            def consume(packets: Iterator[Packet], **options: Any) -> None:
+                for _ in attempts(packets, **options):
+                    pass
+
+            return consume
+        return attempts
+
+    def failed(self, exc: Exception) -> None:
+        """The stage raised on the current packet: retry it elsewhere, or bury it."""
+        from vflow_cli.runner import log, one_line
+
+        task = self.current
+        assert task is not None
+        reason = (
+            f"{self.info.name}: {type(exc).__name__ if not str(exc) else ''}{one_line(str(exc))}"
+        )
+        self.failures += 1
+        tries = _deliveries(task.unit)
+        task.held = None
+        if self.durable and tries < self.max_deliver:
+            log.warning(
+                "packet %s failed (try %d of %d): %s; it goes back to the workers",
+                task.unit.seq,
+                tries,
+                self.max_deliver,
+                reason,
+            )
+            self._settle(task, ack="nak")
+            return
+        log.warning(
+            "packet %s failed (try %d of %d): %s", task.unit.seq, tries, self.max_deliver, reason
+        )
+        self._bury(reason)
+
+    def _bury(self, reason: str) -> None:
+        """Dead letters: the packet to IN.dead, a tombstone to OUT, then acknowledge."""
+        from vflow_cli.net import messages
+        from vflow_cli.net.publisher import Outgoing
+        from vflow_cli.runner import log
+
+        task = self.current
+        assert task is not None
+        unit = task.unit
+        self.dead += 1
+        headers = {
+            **{k: v for k, v in (unit.headers or {}).items() if k.startswith("Vflow-")},
+            messages.REASON: reason[:500],
+            messages.DELIVERIES: str(_deliveries(unit)),
+            messages.MSG_ID: f"{unit.stream}.{unit.seq}.dead.{time.time_ns()}",
+        }
+        body = unit.body if unit.body is not None else b""
+
+        async def store() -> None:
+            if self.dead_stored:
+                await self.session.js.publish(self.dead_subject, bytes(body), headers=headers)
+            else:
+                await self.session.client.publish(self.dead_subject, bytes(body), headers=headers)
+
+        try:
+            self.session.call(store(), timeout=30)
+        except Exception as exc:
+            log.warning("could not store packet %s in %s: %s", unit.seq, self.dead_subject, exc)
+        log.warning("packet %s went to %s: %s", unit.seq, self.dead_subject, reason)
+        if self.out is not None:
+            self.out.put(
+                Outgoing(
+                    None,
+                    {
+                        messages.KIND: messages.DEAD,
+                        messages.REASON: reason[:300],
+                        messages.DEAD_SUBJECT: self.dead_subject,
+                    },
+                    seq=unit.seq,
+                    stream=unit.stream,
+                )
+            )
+        task.held = None
+        task.outputs = -1  # nothing more to publish for it
+        self._settle(task, ack="ack")
+
+    def output(self, packet: Packet) -> None:
+        """The stage made a packet from the current input."""
+        from vflow_cli.net.publisher import Outgoing
+
+        task = self.current
+        if task is None:
+            raise StreamError("a worker's stage produced a packet before its first input")
+        if task.held is not None:
+            self.out.put(task.held)  # type: ignore[union-attr]
+        task.held = self._outgoing(packet, task, task.outputs)
+        task.outputs += 1
+        _ = Outgoing
+
+    def _outgoing(self, packet: Packet, task: Task, part: int) -> Any:
+        from vflow_cli.net import messages
+        from vflow_cli.net.publisher import Outgoing
+
+        data, wire = messages.body(packet, self.quality)
+        headers = {messages.WIRE: "jpeg"} if wire else {}
+        return Outgoing(data, headers, seq=task.unit.seq, part=part, stream=task.unit.stream)
+
+    def _finish(self) -> None:
+        """The stage wants its next input: publish what it made of this one, then ack."""
+        from vflow_cli.net import messages
+        from vflow_cli.net.publisher import Outgoing
+
+        task = self.current
+        if task is None:
+            return
+        if self.out is not None and task.outputs >= 0:
+            if task.held is not None:
+                task.held.headers[messages.PARTS] = str(task.outputs)
+                self.out.put(task.held)
+            else:
+                self.out.put(
+                    Outgoing(
+                        None,
+                        {messages.PARTS: "0"},
+                        seq=task.unit.seq,
+                        stream=task.unit.stream,
+                    )
+                )
+        self.done += 1
+        self._settle(task, ack="ack")
+
+    def _settle(self, task: Task, *, ack: str) -> None:
+        """Acknowledge (or nak) the input once everything published before is stored."""
+        from vflow_cli.net.publisher import Outgoing
+
+        self.current = None
+        self.busy = None
+        msgs = list(task.unit.msgs)
+
+        async def answer() -> None:
+            for msg in msgs:
+                if not msg.reply:
+                    continue
+                with contextlib.suppress(Exception):
+                    if ack == "nak":
+                        await msg.nak(delay=0.5)
+                    else:
+                        await msg.ack()
+                with contextlib.suppress(ValueError):
+                    self.in_flight.remove(msg)
+
+        if self.out is not None:
+            self.out.put(Outgoing(None, {}, after=answer, stream="-", seq=None))
+        else:
+            self.session.call(answer(), timeout=30)
+
+    def _forward_control(self, unit: Any) -> None:
+        """The sender's end (or cut) came to us: pass it on, and tell the other workers."""
+        from vflow_cli.net import messages
+        from vflow_cli.net.publisher import Outgoing
+
+        reason = unit.reason if unit.kind == messages.CUT else None
+        self.ended.setdefault(unit.stream, reason)
+        self.served[unit.stream] = time.monotonic()
+        headers = {messages.KIND: unit.kind, messages.PACKETS: str(unit.packets)}
+        if unit.reason:
+            headers[messages.REASON] = unit.reason
+        if self.out is not None:
+            self.out.put(Outgoing(None, headers, stream=unit.stream))
+        beat = {messages.STREAM: unit.stream, **headers}
+
+        async def tell() -> None:
+            await self.session.client.publish(
+                messages.beat_subject(self.src.subject), b"", headers=beat
+            )
+
+        with contextlib.suppress(Exception):
+            self.session.call(tell(), timeout=10)
+        self._settle(Task(unit, None), ack="ack")
+
+    def _pass_on(self, unit: Any) -> None:
+        from vflow_cli.net.publisher import Outgoing
+
+        if self.out is not None:
+            self.out.put(Outgoing(None, dict(unit.headers), seq=unit.seq, stream=unit.stream))
+        self._settle(Task(unit, None), ack="ack")
+
+    def close(self) -> None:
+        from vflow_cli.runner import log
+
+        out = getattr(self, "out", None)
+        try:
+            if out is not None:
+                out.close(timeout=60)
+        except Exception as exc:
+            log.warning("%s", exc)
+        finally:
+            held = list(getattr(self, "in_flight", []))
+
+            async def give_back() -> None:
+                for msg in held:
+                    with contextlib.suppress(Exception):
+                        await msg.nak()
+
+            if held:
+                with contextlib.suppress(BaseException):
+                    self.session.call(give_back(), timeout=10)
+            if self.out_session is not self.session:
+                self.out_session.close()
+            self.session.close()
+        log.info(
+            "worked on %d packets (%d failed tries, %d to the dead letters)",
+            self.done,
+            self.failures,
+            self.dead,
+        )
+
+
+class _Sink:
+    """The runner's sink for a worker's stage: packets go to Job.output()."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.packets = 0
+        self.bytes = 0
+        self.busy = False
+
+    def write(self, packet: Packet) -> None:
+        self.busy = True
+        self.job.output(packet)
+        self.packets += 1
+        self.busy = False
+
+    def push(self) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+    def close(self, *, end: bool = True) -> None:
+        """A worker leaving does not end the stream: the end comes from the sender."""
+        self.job._finish()
+
+
+def _deliveries(unit: Any) -> int:
+    for msg in unit.msgs:
+        with contextlib.suppress(Exception):
+            return int(msg.metadata.num_delivered)
+    return 1
