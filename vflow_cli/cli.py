@@ -50,6 +50,8 @@ STAGES = {
     "resize": "resize",
     "rotate": "rotate",
     "save": "save",
+    "serve": "serve",
+    "serve-pass": "serve",
     "show": "show",
     "stamp": "stamp",
     "sum": "aggregate",
