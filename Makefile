@@ -5,9 +5,10 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(CURDIR)/$(VENV)/bin
 # Debian packages the tests and benchmarks use: a virtual X server and a key-sender for
-# `vflow show`, a screenshot tool, ffmpeg (a peer in `make bench`, a local test stream) and
-# graphviz (`vflow graph --dot --render`).
-APT_PACKAGES := xvfb xdotool x11-apps ffmpeg graphviz
+# `vflow show`, a screenshot tool, ffmpeg (a peer in `make bench`, a local test stream),
+# graphviz (`vflow graph --dot --render`, the graph page) and chromium (the browser the
+# tests of `vflow serve` and the graph page drive, through Playwright).
+APT_PACKAGES := xvfb xdotool x11-apps ffmpeg graphviz chromium
 
 .DEFAULT_GOAL := check
 .PHONY: help check install system-deps venv link test test-all lint fmt bench man docs smoke clean
