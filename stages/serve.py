@@ -172,8 +172,9 @@ def serve(packets: Iterator[Packet], **options: Any) -> None:
 
     \b
       vflow camera 0 | vflow stamp '{time}' | vflow serve --port 8080
-      vflow read clip.mp4 --realtime | vflow serve --bind 0.0.0.0 --token-file ~/.vflow-token
-      curl -s localhost:8080/frame.jpg -o now.jpg; curl -s localhost:8080/meta | jq .seq
+      vflow read a.mp4 --realtime | vflow serve --bind 0.0.0.0 --token-file key
+      curl -s localhost:8080/frame.jpg -o now.jpg
+      curl -s localhost:8080/meta | jq .seq
     """
     for _ in _serving(packets, **options):
         pass
