@@ -12,7 +12,7 @@ import threading
 import time
 from pathlib import Path
 
-from tests.bench.common import ENV, Row
+from tests.bench.common import ENV, Row, wall
 
 VFLOW = [sys.executable, "-m", "vflow_cli"]
 FRAMES = 600  # 1280x720 test-card frames through the pipeline (1.66 GB)
@@ -65,8 +65,27 @@ def rows() -> list[Row]:
                 "reported",
             )
         )
+    table.append(_small_packets())
     table.extend(_stalled_memory())
     return table
+
+
+def _small_packets(count: int = 1_000_000) -> Row:
+    """Per-packet cost with nobody watching: metadata kept for /meta, nothing else."""
+    with tempfile.TemporaryDirectory(prefix="vflow-bench-serve-") as tmp:
+        stream = Path(tmp) / "ints.vflow"
+        subprocess.run(["bash", "-c", f"vflow int 1 {count} > {stream}"], env=ENV, check=True)
+        serve = wall(f"vflow serve -p 0 -q < {stream}")
+        null = wall(f"vflow null < {stream}")
+    return Row(
+        f"{count:,} small packets: serve, no client",
+        count / serve,
+        "packets/s",
+        "null",
+        count / null,
+        ">= 0.7x null",
+        serve <= null / 0.7,
+    )
 
 
 def _pipeline_fps(consumer: list[str]) -> float:

@@ -66,8 +66,9 @@ def _png(data: bytes) -> np.ndarray:
 def test_the_live_picture_moves_and_the_count_shows(browser):
     from playwright.sync_api import expect
 
+    # not --animated: the clock and the frame number are then all that changes
     with Served(
-        ["testcard", "--size", "640x360", "--animated", "--fps", "10"],
+        ["testcard", "--size", "640x360", "--fps", "10"],
         ["count", "--kind", "frame"],
         ["serve", "-p", "0"],
     ) as s:
@@ -84,7 +85,7 @@ def test_the_live_picture_moves_and_the_count_shows(browser):
         bars = (slice(int(h * 0.45), int(h * 0.6)), slice(int(w * 0.05), int(w * 0.12)))
         changed = np.abs(first[clock].astype(int) - second[clock].astype(int)).mean()
         still = np.abs(first[bars].astype(int) - second[bars].astype(int)).mean()
-        assert changed > 5 * max(still, 0.5), (changed, still)
+        assert changed > 2 and still < 1, (changed, still)
 
         count = browser.locator('#meta tr[data-field="count"] td')
         expect(count).to_have_text(re.compile(r"^\d+$"))

@@ -72,14 +72,20 @@ class Feed:
         self._encoding = threading.Lock()
         self._value: Any = None
         self.version = 0
+        self._waiting = 0  # readers in wait()
         self._cached: tuple[int, bytes] | None = None
         self.closed = False
 
     def publish(self, value: Any) -> None:
-        with self._cond:
-            self._value = value
-            self.version += 1
-            self._cond.notify_all()
+        """One publisher only (the stage's thread). It takes the lock only when a reader
+        waits: a stream of small packets pays two attribute writes a packet, not a lock.
+        (No wake-up is lost: a reader counts itself in before it looks at the version,
+        and this writes the version before it looks at the count.)"""
+        self._value = value
+        self.version += 1
+        if self._waiting:
+            with self._cond:
+                self._cond.notify_all()
 
     @property
     def value(self) -> Any:
@@ -102,8 +108,12 @@ class Feed:
         """The first version newer than `after`, waiting up to `timeout` s (None: nothing
         new by then). Closed once the feed has ended."""
         with self._cond:
-            if not self._cond.wait_for(lambda: self.closed or self.version > after, timeout):
-                return None
+            self._waiting += 1
+            try:
+                if not self._cond.wait_for(lambda: self.closed or self.version > after, timeout):
+                    return None
+            finally:
+                self._waiting -= 1
             if self.closed:
                 raise Closed
             version, value = self.version, self._value
