@@ -9,6 +9,7 @@ name); in a graph, a serve node on a fan-out branch with a leaky queue is the us
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -100,14 +101,15 @@ def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def _serving(packets: Iterator[Packet], **opts: Any) -> Iterator[Packet]:
-    """Hand every packet to the server as it passes, then yield it."""
+@contextlib.contextmanager
+def _server(**opts: Any) -> Iterator[Any]:
+    """The stream's server, for the time of the stage; at end of input, with --wait, it
+    stays up until Ctrl-C."""
     from vflow_cli.runner import interrupted
     from vflow_cli.web.auth import read_token
     from vflow_cli.web.stream import StreamServer
 
     token = read_token(opts["token"], opts["token_file"])
-    wait = opts["wait"]
     server = StreamServer(
         name=opts["name"],
         bind=opts["bind"],
@@ -117,17 +119,15 @@ def _serving(packets: Iterator[Packet], **opts: Any) -> Iterator[Packet]:
         max_fps=opts["max_fps"],
         max_clients=opts["max_clients"],
         timeout=opts["timeout"],
-        keep_last=wait,
+        keep_last=opts["wait"],
         log=log,
     )
     # the address is what a person starting a server needs, so it shows without -v
     log.warning("serving on %s%s", server.url, " (a token is needed)" if token else "")
     try:
-        for packet in packets:
-            server.packet(packet)
-            yield packet
+        yield server
         server.end()
-        if wait:
+        if opts["wait"]:
             log.warning("the input ended; serving the last frame until Ctrl-C")
             while not interrupted():
                 time.sleep(0.2)
@@ -176,8 +176,10 @@ def serve(packets: Iterator[Packet], **options: Any) -> None:
       curl -s localhost:8080/frame.jpg -o now.jpg
       curl -s localhost:8080/meta | jq .seq
     """
-    for _ in _serving(packets, **options):
-        pass
+    with _server(**options) as server:
+        take = server.packet
+        for packet in packets:
+            take(packet)
 
 
 @processor(name="serve-pass", pixels=False)
@@ -191,4 +193,8 @@ def serve_pass(packets: Iterator[Packet], **options: Any) -> Iterator[Packet]:
     \b
       vflow camera 0 | vflow serve-pass --port 8080 | vflow write cam.mkv
     """
-    return _serving(packets, **options)
+    with _server(**options) as server:
+        take = server.packet
+        for packet in packets:
+            take(packet)
+            yield packet

@@ -117,7 +117,7 @@ class StreamServer:
         meta = packet if image is None else {**packet, "image": jsonable(image)}
         kind = packet.get("kind")
         by_kind = self.by_kind
-        if kind not in by_kind and len(by_kind) >= KINDS_KEPT:
+        if len(by_kind) >= KINDS_KEPT and kind not in by_kind:
             by_kind.pop(next(iter(by_kind)))
         by_kind[kind] = meta
         self.meta.publish(meta)
