@@ -271,6 +271,32 @@ def test_the_event_stream_carries_metadata_and_status():
     assert statuses[-1]["name"] == "testcard" and "fps" in statuses[-1]
 
 
+def test_max_fps_caps_the_encoding_not_the_stream():
+    with Served([*CARD, "--fps", "20"], ["serve", "-p", "0", "--max-fps", "4"]) as s:
+        viewer = MjpegReader(s.port)
+        viewer.part()
+        before = s.metrics()
+        time.sleep(2)
+        after = s.metrics()
+        viewer.close()
+    frames = metric(after, "vflow_serve_frames_total") - metric(before, "vflow_serve_frames_total")
+    encoded = metric(after, "vflow_serve_frames_encoded_total") - metric(
+        before, "vflow_serve_frames_encoded_total"
+    )
+    assert frames >= 25  # the stream went on at its pace
+    assert 4 <= encoded <= 11  # about 4 a second were encoded
+
+
+def test_head_answers_with_headers_only():
+    with Served([*CARD, "--fps", "20"], ["serve", "-p", "0"]) as s:
+        wait_for(lambda: s.get("/meta")[0] == 200, what="a packet")
+        reply = raw_request(
+            s.port, f"HEAD /meta HTTP/1.1\r\nHost: {s.host}\r\nConnection: close\r\n\r\n".encode()
+        )
+        head, _, body = reply.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200 ") and b"Content-Length: " in head and body == b""
+
+
 def test_frames_already_jpeg_are_sent_as_they_are():
     with Served([*CARD, "--fps", "20"], ["jpeg", "--quality", "70"], ["serve", "-p", "0"]) as s:
         viewer = MjpegReader(s.port)
