@@ -39,7 +39,13 @@ $(VENV)/.installed: pyproject.toml
 link: venv ## put `vflow` on PATH (~/.local/bin if on PATH, else /usr/local/bin)
 	@for dir in $(HOME)/.local/bin /usr/local/bin; do \
 	  case ":$$PATH:" in *":$$dir:"*) ;; *) continue;; esac; \
-	  if [ -w "$$dir" ]; then ln -sf $(BIN)/vflow $$dir/vflow; echo "vflow -> $$dir/vflow"; exit 0; fi; \
+	  [ -w "$$dir" ] || continue; \
+	  if [ -e "$$dir/vflow" ] && [ ! -L "$$dir/vflow" ]; then \
+	    echo "note: $$dir/vflow is not a link made by this Makefile; left alone (use $(BIN)/vflow)"; exit 0; fi; \
+	  old=$$(readlink "$$dir/vflow" 2>/dev/null || true); \
+	  if [ -n "$$old" ] && [ "$$old" != "$(BIN)/vflow" ]; then \
+	    echo "note: $$dir/vflow pointed to $$old (another checkout?); it now points here"; fi; \
+	  ln -sf $(BIN)/vflow $$dir/vflow; echo "vflow -> $$dir/vflow"; exit 0; \
 	done; echo "note: add $(BIN) to PATH to run vflow"
 
 test: venv ## run the test suite (what CI runs)
@@ -61,10 +67,10 @@ bench: venv ## speed benchmarks: a table, each row beside its peer
 	PATH="$(BIN):$$PATH" $(BIN)/python -m tests.bench
 
 man: venv ## regenerate man/vflow-STAGE.1 from each stage's --help (vflow.1 and *.5 are by hand)
-	$(BIN)/python -m tests.manpages man
+	$(BIN)/python -m vflow_cli.docgen.man man
 
 docs: venv ## regenerate the README's stage table from each stage's --help
-	$(BIN)/python -m tests.docs
+	$(BIN)/python -m vflow_cli.docgen.readme
 
 smoke: venv ## a quick look that the README's examples run
 	PATH="$(BIN):$$PATH"; export PATH; \

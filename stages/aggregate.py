@@ -61,35 +61,35 @@ def _binary(op: Callable[[Any, Any], Any]) -> Callable[[Any, float, int], Any]:
     return lambda acc, value, seen: value if acc is None else op(acc, value)
 
 
-@processor(name="sum", pixels=False)
+@processor(name="sum", pixels=False, stateful=True)
 @_field_options
 def sum_(packets: Iterator[Packet], field: str, into: str | None) -> Iterator[Packet]:
     """Replace a numeric field with its running sum."""
     return _running(packets, field, into, _binary(operator.add))
 
 
-@processor(name="mul", pixels=False)
+@processor(name="mul", pixels=False, stateful=True)
 @_field_options
 def mul(packets: Iterator[Packet], field: str, into: str | None) -> Iterator[Packet]:
     """Replace a numeric field with its running product."""
     return _running(packets, field, into, _binary(operator.mul))
 
 
-@processor(name="min", pixels=False)
+@processor(name="min", pixels=False, stateful=True)
 @_field_options
 def min_(packets: Iterator[Packet], field: str, into: str | None) -> Iterator[Packet]:
     """Replace a numeric field with its running minimum."""
     return _running(packets, field, into, _binary(min))
 
 
-@processor(name="max", pixels=False)
+@processor(name="max", pixels=False, stateful=True)
 @_field_options
 def max_(packets: Iterator[Packet], field: str, into: str | None) -> Iterator[Packet]:
     """Replace a numeric field with its running maximum."""
     return _running(packets, field, into, _binary(max))
 
 
-@processor(name="mean", pixels=False)
+@processor(name="mean", pixels=False, stateful=True)
 @_field_options
 def mean(packets: Iterator[Packet], field: str, into: str | None) -> Iterator[Packet]:
     """Replace a numeric field with its running mean (a float)."""
@@ -101,7 +101,7 @@ def mean(packets: Iterator[Packet], field: str, into: str | None) -> Iterator[Pa
     return _running(packets, field, into, fold)
 
 
-@processor(pixels=False)
+@processor(pixels=False, stateful=True)
 @kind_option
 @click.option(
     "-f",

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from vflow_cli.options import frames_option, parse_size
+from vflow_cli.options import frames_option, name_option, parse_size, rate_option
 from vflow_cli.stage import Packet, StageError, log, producer
 
 
@@ -42,7 +42,8 @@ def describe(source: str) -> tuple[str, Any]:
 
 def open_source(kind: str, target: Any, timeout: float, label: str):
     """An opened cv2.VideoCapture, or StageError within about `timeout` seconds."""
-    from vflow_cli.video import Timeout, call_with_timeout, cv2_module, native_stderr_to_log
+    from vflow_cli.capture import Timeout, call_with_timeout
+    from vflow_cli.opencv import cv2_module, native_stderr_to_log
 
     cv2 = cv2_module()
     ms = int(timeout * 1000)
@@ -96,13 +97,7 @@ def open_source(kind: str, target: Any, timeout: float, label: str):
     default=None,
     help="Ask the camera for this picture size (e.g. 1280x720). Default: its own.",
 )
-@click.option(
-    "--fps",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    metavar="RATE",
-    help="Ask the camera for this frame rate; also the rate the stream announces.",
-)
+@rate_option("Ask the camera for this frame rate; also the rate the stream announces.")
 @frames_option("run until interrupted")
 @click.option(
     "--duration",
@@ -126,7 +121,7 @@ def open_source(kind: str, target: Any, timeout: float, label: str):
     metavar="SECONDS",
     help="Give up opening or reading after this many seconds.",
 )
-@click.option("--name", default=None, help="The stream's source name. Default: INDEX|URL.")
+@name_option(None, "INDEX|URL")
 def camera(
     source: str,
     size: str | None,
@@ -149,7 +144,9 @@ def camera(
       vflow camera 0 --size 1280x720 | vflow show
       vflow camera rtsp://192.168.1.20/stream --duration 60 | vflow write clip.mkv
     """
-    from vflow_cli.video import Grabber, Timeout, cv2_module
+    from vflow_cli import packets
+    from vflow_cli.capture import Grabber, Timeout
+    from vflow_cli.opencv import cv2_module
 
     cv2 = cv2_module()
     wanted = parse_size(size) if size else None
@@ -178,14 +175,7 @@ def camera(
             log.warning("%s gives %dx%d, not the %dx%d asked for", label, width, height, *wanted)
         reported = capture.get(cv2.CAP_PROP_FPS) or 0.0
         rate = fps or (reported if 0 < reported < 1000 else None)
-        yield {
-            "kind": "stream",
-            "source": name or source,
-            "width": width,
-            "height": height,
-            "fps": rate,
-            "length": frames,
-        }
+        yield packets.stream(name or source, width, height, rate, frames)
         started = time.monotonic()
         seq = failures = 0
         while frames is None or seq < frames:
@@ -194,13 +184,7 @@ def camera(
                 now = time.monotonic()
                 if duration is not None and now - started >= duration:
                     break
-                yield {
-                    "kind": "frame",
-                    "seq": seq,
-                    "t": now - started,
-                    "wall": wall,
-                    "image": image,
-                }
+                yield packets.frame(seq, now - started, image, wall=wall)
                 seq += 1
                 if frames is not None and seq >= frames:
                     break

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import click
 
+from vflow_cli.colors import COLORSPACES
 from vflow_cli.stage import Packet, processor
-from vflow_cli.video import COLORSPACES
 
 
 @processor
@@ -30,13 +30,17 @@ def convert(packets: Iterator[Packet], target: str, source: str | None) -> Itera
     \b
       vflow read in.mp4 | vflow convert hsv | my-hue-filter | vflow convert bgr | vflow show
     """
-    from vflow_cli.images import pixels
-    from vflow_cli.video import colorspace_of, convert_colors
+    from vflow_cli.colors import colorspace_of, convert_colors
+    from vflow_cli.images import COLOUR, Takes, pixels
+
+    types = ("uint8", "float32") if "hsv" in (target, source) else COLOUR
+    takes = Takes("convert converts", types, (1, 3, 4))
 
     for packet in packets:
         image = packet.get("image")
         if image is not None:
             image = pixels(image)
+            takes.check(image, packet)
             space = source or colorspace_of(packet, image)
             packet["image"] = convert_colors(image, space, target)
             packet["colorspace"] = target

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
+from vflow_cli.options import checked
 from vflow_cli.stage import Packet, StageError, processor
-from vflow_cli.video import checked
 
 
 def parse_box(text: str) -> tuple[int, int, int, int]:
@@ -40,14 +40,16 @@ def crop(packets: Iterator[Packet], box: str) -> Iterator[Packet]:
     """Crop every frame to the rectangle X,Y,W,H (pixels from the top-left corner).
 
     A rectangle that runs past the frame's edge is clipped to it; one that starts outside
-    the frame is an error. Stream announcements get the new size.
+    the frame is an error. Stream announcements get the new size. Boxes, lines and zones
+    the packets carry (vflow-packet(5)) move with the pixels; a box cut out of the picture
+    is dropped.
 
     \b
       vflow read in.mp4 | vflow crop 0,0,640,360 | vflow write corner.mp4
     """
     import numpy as np
 
-    from vflow_cli.video import map_images, stream_size
+    from vflow_cli.images import ANY_DTYPE, Takes, map_images, stream_size
 
     wanted = parse_box(box)
 
@@ -60,4 +62,10 @@ def crop(packets: Iterator[Packet], box: str) -> Iterator[Packet]:
         if known:
             _, _, packet["width"], packet["height"] = fit_box(wanted, *known)
 
-    yield from map_images(packets, cut, announce)
+    def moves(width: int, height: int) -> Any:
+        from vflow_cli.vision.transform import Affine
+
+        x, y, _, _ = fit_box(wanted, width, height)
+        return Affine.scale(1, 1, -x, -y)
+
+    yield from map_images(packets, cut, announce, Takes("crop cuts", ANY_DTYPE, None), moves)

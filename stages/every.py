@@ -10,7 +10,7 @@ from vflow_cli.options import counts, kind_option
 from vflow_cli.stage import Packet, processor
 
 
-@processor(pixels=False)
+@processor(pixels=False, stateful=True)
 @click.argument("n", type=click.IntRange(min=1))
 @kind_option
 def every(packets: Iterator[Packet], n: int, kinds: tuple[str, ...]) -> Iterator[Packet]:

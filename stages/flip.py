@@ -14,8 +14,13 @@ CODES = {"h": 1, "horizontal": 1, "v": 0, "vertical": 0, "both": -1}
 
 def flip_image(image: Any, direction: str) -> Any:
     import cv2
+    import numpy as np
 
-    return cv2.flip(image, CODES[direction])
+    try:
+        return cv2.flip(image, CODES[direction])
+    except cv2.error:  # a type or channel count OpenCV does not flip: numpy does
+        axes = {1: (1,), 0: (0,), -1: (0, 1)}[CODES[direction]]
+        return np.ascontiguousarray(np.flip(image, axes))
 
 
 @processor
@@ -23,9 +28,22 @@ def flip_image(image: Any, direction: str) -> Any:
 def flip(packets: Iterator[Packet], direction: str) -> Iterator[Packet]:
     """Mirror every frame: h (left-right, the default), v (upside down) or both.
 
+    Boxes, lines and zones the packets carry (vflow-packet(5)) are mirrored with the frame.
+
     \b
       vflow camera 0 | vflow flip | vflow show          # a mirror
     """
-    from vflow_cli.video import map_images
+    from vflow_cli.images import ANY_DTYPE, Takes, map_images
 
-    yield from map_images(packets, lambda image: flip_image(image, direction))
+    def moves(width: int, height: int) -> Any:
+        from vflow_cli.vision.transform import Affine
+
+        code = CODES[direction]
+        mirror_x, mirror_y = code in (1, -1), code in (0, -1)
+        return Affine(
+            -1 if mirror_x else 1, 0, width if mirror_x else 0,
+            0, -1 if mirror_y else 1, height if mirror_y else 0,
+        )  # fmt: skip
+
+    takes = Takes("flip mirrors", ANY_DTYPE, None)
+    yield from map_images(packets, lambda image: flip_image(image, direction), None, takes, moves)

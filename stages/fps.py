@@ -12,7 +12,7 @@ from vflow_cli.options import counts, kind_option
 from vflow_cli.stage import Packet, log, processor
 
 
-@processor(pixels=lambda options: options["draw"])
+@processor(pixels=lambda options: options["draw"], stateful=True)
 @click.option(
     "-n",
     "--window",
@@ -54,7 +54,7 @@ def fps(
         value = (len(times) - 1) / span if span > 0 else None
         packet[into] = value
         if draw and value is not None and packet.get("image") is not None:
-            packet["image"] = _draw(packet["image"], value)
+            packet["image"] = _draw(packet["image"], value, packet)
         yield packet
     if n > 1 and first is not None:
         log.info(
@@ -62,10 +62,11 @@ def fps(
         )
 
 
-def _draw(image, value: float):
-    from vflow_cli.images import draw_label, line_height, pixels
+def _draw(image, value: float, packet: Packet):
+    from vflow_cli.images import DRAWS, draw_label, line_height, pixels
 
     image = pixels(image)
+    DRAWS.check(image, packet)
     if image.ndim >= 2:
         text = f"{value:.1f} fps"
         width = len(text) * line_height(image) * 6 // 10

@@ -27,9 +27,10 @@ def gray(packets: Iterator[Packet]) -> Iterator[Packet]:
     \b
       vflow camera 0 | vflow gray | vflow show
     """
-    from vflow_cli.video import map_images
+    from vflow_cli.images import COLOUR, Takes, map_images
 
     def announce(packet: Packet) -> None:
         packet["channels"] = 1
 
-    yield from map_images(packets, to_gray, announce)
+    takes = Takes("gray converts", COLOUR, (1, 3, 4))
+    yield from map_images(packets, to_gray, announce, takes)

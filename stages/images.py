@@ -6,13 +6,12 @@ import glob
 import itertools
 import os
 import re
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import click
 
-from vflow_cli.options import frames_option
+from vflow_cli.options import frames_option, name_option, rate_option
 from vflow_cli.stage import Packet, StageError, log, producer
 
 EXTENSIONS = frozenset(
@@ -52,10 +51,13 @@ def load(path: str) -> Any:
     import cv2
     import numpy as np
 
+    from vflow_cli.opencv import native_stderr_to_log
+
     data = np.fromfile(path, np.uint8) if os.access(path, os.R_OK) else None
     if data is None:
         raise StageError(f"cannot read {path}: permission denied")
-    image: Any = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    with native_stderr_to_log():  # libpng's and libjpeg's warnings: -vv shows them
+        image: Any = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if image is None:
         raise StageError(f"{path} is not an image OpenCV can decode")
     if image.dtype == np.uint16:
@@ -69,17 +71,10 @@ def load(path: str) -> Any:
 
 @producer
 @click.argument("pattern", metavar="PATTERN|DIR")
-@click.option(
-    "--fps",
-    type=click.FloatRange(min=0, min_open=True),
-    default=30.0,
-    show_default=True,
-    metavar="RATE",
-    help="The frame rate the timestamps (t) follow; frames are not paced.",
-)
+@rate_option("The frame rate the timestamps (t) follow; frames are not paced.", 30.0)
 @click.option("--loop", is_flag=True, help="Start again after the last image (with --frames).")
 @frames_option("every image once (forever with --loop)")
-@click.option("--name", default=None, help="The stream's source name. Default: PATTERN.")
+@name_option(None, "PATTERN")
 def images(
     pattern: str, fps: float, loop: bool, frames: int | None, name: str | None
 ) -> Iterator[Packet]:
@@ -92,19 +87,14 @@ def images(
       vflow images 'shots/*.jpg' --fps 2 | vflow write slideshow.mp4
       vflow images photo.png | vflow resize 640x-1 | vflow save small/
     """
+    from vflow_cli import packets
+
     paths = find(pattern)
     first = load(paths[0])
     height, width = first.shape[:2]
     once = len(paths)
     length = frames if frames is not None else (None if loop else once)
-    yield {
-        "kind": "stream",
-        "source": name or pattern,
-        "width": width,
-        "height": height,
-        "fps": fps,
-        "length": length,
-    }
+    yield packets.stream(name or pattern, width, height, fps, length)
     names = itertools.cycle(paths) if loop else iter(paths)
     for seq, path in enumerate(names):
         if frames is not None and seq >= frames:
@@ -112,11 +102,4 @@ def images(
         image = first.copy() if once == 1 else (first if seq == 0 else load(path))
         if image.shape[:2] != (height, width) and seq < once:
             log.info("%s is %dx%d, unlike the first image", path, image.shape[1], image.shape[0])
-        yield {
-            "kind": "frame",
-            "seq": seq,
-            "t": seq / fps,
-            "wall": time.time(),
-            "path": path,
-            "image": image,
-        }
+        yield packets.frame(seq, seq / fps, image, path=path)

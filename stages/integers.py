@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import click
 
 from vflow_cli.clock import Ticker
+from vflow_cli.packets import media_time
 from vflow_cli.stage import Packet, Progress, producer
 
 
@@ -35,4 +36,9 @@ def int_(start: int, end: int, interval: float) -> Iterator[Packet | Progress]:
     for seq, value in enumerate(range(start, end + step, step)):
         if ticker is not None:
             ticker.wait()
-        yield {"kind": "data", "seq": seq, "t": time.monotonic() - began, "value": value}
+        yield {
+            "kind": "data",
+            "seq": seq,
+            "t": media_time(time.monotonic() - began),
+            "value": value,
+        }

@@ -5,21 +5,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import click
-
 from vflow_cli.framing import Encoded
+from vflow_cli.images import Takes
+from vflow_cli.options import quality_option
 from vflow_cli.stage import Packet, StageError, processor
 
+JPEG = Takes("JPEG holds", ("uint8",), (1, 3, 4), "convert the frames to 8 bits first")
 
-def encode(image: Any, quality: int) -> Encoded:
+
+def encode(image: Any, quality: int, packet: Packet | None = None) -> Encoded:
     """A raw picture as an Encoded JPEG (8-bit grey or BGR; alpha is dropped)."""
     import cv2
-    import numpy as np
 
-    if image.dtype != np.uint8:
-        raise StageError(
-            f"JPEG holds 8-bit pictures, not {image.dtype}; convert the frames to 8 bits first"
-        )
+    JPEG.check(image, packet or {})
     if image.ndim == 3 and image.shape[2] == 4:
         image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
     if image.ndim == 3 and image.shape[2] == 1:
@@ -31,13 +29,7 @@ def encode(image: Any, quality: int) -> Encoded:
 
 
 @processor
-@click.option(
-    "--quality",
-    type=click.IntRange(1, 100),
-    default=90,
-    show_default=True,
-    help="JPEG quality: lower is smaller and blurrier.",
-)
+@quality_option(90)
 def jpeg(packets: Iterator[Packet], quality: int) -> Iterator[Packet]:
     """Compress every frame to JPEG inside its packet (10-20x smaller on the pipe).
 
@@ -53,7 +45,7 @@ def jpeg(packets: Iterator[Packet], quality: int) -> Iterator[Packet]:
     for packet in packets:
         image = packet.get("image")
         if image is not None and not (isinstance(image, Encoded) and image.format == "jpeg"):
-            packet["image"] = encode(pixels(image), quality)
+            packet["image"] = encode(pixels(image), quality, packet)
         yield packet
 
 

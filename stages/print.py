@@ -1,15 +1,50 @@
-"""print: show each packet as one JSON line on stdout (what jq users pipe into). Streaming."""
+"""print: show each packet as a JSON line or a CSV row on stdout (for jq, sheets). Streaming."""
 
 from __future__ import annotations
 
-import json
+import csv
 import sys
 from collections.abc import Iterator
+from typing import Any
 
 import click
 
-from vflow_cli.images import jsonable
+from vflow_cli.images import settle, to_json
 from vflow_cli.stage import Packet, consumer
+
+MISSING = object()
+
+
+def lookup(packet: Packet, field: str) -> Any:
+    """A field's value, or MISSING. FIELD is a key of the packet; failing that, a dotted
+    path through maps (by key) and lists (by index from 0, or from -1 for the last)."""
+    if field in packet:
+        return packet[field]
+    value: Any = packet
+    for part in field.split("."):
+        if isinstance(value, dict):
+            if part not in value:
+                return MISSING
+            value = value[part]
+        elif isinstance(value, (list, tuple)):
+            try:
+                value = value[int(part)]
+            except (ValueError, IndexError):
+                return MISSING
+        else:
+            return MISSING
+    return value
+
+
+def _cell(value: Any, dumps: Any) -> str:
+    """A CSV cell: text as it is, numbers as numbers, maps and lists as JSON, null empty."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (str, int, float)):
+        return str(value)
+    return dumps(value)
 
 
 @consumer(name="print", pixels=False)
@@ -19,7 +54,8 @@ from vflow_cli.stage import Packet, consumer
     "fields",
     multiple=True,
     metavar="FIELD",
-    help="Print only these fields (repeatable); packets with none of them are skipped.",
+    help="Print only these fields (repeatable), in this order; packets with none of them "
+    "are skipped. A dotted path reaches inside maps and lists: lines.door.in, objects.0.id.",
 )
 @click.option(
     "--kind",
@@ -28,20 +64,56 @@ from vflow_cli.stage import Packet, consumer
     metavar="KIND",
     help="Print only packets of this kind (repeatable).",
 )
-def print_(packets: Iterator[Packet], fields: tuple[str, ...], kinds: tuple[str, ...]) -> None:
-    """Print each packet as one line of JSON: metadata in full, an image as shape and dtype.
+@click.option(
+    "--format",
+    "format_",
+    type=click.Choice(("json", "csv")),
+    default="json",
+    show_default=True,
+    help="json: one JSON object per line; csv: a header row, then one row per packet (needs -f).",
+)
+@click.option(
+    "--header/--no-header",
+    default=True,
+    show_default=True,
+    help="With --format csv: start with a row of the field names.",
+)
+def print_(
+    packets: Iterator[Packet],
+    fields: tuple[str, ...],
+    kinds: tuple[str, ...],
+    format_: str,
+    header: bool,
+) -> None:
+    """Print each packet as a line of JSON (or CSV): metadata in full, an image as shape and dtype.
+
+    -f picks fields; a field is a key of the packet or, failing that, a dotted path into
+    it (lines.door.in, zones.till.occupancy, objects.0.box), printed under that name.
+    --format csv prints the chosen fields as CSV rows for a spreadsheet or a plot: an
+    absent field is an empty cell, a map or list a JSON cell.
 
     \b
       vflow int 0 40 | vflow sum | vflow print | tail -n 1
       vflow testcard --frames 3 | vflow print --kind frame | jq .seq
+      ... | vflow line door 400,0,400,576 | vflow print --kind frame --format csv \\
+          -f t -f lines.door.in -f lines.door.out > counts.csv
     """
+    if format_ == "csv" and not fields:
+        raise click.UsageError("--format csv needs the columns: give them with -f FIELD")
     write = sys.stdout.write
-    dumps = json.JSONEncoder(default=jsonable, separators=(",", ":"), ensure_ascii=False).encode
+    rows = csv.writer(sys.stdout, lineterminator="\n") if format_ == "csv" else None
+    if rows is not None and header:
+        rows.writerow(fields)
     for packet in packets:
         if kinds and packet.get("kind") not in kinds:
             continue
+        values = [lookup(packet, f) for f in fields]
+        if fields and all(v is MISSING for v in values):
+            continue
+        settle(packet)  # a packet is printed once its image has fully arrived
+        if rows is not None:
+            rows.writerow(["" if v is MISSING else _cell(v, to_json) for v in values])
+            continue
         if fields:
-            packet = {k: packet[k] for k in fields if k in packet}
-            if not packet:
-                continue
-        write(dumps(packet) + "\n")
+            packet = {f: v for f, v in zip(fields, values, strict=True) if v is not MISSING}
+        write(to_json(packet) + "\n")

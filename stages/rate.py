@@ -11,7 +11,7 @@ from vflow_cli.options import counts, kind_option
 from vflow_cli.stage import Packet, processor
 
 
-@processor(pixels=False)
+@processor(pixels=False, stateful=True)
 @click.argument("fps", type=click.FloatRange(min=0, min_open=True))
 @kind_option
 @click.option(

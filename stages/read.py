@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import click
 
 from vflow_cli.clock import Ticker
-from vflow_cli.options import frames_option
+from vflow_cli.options import frames_option, name_option
 from vflow_cli.stage import Packet, StageError, log, producer
 
 READ_TIMEOUT = 30.0  # seconds one frame may take to decode before the file counts as stuck
@@ -39,7 +39,7 @@ def parse_start(text: str) -> tuple[int | None, float | None]:
 
 def open_file(path: str):
     """A cv2.VideoCapture on `path`, or StageError saying why not."""
-    from vflow_cli.video import cv2_module, native_stderr_to_log
+    from vflow_cli.opencv import cv2_module, native_stderr_to_log
 
     if not os.path.exists(path):
         raise StageError(f"{path}: no such file")
@@ -95,7 +95,7 @@ def _is_text(path: str) -> bool:
     is_flag=True,
     help="Pace frames at the file's frame rate. Default: as fast as they decode.",
 )
-@click.option("--name", default=None, help="The stream's source name. Default: the file name.")
+@name_option(None, "the file name")
 def read(
     file: str,
     start: str | None,
@@ -114,7 +114,9 @@ def read(
       vflow read talk.mp4 | vflow resize 640x-1 | vflow write small.mp4
       vflow read clip.avi --start 10s --frames 100 --realtime | vflow show
     """
-    from vflow_cli.video import Grabber, Timeout, cv2_module
+    from vflow_cli import packets
+    from vflow_cli.capture import Grabber, Timeout
+    from vflow_cli.opencv import cv2_module
 
     first_frame, first_time = parse_start(start) if start else (0, None)
     capture = open_file(file)
@@ -142,16 +144,15 @@ def read(
         length = frames
         if not loop and total > 0:
             length = total - first_frame if frames is None else min(frames, total - first_frame)
-        yield {
-            "kind": "stream",
-            "source": name or os.path.basename(file),
-            "file": file,
-            "width": width,
-            "height": height,
-            "fps": fps or None,
-            "length": length,
-            "frames": total if total > 0 else None,
-        }
+        yield packets.stream(
+            name or os.path.basename(file),
+            width,
+            height,
+            fps or None,
+            length,
+            file=file,
+            frames=total if total > 0 else None,
+        )
         ticker = Ticker(1.0 / fps) if realtime and fps else None
         if realtime and not fps:
             log.warning("%s does not say its frame rate; --realtime is ignored", file)
@@ -164,14 +165,7 @@ def read(
                 t = offset + (msec / 1000 if msec or not fps else index / fps)
                 if ticker is not None:
                     ticker.wait()
-                yield {
-                    "kind": "frame",
-                    "seq": seq,
-                    "frame": index,
-                    "t": t,
-                    "wall": wall,
-                    "image": image,
-                }
+                yield packets.frame(seq, t, image, wall=wall, frame=index)
                 last_t = t
                 seq += 1
                 index += 1
@@ -195,4 +189,13 @@ def read(
     finally:
         grabber.close()
     if total > 0 and not loop and frames is None and index < total:
-        log.info("%s ended at frame %d of the %d it announced", file, index, total)
+        # containers that store no frame count give an estimate (duration x rate): a frame
+        # or two short is that; more is a damaged or cut file, which the user should know
+        short = total - index > max(2, total // 100)
+        (log.warning if short else log.info)(
+            "%s ended at frame %d of the %d it announced%s",
+            file,
+            index,
+            total,
+            ": the file is damaged or cut short" if short else "",
+        )

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
+from vflow_cli.options import check_frame_size, checked
 from vflow_cli.stage import Packet, processor
-from vflow_cli.video import checked
 
 MODES = ("stretch", "fit", "fill", "pad")
 INTERPOLATIONS = ("auto", "nearest", "linear", "cubic", "area", "lanczos")
@@ -25,6 +25,7 @@ def parse_target(text: str) -> tuple[int, int]:
         raise click.BadParameter(
             f"{text!r} is not WIDTHxHEIGHT (e.g. 640x360, or 640x-1 to keep the aspect)"
         )
+    check_frame_size(max(w, 1), max(h, 1))
     return w, h
 
 
@@ -47,6 +48,20 @@ def plan(size: tuple[int, int], target: tuple[int, int], mode: str) -> tuple[int
     return sw, sh, tw, th
 
 
+def placement(size: tuple[int, int], target: tuple[int, int], mode: str) -> Any:
+    """Where resize_image puts a point of a picture of `size` (a vision.transform.Affine)."""
+    from vflow_cli.vision.transform import Affine
+
+    w, h = size
+    sw, sh, ow, oh = plan(size, target, mode)
+    dx = dy = 0
+    if mode == "fill" and (sw, sh) != (ow, oh):
+        dx, dy = -((sw - ow) // 2), -((sh - oh) // 2)
+    elif mode == "pad" and (sw, sh) != (ow, oh):
+        dx, dy = (ow - sw) // 2, (oh - sh) // 2
+    return Affine.scale(sw / w, sh / h, dx, dy)
+
+
 def resize_image(
     image: Any, target: tuple[int, int], mode: str, interpolation: str, pad_value: int = 0
 ) -> Any:
@@ -55,6 +70,7 @@ def resize_image(
 
     h, w = image.shape[:2]
     sw, sh, ow, oh = plan((w, h), target, mode)
+    check_frame_size(max(sw, ow), max(sh, oh), image.itemsize * (image.size // (w * h)))
     if (sw, sh) != (w, h):
         if interpolation == "auto":
             flag = cv2.INTER_AREA if sw * sh < w * h else cv2.INTER_LINEAR
@@ -104,16 +120,18 @@ def resize(
 ) -> Iterator[Packet]:
     """Resize every frame to WxH (or keep the aspect: 640x-1, --mode fit|fill|pad).
 
-    Stream announcements get the new width and height. Frames compressed by `vflow jpeg`
-    are decoded first.
+    Stream announcements get the new width and height. Boxes, lines and zones the packets
+    carry (vflow-packet(5)) move with the pixels; a box cut out of the picture is dropped.
+    Frames compressed by `vflow jpeg` are decoded first.
 
     \b
       vflow read in.mp4 | vflow resize 640x-1 | vflow write small.mp4
       vflow camera 0 | vflow resize 320x320 --mode pad | vflow show
     """
-    from vflow_cli.video import map_images, stream_size
+    from vflow_cli.images import SCALABLE, Takes, map_images, stream_size
 
     target = parse_target(size)
+    takes = Takes("resize scales", SCALABLE, channels=None)
 
     def announce(packet: Packet) -> None:
         known = stream_size(packet)
@@ -121,5 +139,9 @@ def resize(
             _, _, packet["width"], packet["height"] = plan(known, target, mode)
 
     yield from map_images(
-        packets, lambda image: resize_image(image, target, mode, interpolation, pad_value), announce
+        packets,
+        lambda image: resize_image(image, target, mode, interpolation, pad_value),
+        announce,
+        takes,
+        lambda w, h: placement((w, h), target, mode),
     )

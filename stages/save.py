@@ -8,8 +8,8 @@ from collections.abc import Iterator
 import click
 
 from vflow_cli.framing import Encoded
+from vflow_cli.options import checked, quality_option
 from vflow_cli.stage import Packet, StageError, consumer, log
-from vflow_cli.video import checked
 
 FORMATS = ("png", "jpg")
 
@@ -39,13 +39,7 @@ def check_name(text: str) -> str:
 @click.option(
     "--every", type=click.IntRange(min=1), default=1, show_default=True, help="Save one frame in N."
 )
-@click.option(
-    "--quality",
-    type=click.IntRange(1, 100),
-    default=95,
-    show_default=True,
-    help="JPEG quality (jpg only).",
-)
+@quality_option(95, "JPEG quality (jpg only)")
 @click.option(
     "--name",
     "template",
@@ -73,49 +67,80 @@ def save(
     """
     import cv2
 
-    from vflow_cli.images import pixels
-    from vflow_cli.video import colorspace_of, convert_colors
+    from vflow_cli.colors import colorspace_of, convert_colors
+    from vflow_cli.framing import StreamError
+    from vflow_cli.images import Takes, pixels
 
+    _check_directory(directory)
+    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if format_ == "jpg" else []
+    takes = Takes(
+        f"{format_.upper()} holds",
+        ("uint8", "uint16") if format_ == "png" else ("uint8",),
+        (1, 3, 4),
+        "convert the frames to 8 bits first"
+        + (", or save them with --format png, which holds 16 bits" if format_ == "jpg" else ""),
+    )
+    seen = saved = 0
+    try:
+        for packet in packets:
+            image = packet.get("image")
+            if image is None:
+                continue
+            seen += 1
+            if (seen - 1) % every:
+                continue
+            if saved == 0:
+                _make_directory(directory)  # only once a frame is there to save
+            seq = packet.get("seq")
+            number = seq if isinstance(seq, int) else seen - 1
+            path = os.path.join(directory, template.format(seq=number, n=saved, ext=format_))
+            if (
+                format_ == "jpg"
+                and isinstance(image, Encoded)
+                and image.format == "jpeg"
+                and (packet.get("colorspace") in (None, "bgr", "gray"))
+            ):
+                data: bytes = bytes(image.data)
+            else:
+                picture = pixels(image)
+                takes.check(picture, packet)
+                space = colorspace_of(packet, picture)
+                if space not in ("bgr", "gray"):
+                    picture = convert_colors(picture, space, "bgr")
+                ok, encoded = cv2.imencode("." + format_, picture, params)
+                if not ok:
+                    raise StageError(
+                        f"cannot encode a {picture.shape} {picture.dtype} frame as {format_}"
+                    )
+                data = encoded.tobytes()
+            try:
+                with open(path, "wb") as f:
+                    f.write(data)
+            except OSError as exc:
+                raise StageError(
+                    f"cannot write {path}: {exc.strerror}; {directory} holds the "
+                    f"{saved} frames saved before it"
+                ) from None
+            saved += 1
+    except StreamError as exc:
+        raise StreamError(f"{exc}; {directory} holds the {saved} frames saved") from None
+    log.info("saved %d of %d frames in %s", saved, seen, directory)
+
+
+def _check_directory(directory: str) -> None:
+    """Refuse now what would fail at the first frame: a file in the way, no permission."""
+    existing = directory
+    while existing and not os.path.exists(existing):
+        existing = os.path.dirname(existing.rstrip(os.sep))
+    existing = existing or "."
+    if not os.path.isdir(existing):
+        raise StageError(f"cannot save into {directory}: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise StageError(f"cannot save into {directory}: {existing} is not writable")
+
+
+def _make_directory(directory: str) -> None:
     try:
         os.makedirs(directory, exist_ok=True)
     except OSError as exc:
         raise StageError(f"cannot create directory {directory}: {exc.strerror}") from None
-    if not os.access(directory, os.W_OK | os.X_OK):
-        raise StageError(f"cannot write into {directory}: permission denied")
-    params = [cv2.IMWRITE_JPEG_QUALITY, quality] if format_ == "jpg" else []
-    seen = saved = 0
-    for packet in packets:
-        image = packet.get("image")
-        if image is None:
-            continue
-        seen += 1
-        if (seen - 1) % every:
-            continue
-        seq = packet.get("seq")
-        number = seq if isinstance(seq, int) else seen - 1
-        path = os.path.join(directory, template.format(seq=number, n=saved, ext=format_))
-        if (
-            format_ == "jpg"
-            and isinstance(image, Encoded)
-            and image.format == "jpeg"
-            and (packet.get("colorspace") in (None, "bgr", "gray"))
-        ):
-            data: bytes = bytes(image.data)
-        else:
-            picture = pixels(image)
-            space = colorspace_of(packet, picture)
-            if space not in ("bgr", "gray"):
-                picture = convert_colors(picture, space, "bgr")
-            ok, encoded = cv2.imencode("." + format_, picture, params)
-            if not ok:
-                raise StageError(
-                    f"cannot encode a {picture.shape} {picture.dtype} frame as {format_}"
-                )
-            data = encoded.tobytes()
-        try:
-            with open(path, "wb") as f:
-                f.write(data)
-        except OSError as exc:
-            raise StageError(f"cannot write {path}: {exc.strerror}") from None
-        saved += 1
-    log.info("saved %d of %d frames in %s", saved, seen, directory)

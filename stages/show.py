@@ -37,8 +37,9 @@ def show(packets: Iterator[Packet], title: str | None, overlay: bool, wait: bool
       vflow camera 0 | vflow show --fps
       vflow read clip.mp4 --realtime | vflow stamp '{timecode}' | vflow show
     """
-    from vflow_cli.images import draw_label, line_height, pixels
-    from vflow_cli.video import cv2_module, display_problem, native_stderr_to_log, viewable
+    from vflow_cli.display import display_problem
+    from vflow_cli.images import draw_label, line_height, viewable_picture
+    from vflow_cli.opencv import cv2_module, native_stderr_to_log
 
     problem = display_problem()
     if problem:
@@ -58,7 +59,7 @@ def show(packets: Iterator[Packet], title: str | None, overlay: bool, wait: bool
             image = packet.get("image")
             if image is None:
                 continue
-            picture = viewable(packet, pixels(image))
+            picture = viewable_picture(packet)
             if name is None:
                 name = title or "vflow"
             if overlay:

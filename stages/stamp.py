@@ -9,8 +9,9 @@ from typing import Any
 
 import click
 
-from vflow_cli.stage import Packet, StageError, processor
-from vflow_cli.video import checked
+from vflow_cli.clock import timecode
+from vflow_cli.options import checked
+from vflow_cli.stage import Packet, StageError, log, processor
 
 PLACES = ("tl", "tr", "bl", "br")
 
@@ -53,26 +54,24 @@ class _Missing:
 
 
 class _Fields(dict):
+    """A packet's fields; a name it lacks is noted in `missing` and shows as '-'."""
+
+    missing: set[str]
+
     def __missing__(self, key: str) -> Any:
+        self.missing.add(key)
         return _Missing()
 
 
-def _timecode(t: Any) -> str:
-    if not isinstance(t, (int, float)):
-        return "-"
-    minutes, seconds = divmod(float(t), 60)
-    hours, minutes = divmod(int(minutes), 60)
-    return f"{hours:02d}:{minutes:02d}:{seconds:06.3f}"
-
-
-def render(template: str, packet: Packet, count: int) -> str:
+def render(template: str, packet: Packet, count: int, missing: set[str] | None = None) -> str:
     wall = packet.get("wall")
     local = time.localtime(wall if isinstance(wall, (int, float)) else time.time())
     fields = _Fields({k: v for k, v in packet.items() if k != "image"})
+    fields.missing = missing if missing is not None else set()
     fields.setdefault("n", count)
     fields.setdefault("time", time.strftime("%H:%M:%S", local))
     fields.setdefault("date", time.strftime("%Y-%m-%d", local))
-    fields.setdefault("timecode", _timecode(packet.get("t")))
+    fields.setdefault("timecode", timecode(packet.get("t")))
     try:
         return template.format_map(fields).replace("\\n", "\n")
     except (ValueError, TypeError, KeyError, IndexError, AttributeError) as exc:
@@ -127,20 +126,28 @@ def stamp(
 
     TEXT is a Python format string over the packet's fields, plus {time} and {date} (the
     frame's wall clock), {timecode} (media time as HH:MM:SS.mmm) and {n} (frames seen). A
-    field the packet lacks shows as '-'; \\n starts a new line.
+    field the packet lacks shows as '-' (and is named once on stderr); \\n starts a new line.
 
     \b
       vflow camera 0 | vflow stamp '{date} {time}' | vflow write cam.mkv
       vflow read in.mp4 | vflow stamp '#{frame} {timecode}' --at tr | vflow show
     """
-    from vflow_cli.images import pixels
+    from vflow_cli.images import DRAWS, frame_name, pixels
 
     where = parse_place(place)
     count = 0
+    missing: set[str] = set()
+    warned: set[str] = set()
     for packet in packets:
         image = packet.get("image")
         if image is not None:
-            text = render(template, packet, count)
-            packet["image"] = draw(pixels(image), text, where, scale)
+            text = render(template, packet, count, missing)
+            for key in missing - warned:  # once per name: a later packet may have it
+                log.warning("%s has no field %r; it shows as '-'", frame_name(packet), key)
+                warned.add(key)
+            missing.clear()
+            picture = pixels(image)
+            DRAWS.check(picture, packet)
+            packet["image"] = draw(picture, text, where, scale)
             count += 1
         yield packet

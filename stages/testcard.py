@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import itertools
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import click
 
-from vflow_cli.clock import Ticker
-from vflow_cli.options import frames_option, parse_size
+from vflow_cli.clock import Ticker, timecode
+from vflow_cli.options import frames_option, name_option, parse_size, rate_option
 from vflow_cli.stage import Packet, producer
 
 SIZES = {"small": (320, 240), "medium": (640, 480), "large": (1280, 720), "hd": (1920, 1080)}
@@ -26,20 +25,16 @@ NOMINAL_FPS = 30.0  # the media timeline when frames are made as fast as possibl
     help="small (320x240), medium (640x480), large (1280x720), hd (1920x1080) or WIDTHxHEIGHT.",
 )
 @frames_option("run until interrupted")
-@click.option(
-    "--fps",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    metavar="RATE",
-    help="Pace frames in real time at RATE a second. Default: as fast as possible, "
-    f"time-stamped at {NOMINAL_FPS:g} a second.",
+@rate_option(
+    "Pace frames in real time at RATE a second. Default: as fast as possible, "
+    f"time-stamped at {NOMINAL_FPS:g} a second."
 )
 @click.option(
     "--animated",
     is_flag=True,
     help="Move the picture: a sweeping bar and a bouncing ball, one step a frame.",
 )
-@click.option("--name", default="testcard", show_default=True, help="The stream's source name.")
+@name_option("testcard")
 def testcard(
     size: str, frames: int | None, fps: float | None, animated: bool, name: str
 ) -> Iterator[Packet]:
@@ -48,17 +43,12 @@ def testcard(
     The stream opens with a 'stream' packet (source, width, height, fps, length); each
     frame packet is {"kind": "frame", "seq", "t" (media seconds), "wall" (Unix time), "image"}.
     """
+    from vflow_cli import packets
+
     width, height = parse_size(size, SIZES)
     base = _pattern(width, height)
     rate = fps or NOMINAL_FPS
-    yield {
-        "kind": "stream",
-        "source": name,
-        "width": width,
-        "height": height,
-        "fps": rate,
-        "length": frames,
-    }
+    yield packets.stream(name, width, height, rate, frames)
     ticker = Ticker(1.0 / fps) if fps else None
     for seq in itertools.count() if frames is None else range(frames):
         if ticker is not None:
@@ -68,7 +58,7 @@ def testcard(
         if animated:
             _animate(image, seq)
         _caption(image, name, seq, t)
-        yield {"kind": "frame", "seq": seq, "t": t, "wall": time.time(), "image": image}
+        yield packets.frame(seq, t, image)
 
 
 def _pattern(width: int, height: int) -> Any:
@@ -116,8 +106,6 @@ def _animate(image: Any, seq: int) -> None:
 def _caption(image: Any, name: str, seq: int, t: float) -> None:
     from vflow_cli.images import draw_label, line_height
 
-    minutes, seconds = divmod(t, 60)
-    hours, minutes = divmod(int(minutes), 60)
     step = line_height(image)
     draw_label(image, f"{name}  #{seq}", (8, step))
-    draw_label(image, f"{hours:02d}:{minutes:02d}:{seconds:06.3f}", (8, 2 * step))
+    draw_label(image, timecode(t), (8, 2 * step))

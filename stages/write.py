@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from collections.abc import Iterator
@@ -10,9 +9,28 @@ from typing import IO, Any
 
 import click
 
+from vflow_cli.options import rate_option
 from vflow_cli.stage import Packet, StageError, consumer, log
 
 DEFAULT_FPS = 30.0
+# room a file must keep to be finalised: FFmpeg's output buffer, the container's index
+SPARE = 96 << 10  # FFmpeg's output buffer (32 KiB) and the container's trailer
+INDEX_PER_FRAME = 64
+
+
+class DiskFull(Exception):
+    pass
+
+
+def free_bytes(path: str) -> int:
+    """What this process may still write on the filesystem of `path` (root may use the
+    blocks reserved for it)."""
+    try:
+        fs = os.statvfs(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return 1 << 62
+    blocks = fs.f_bfree if os.geteuid() == 0 else fs.f_bavail
+    return blocks * fs.f_frsize
 
 
 class _Segments:
@@ -28,11 +46,14 @@ class _Segments:
         self.index = 0
         self.started_t: float | None = None
         self.in_segment = 0
+        # the file's size when it last grew, the frames written then, its largest growth
+        self.seen_size = self.seen_frames = self.step = 0
         self.frames = 0
         self.files: list[str] = []
+        self.full = False
 
     def name(self, when: float) -> str:
-        from vflow_cli.video import segment_name
+        from vflow_cli.videofile import segment_name
 
         if self.seconds is None:
             return self.pattern
@@ -48,7 +69,7 @@ class _Segments:
         return self.in_segment >= round(self.seconds * self.fps)
 
     def open(self, size: tuple[int, int], t: Any, wall: Any) -> None:
-        from vflow_cli.video import cv2_module, native_stderr_to_log
+        from vflow_cli.opencv import cv2_module, native_stderr_to_log
 
         cv2 = cv2_module()
         self.close()
@@ -56,9 +77,13 @@ class _Segments:
         name = self.name(when)
         if self.seconds is not None:
             self.index += 1
+        if free_bytes(name) < SPARE:
+            raise DiskFull
         with native_stderr_to_log():
             writer = cv2.VideoWriter(name, cv2.VideoWriter.fourcc(*self.fourcc), self.fps, size)
         if not writer.isOpened():
+            if free_bytes(name) < SPARE:
+                raise DiskFull
             raise StageError(
                 f"cannot write {name} with codec {self.fourcc!r} at {size[0]}x{size[1]}; "
                 "check the path, or try another --codec (mp4v, MJPG, FFV1)"
@@ -66,10 +91,30 @@ class _Segments:
         self.writer, self.size = writer, size
         self.started_t = t if isinstance(t, (int, float)) else None
         self.in_segment = 0
+        self.seen_size = self.seen_frames = self.step = 0
         self.files.append(name)
         log.info("writing %s (%s, %dx%d, %g fps)", name, self.fourcc, *size, self.fps)
 
     def write(self, picture: Any) -> None:
+        """Write one frame, unless the disk is about to be full: OpenCV's writer reports no
+        error when it is, and leaves a file without its index. Stopping while there is room
+        to finalise the file keeps everything written before playable.
+
+        The file's size lags behind the frames written by what FFmpeg holds in its output
+        buffer (32 KiB; 256 KiB for Matroska), so the room needed is the largest step the
+        file has grown by at once, plus three frames and the container's index."""
+        try:
+            size = os.path.getsize(self.files[-1])
+        except OSError:
+            size = 0
+        if size != self.seen_size:
+            self.step = max(self.step, size - self.seen_size)
+            self.seen_size, self.seen_frames = size, self.in_segment
+        # until something is measured, assume 8:1 compression
+        per_frame = size / self.seen_frames if self.seen_frames and size else picture.nbytes / 8
+        needed = SPARE + self.step + 3 * per_frame + INDEX_PER_FRAME * (self.in_segment + 1)
+        if free_bytes(self.files[-1]) < needed:
+            raise DiskFull
         self.writer.write(picture)
         self.in_segment += 1
         self.frames += 1
@@ -78,6 +123,8 @@ class _Segments:
         if self.writer is not None:
             self.writer.release()  # writes the index: the file plays
             self.writer = None
+            if free_bytes(self.files[-1]) < 4096:
+                self.full = True  # the disk filled up anyway: the file may be cut short
 
 
 @consumer
@@ -89,13 +136,7 @@ class _Segments:
     help="Codec FOURCC: mp4v, MJPG, XVID, FFV1 (lossless). Default: by extension "
     "(.mp4/.mov mp4v, .avi MJPG, .mkv FFV1). H.264 (avc1) cannot be written.",
 )
-@click.option(
-    "--fps",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    metavar="RATE",
-    help=f"Frame rate of the file. Default: the stream's, else {DEFAULT_FPS:g}.",
-)
+@rate_option(f"Frame rate of the file. Default: the stream's, else {DEFAULT_FPS:g}.")
 @click.option(
     "--segment",
     type=click.FloatRange(min=0, min_open=True),
@@ -124,22 +165,20 @@ def write(
 
     Grey and colour-converted frames are written as BGR colour; a frame of another size
     than the first is resized (with a warning). The file is finalised at end of input and
-    on Ctrl-C, so it always plays. The frame rate comes from the stream announcement.
+    on Ctrl-C, so it always plays; on a disk about to be full it stops while the file can
+    still be finalised, and says so (exit status 1). If the input is cut (a stage before
+    this one died), the file is finalised too, and the message says what it holds. The
+    frame rate comes from the stream announcement.
 
     \b
       vflow camera 0 --duration 60 | vflow write clip.mp4
       vflow read in.mp4 | vflow gray | vflow write --codec MJPG grey.avi
       vflow camera 0 | vflow write 'cam-%Y%m%d-%H%M%S.mkv' --segment 600 --meta cam.jsonl
     """
-    from vflow_cli.images import jsonable, pixels
-    from vflow_cli.video import (
-        check_writable,
-        codec_for,
-        cv2_module,
-        probe_codec,
-        segment_name,
-        viewable,
-    )
+    from vflow_cli.framing import StreamError
+    from vflow_cli.images import to_json, viewable_picture
+    from vflow_cli.opencv import cv2_module
+    from vflow_cli.videofile import check_writable, codec_for, probe_codec, segment_name
 
     first = segment_name(file, 0, time.time()) if segment else file
     check_writable(first)
@@ -152,14 +191,19 @@ def write(
             meta = open(meta_path, "w", encoding="utf-8")  # noqa: SIM115 (closed in finally)
         except OSError as exc:
             raise StageError(f"cannot write {meta_path}: {exc.strerror}") from None
-    dumps = json.JSONEncoder(default=jsonable, separators=(",", ":"), ensure_ascii=False).encode
     out: _Segments | None = None
     rate = fps
     warned = False
+
+    def kept() -> str:
+        if out is None or not out.files:
+            return f"nothing was written to {file}"
+        return f"{', '.join(out.files)} hold{'s' * (len(out.files) == 1)} {out.frames} frames"
+
     try:
         for packet in packets:
             if meta is not None:
-                meta.write(dumps(packet) + "\n")
+                meta.write(to_json(packet) + "\n")
             if packet.get("kind") == "stream" and rate is None:
                 announced = packet.get("fps")
                 if isinstance(announced, (int, float)) and 0 < announced < 1000:
@@ -168,7 +212,7 @@ def write(
             image = packet.get("image")
             if image is None:
                 continue
-            picture = viewable(packet, pixels(image))
+            picture = viewable_picture(packet)
             if out is None:
                 if rate is None:
                     log.warning(
@@ -193,6 +237,19 @@ def write(
                     warned = True
                 picture = cv2_module().resize(picture, out.size)
             out.write(picture)
+    except DiskFull:
+        if out is not None:
+            out.close()
+        cut = "; the disk filled up as it was finalised: its end may be cut short"
+        raise StageError(
+            f"no space left on device for {out.files[-1] if out and out.files else file}: "
+            f"stopped before frame {packet.get('seq', '?')}, finalising what fits; {kept()}"
+            + (cut if out is not None and out.full else "")
+        ) from None
+    except StreamError as exc:
+        if out is not None:
+            out.close()
+        raise StreamError(f"{exc}; {kept()}") from None
     finally:
         if out is not None:
             out.close()
@@ -201,6 +258,11 @@ def write(
     if out is None:
         log.warning("no frames arrived; %s was not written", file)
         return
+    if out.full:
+        raise StageError(
+            f"no space left on device for {out.files[-1]}: the disk filled up as the file "
+            "was finalised; its end may be cut short"
+        )
     log.info("wrote %d frames to %s", out.frames, ", ".join(out.files))
     if out.files and not os.path.getsize(out.files[-1]):
         raise StageError(f"{out.files[-1]} is empty; the codec {fourcc!r} wrote nothing")

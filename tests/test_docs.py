@@ -8,9 +8,10 @@ import sys
 
 import pytest
 
-from tests import docs, manpages
 from tests.helpers import ENV, ROOT, sh
 from vflow_cli.cli import all_commands, cli
+from vflow_cli.docgen import man as manpages
+from vflow_cli.docgen import readme as docs
 
 COMMANDS = sorted(all_commands())
 TRACEBACK = b"Traceback"
@@ -83,16 +84,25 @@ def test_vflow_1_names_every_stage():
 
 
 def test_the_readme_first_steps_work_as_written(tmp_path):
+    """Each command, then the `# ...` lines after it: what it prints (stdout and stderr),
+    where '...' stands for anything and two spaces or more begin a remark."""
     text = (ROOT / "README.md").read_text()
     steps = text.split("## First steps")[1].split("\n## ")[0]
-    commands = [line.strip() for line in steps.splitlines() if line.startswith("    vflow ")]
-    assert len(commands) >= 4
-    for command in commands:
-        result = sh(command, cwd=tmp_path)
-        assert result.returncode == 0, (command, result.stderr)
-        assert TRACEBACK not in result.stderr
-    assert sh(commands[0]).stdout.decode().rstrip().endswith('"value":820}')
-    assert b"141 0" in sh(commands[-1]).stdout
+    blocks: list[tuple[str, list[str]]] = []
+    for line in steps.splitlines():
+        if line.startswith("    vflow "):
+            blocks.append((line.strip(), []))
+        elif line.startswith("    # ") and blocks:
+            blocks[-1][1].append(re.split(r"\s{2,}", line[6:])[0])
+    assert len(blocks) >= 4
+    for command, shown in blocks:
+        result = sh(command + " 2>&1", cwd=tmp_path)
+        assert result.returncode == 0, (command, result.stdout)
+        printed = result.stdout.decode().splitlines()
+        assert len(printed) == len(shown), (command, printed)
+        for want, got in zip(shown, printed, strict=True):
+            pattern = ".*".join(re.escape(part) for part in want.split("..."))
+            assert re.fullmatch(pattern, got), (command, want, got)
 
 
 def test_every_man_page_renders(tmp_path):
@@ -150,3 +160,55 @@ def test_bash_completion_completes_stage_names_and_options():
 
     assert "testcard" in complete("vflow te")
     assert "--frames" in complete("vflow testcard --fr")
+
+
+def test_every_package_is_in_the_wheel():
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {
+        ".".join(path.relative_to(ROOT).parent.parts)
+        for path in (ROOT / "vflow_cli").rglob("__init__.py")
+    }
+    assert found <= listed, f"add to [tool.setuptools] packages: {sorted(found - listed)}"
+
+
+def test_the_readme_graph_example_runs_on_a_machine_without_a_display(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    spec = text.split("## Graphs")[1].split("```toml\n")[1].split("```")[0]
+    (tmp_path / "spec.toml").write_text(spec)
+    env = {k: v for k, v in ENV.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}
+    result = subprocess.run(
+        [sys.executable, "-m", "vflow_cli", "graph", "spec.toml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert b"node 'view' (show) failed" in result.stderr and b"optional" in result.stderr
+    from tests.stages.test_write import count_frames
+
+    assert count_frames(tmp_path / "out.mkv")[0] == 90
+
+
+def test_the_stage_page_example_is_a_working_stage(tmp_path):
+    page = (MAN / "vflow-stage.7").read_text()
+    code = page.split("BEGIN EXAMPLE")[1].split("\n", 1)[1].split('.\\" END EXAMPLE')[0]
+    script = tmp_path / "brighten.py"
+    script.write_text(code.replace("\\-", "-"))
+    help_text = subprocess.run(
+        [sys.executable, str(script), "--help"], capture_output=True, env=ENV, timeout=30
+    )
+    assert help_text.returncode == 0 and b"Brighten every frame by a constant" in help_text.stdout
+    result = sh(
+        f"vflow testcard --size 8x4 --frames 3 | {sys.executable} {script} --by 60 "
+        "| vflow print --kind frame -f brightened"
+    )
+    assert result.statuses == [0, 0, 0], result.stderr
+    assert result.stdout.decode().split() == ['{"brightened":60}'] * 3
+    bad = sh(f"vflow testcard --frames 1 | {sys.executable} {script} --by 999 | vflow null")
+    assert bad.statuses[1] == 1
+    assert b"brighten.py: --by 999 is out of -255..255\n" in bad.stderr

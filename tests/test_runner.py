@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from tests.helpers import ENV, data, pack, sh, unpack, vflow
+from tests.helpers import ENV, data, frame, pack, sh, unpack, vflow
 
 TRACEBACK = b"Traceback"
 
@@ -329,3 +329,88 @@ def test_a_paced_producer_sends_each_packet_when_made():
         ready, _, _ = select.select([proc.stdout], [], [], 6)  # well before the 2nd is due
         assert ready and b'"value":0' in proc.stdout.readline()
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+# -- the environment's problems are the user's, not bugs -------------------------------------
+
+
+def test_a_full_stdout_is_one_line_and_status_1():
+    result = sh("vflow testcard --frames 3 > /dev/full")
+    assert result.statuses == [1]
+    assert result.stderr == (
+        b"vflow testcard: cannot write packets to stdout: No space left on device\n"
+    )
+
+
+def test_a_closed_stdout_is_one_line_and_status_1():
+    result = sh("vflow int 0 10 | vflow print >&-")
+    assert result.statuses[1] == 1 and result.statuses[0] in (0, 141)
+    assert result.stderr == b"vflow print: stdout is closed; give this stage a pipe or a file\n"
+    result = sh("vflow int 0 10 >&-")
+    assert result.statuses == [1]
+    assert result.stderr == b"vflow int: stdout is closed; give this stage a pipe or a file\n"
+
+
+def test_a_misspelt_stage_gets_the_nearest_names():
+    for typed, meant in (("resiz", "resize"), ("testcrad", "testcard")):
+        result = vflow(typed)
+        assert result.returncode == 2 and TRACEBACK not in result.stderr
+        assert f"no stage or command '{typed}'; did you mean '{meant}'?".encode() in result.stderr
+
+
+def test_negative_numbers_are_values_not_options():
+    result = vflow("head", "-3", input=pack([data(0)]))
+    assert result.returncode == 2
+    assert b"Invalid value for 'N': -3 is not in the range x>=0." in result.stderr
+    result = sh("vflow int -3 3 | vflow print -f value")
+    assert result.statuses == [0, 0]
+    assert result.stdout.decode().split() == [f'{{"value":{v}}}' for v in range(-3, 4)]
+
+
+def test_verbose_counts_the_bytes_spliced_past_the_stage():
+    result = sh("vflow testcard --size small --frames 50 | vflow identity -v | vflow null")
+    (line,) = result.stderr.decode().splitlines()
+    sizes = re.match(
+        r"vflow identity: in \d+ packets, ([\d.]+) MB .*; out \d+ packets, ([\d.]+) MB", line
+    )
+    assert sizes, line
+    given, passed = (float(n) for n in sizes.groups())
+    assert given > 10 and abs(given - passed) / given < 0.01, line
+
+
+def test_libraries_chatter_never_reaches_stderr(tmp_path):
+    """libpng's warnings, numpy's RuntimeWarnings: every line on stderr is the stage's own."""
+    import struct
+    import zlib
+
+    import cv2
+    import numpy as np
+
+    from vflow_cli.framing import Encoded
+
+    _, encoded = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))
+    png = encoded.tobytes()
+    junk = b"bogus\x00\x00" + zlib.compress(b"\x00" * 200)  # a broken colour profile
+    chunk = struct.pack(">I", len(junk)) + b"iCCP" + junk
+    chunk += struct.pack(">I", zlib.crc32(b"iCCP" + junk) & 0xFFFFFFFF)
+    bad = png[:33] + chunk + png[33:]  # libpng: "iCCP: too short"
+    (tmp_path / "bad.png").write_bytes(bad)
+    nan = np.full((8, 8, 3), np.nan, np.float32)
+    runs = [
+        sh(f"vflow images {tmp_path / 'bad.png'} | vflow null"),
+        vflow("unjpeg", input=pack([{"kind": "frame", "image": Encoded("png", bad, (8, 8, 3))}])),
+        vflow("write", str(tmp_path / "nan.mkv"), "--fps", "5", input=pack([frame(0, image=nan)])),
+    ]
+    for result in runs:
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == b"", result.stderr
+
+
+def test_frame_sizes_no_stage_could_pass_on_are_refused_before_allocating():
+    for args in (["testcard", "--size", "100000x100000"], ["resize", "100000x100000"]):
+        result = vflow(*args, input=pack([]))
+        assert result.returncode == 2, (args, result.stderr)
+        assert b"100000x100000 frames would be 27.94 GiB" in result.stderr or (
+            b"100000x100000 frames would be 9.313 GiB" in result.stderr
+        ), result.stderr
+        assert b"over the 1 GiB packet limit (VFLOW_MAX_PACKET)" in result.stderr

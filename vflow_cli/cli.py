@@ -14,18 +14,25 @@ from __future__ import annotations
 import difflib
 import functools
 import importlib
-from importlib import metadata
-from typing import Any
+import signal
+import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from vflow_cli import __version__
 from vflow_cli.stage import CONTEXT, INFO, REGISTRY, StageInfo
+from vflow_cli.status import Exit
+
+if TYPE_CHECKING:
+    from importlib import metadata
 
 PLUGIN_GROUP = "vflow.stages"
 
 # stage name -> module under stages/ (tests/test_docs.py checks this against the modules)
 STAGES = {
+    "annotate": "annotate",
+    "blur": "blur",
     "camera": "camera",
     "convert": "convert",
     "count": "aggregate",
@@ -39,9 +46,11 @@ STAGES = {
     "images": "images",
     "int": "integers",
     "jpeg": "jpeg",
+    "line": "line",
     "max": "aggregate",
     "mean": "aggregate",
     "min": "aggregate",
+    "mot": "mot",
     "mul": "aggregate",
     "null": "null",
     "print": "print",
@@ -58,6 +67,7 @@ STAGES = {
     "testcard": "testcard",
     "unjpeg": "jpeg",
     "write": "write",
+    "zone": "zone",
 }
 RUNNERS = {"graph": ("vflow_cli.graph.command", "graph")}
 
@@ -66,6 +76,8 @@ RUNNERS = {"graph": ("vflow_cli.graph.command", "graph")}
 def plugins() -> dict[str, metadata.EntryPoint]:
     """Stage name -> entry point, for the installed packages that add stages (not imported).
     A name a built-in stage already has stays the built-in's."""
+    from importlib import metadata  # 40 ms: only when a name is not built in
+
     found: dict[str, metadata.EntryPoint] = {}
     for entry in metadata.entry_points(group=PLUGIN_GROUP):
         if entry.name not in STAGES and entry.name not in RUNNERS:
@@ -151,5 +163,18 @@ def stage_info(name: str) -> StageInfo | None:
     return INFO.get(name)
 
 
+class _EarlyInterrupt(BaseException):
+    """Ctrl-C before a stage's runner took over signals (while Python imports it)."""
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    raise _EarlyInterrupt
+
+
 def main() -> None:
-    cli(prog_name="vflow")
+    # Ctrl-C during start-up is a stop like any other (130, quietly), not click's "Aborted!"
+    signal.signal(signal.SIGINT, _interrupted)
+    try:
+        cli(prog_name="vflow")
+    except _EarlyInterrupt:
+        sys.exit(Exit.INTERRUPTED)

@@ -7,6 +7,15 @@ import time
 from vflow_cli import runner
 
 
+def timecode(t: object) -> str:
+    """Media seconds as HH:MM:SS.mmm; '-' for a packet without a time."""
+    if not isinstance(t, (int, float)):
+        return "-"
+    minutes, seconds = divmod(float(t), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours:02d}:{minutes:02d}:{seconds:06.3f}"
+
+
 class Ticker:
     """Wait for evenly spaced ticks; a late tick is not made up for with a burst."""
 

@@ -1,10 +1,15 @@
-"""images: what stages share about a packet's picture (decode on demand, draw a label)."""
+"""images: what stages share about a packet's picture (decode on demand, check what a stage
+can take, draw a label)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from vflow_cli.framing import Encoded, Pending
+from vflow_cli.framing.wire import DTYPES
 from vflow_cli.runner import StageError
 
 
@@ -16,12 +21,117 @@ def pixels(image: Any) -> Any:
         import cv2
         import numpy as np
 
-        flags = cv2.IMREAD_UNCHANGED
-        decoded = cv2.imdecode(np.frombuffer(image.data, np.uint8), flags)
+        from vflow_cli.opencv import native_stderr_to_log
+
+        with native_stderr_to_log():  # libjpeg's "Corrupt JPEG data": -vv shows it
+            decoded = cv2.imdecode(np.frombuffer(image.data, np.uint8), cv2.IMREAD_UNCHANGED)
         if decoded is None:
             raise StageError(f"a {image.format} image in the stream could not be decoded")
         return decoded
     return image
+
+
+def settle(packet: dict[str, Any]) -> None:
+    """For a stage that never looks at pixels: make sure the packet's image has fully
+    arrived (skipping it in the input) before acting on the packet."""
+    image = packet.get("image")
+    if type(image) is Pending:
+        image.skip()
+
+
+def frame_name(packet: dict[str, Any]) -> str:
+    """'frame 12' (its seq), for messages about one frame."""
+    seq = packet.get("seq")
+    return f"frame {seq}" if isinstance(seq, int) else "a frame"
+
+
+def describe(image: Any) -> str:
+    """'a 480x640x3 uint8 image'."""
+    shape = getattr(image, "shape", ())
+    dtype = getattr(image, "dtype", "?")
+    return f"a {'x'.join(map(str, shape)) or 'shapeless'} {dtype} image"
+
+
+# what OpenCV's main functions take, measured on opencv-python 4.x
+SCALABLE = ("uint8", "uint16", "int16", "float32", "float64")  # resize, warpAffine
+DRAWABLE = ("uint8", "int8", "uint16", "int16", "int32", "float16", "float32", "float64")
+COLOUR = ("uint8", "uint16", "float32")  # cvtColor
+ANY_DTYPE = tuple(DTYPES)
+
+
+@dataclass(frozen=True)
+class Takes:
+    """The pictures a stage can work on. check() raises a StageError that names the frame,
+    what it is, what the stage takes and what to do, instead of an OpenCV assertion."""
+
+    what: str  # "resize scales", "JPEG holds"
+    dtypes: tuple[str, ...] = SCALABLE
+    channels: tuple[int, ...] | None = (1, 2, 3, 4)  # None: any number
+    hint: str = "send frames of one of those types"
+
+    def check(self, image: Any, packet: dict[str, Any]) -> None:
+        shape: tuple[int, ...] = tuple(getattr(image, "shape", ()))
+        channels = 1 if len(shape) == 2 else shape[2] if len(shape) == 3 else 0
+        if (
+            len(shape) in (2, 3)
+            and 0 not in shape
+            and str(image.dtype) in self.dtypes
+            and (self.channels is None or channels in self.channels)
+        ):
+            return
+        if self.channels is None:
+            counts = "any number of channels"
+        else:
+            low, high = self.channels[0], self.channels[-1]
+            if len(self.channels) > 2 and self.channels == tuple(range(low, high + 1)):
+                counts = f"{low}-{high} channels"
+            else:
+                plural = "s" * (len(self.channels) > 1 or low > 1)
+                counts = f"{' or '.join(map(str, self.channels))} channel{plural}"
+        kinds = "any type" if self.dtypes == ANY_DTYPE else ", ".join(self.dtypes)
+        raise StageError(
+            f"{frame_name(packet)} is {describe(image)}; {self.what} height x width "
+            f"pictures with {counts}, of {kinds}; {self.hint}"
+        )
+
+
+DRAWS = Takes("drawing takes", DRAWABLE, (1, 2, 3, 4))
+VIEWS = Takes("a window or a video file takes", ANY_DTYPE, (1, 3, 4))
+
+
+def to_json(packet: dict[str, Any]) -> str:
+    """A packet's metadata as one line of JSON (images described, never dumped). Map keys
+    that JSON cannot have (bytes, msgpack ext types, tuples) become text: vflow-packet(5)
+    asks readers to tolerate them."""
+    try:
+        return _ENCODE(packet)
+    except TypeError:
+        return _ENCODE(_text_keys(packet))
+
+
+def _text_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_key(k): _text_keys(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_text_keys(v) for v in value]
+    return value
+
+
+def _key(key: Any) -> Any:
+    if key is None or isinstance(key, (str, int, float, bool)):
+        return key
+    if isinstance(key, (bytes, bytearray)):
+        return bytes(key).decode("utf-8", "backslashreplace")
+    return repr(key)
+
+
+def viewable_picture(packet: dict[str, Any]) -> Any:
+    """The packet's picture as 8-bit BGR for a window or an encoder (checked first)."""
+    from vflow_cli.colors import viewable
+
+    picture = pixels(packet["image"])
+    VIEWS.check(picture, packet)
+    return viewable(packet, picture)
 
 
 def jsonable(value: Any) -> Any:
@@ -48,6 +158,9 @@ def jsonable(value: Any) -> Any:
     return repr(value)  # msgpack ext types and the like: readable, never a crash
 
 
+_ENCODE = json.JSONEncoder(default=jsonable, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def draw_label(image: Any, text: str, origin: tuple[int, int], scale: float | None = None) -> None:
     """White text with a dark outline, readable on any picture; sized to the frame."""
     import cv2
@@ -65,3 +178,48 @@ def draw_label(image: Any, text: str, origin: tuple[int, int], scale: float | No
 
 def line_height(image: Any) -> int:
     return int(max(0.4, image.shape[0] / 720) * 34)
+
+
+def map_images(
+    packets: Iterator[Any],
+    change: Callable[[Any], Any],
+    stream: Callable[[dict[str, Any]], None] | None = None,
+    takes: Takes | None = None,
+    moves: Callable[[int, int], Any] | None = None,
+) -> Iterator[Any]:
+    """Apply `change` to the picture of every packet that has one (decoded first if it travels
+    compressed, checked against `takes`); `stream` updates 'stream' announcements in place.
+    `moves(width, height)` is the Affine (vision.transform) that `change` applies to a
+    picture of that size: the boxes, lines and zones a packet carries move with its pixels
+    (and those of a later summary packet, as the last frame's did). Everything else passes."""
+    last: tuple[Any, int, int] | None = None
+    for packet in packets:
+        image = packet.get("image")
+        if image is not None:
+            picture = pixels(image)
+            if takes is not None:
+                takes.check(picture, packet)
+            new = change(picture)
+            packet["image"] = new
+            if moves is not None:
+                from vflow_cli.vision.transform import carries_geometry, move_geometry
+
+                height, width = picture.shape[:2]
+                last = (moves(width, height), new.shape[1], new.shape[0])
+                if carries_geometry(packet):
+                    move_geometry(packet, *last)
+        elif stream is not None and packet.get("kind") == "stream":
+            stream(packet)
+        elif last is not None and packet.get("kind") == "summary":
+            from vflow_cli.vision.transform import move_geometry
+
+            move_geometry(packet, *last)
+        yield packet
+
+
+def stream_size(packet: dict[str, Any]) -> tuple[int, int] | None:
+    """(width, height) a 'stream' packet announces, if it does."""
+    width, height = packet.get("width"), packet.get("height")
+    if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
+        return width, height
+    return None

@@ -1,4 +1,4 @@
-"""runner: the only module that knows signals, exit codes, terminals and stderr.
+"""runner: the only module that knows signals and exit codes (what people see: console).
 
     source ──> stage function ──> sink          source: PacketReader on stdin (default),
                                                 or any iterable of packets;
@@ -23,12 +23,20 @@ import os
 import signal
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 import click
 
+from vflow_cli.console import (
+    command_path,
+    configure_logging,
+    log,
+    one_line,
+    progress_bar,
+    quiet_libraries,
+    refuse_terminals,
+)
 from vflow_cli.framing import (
     OutputError,
     Packet,
@@ -38,8 +46,6 @@ from vflow_cli.framing import (
     widen_pipe,
 )
 from vflow_cli.status import Exit
-
-log = logging.getLogger("vflow")
 
 __all__ = ["Exit", "Progress", "Sink", "StageError", "log", "run_stage"]
 
@@ -111,87 +117,6 @@ def _binary(name: str) -> Any:
     return getattr(stream, "buffer", stream)
 
 
-def refuse_terminals(*, reads: bool, writes: bool) -> None:
-    """Packets are binary: never read them from a keyboard nor write them to a screen."""
-    if reads and _isatty(sys.stdin):
-        raise click.UsageError(
-            "stdin is a terminal, not a packet stream; pipe a producer into this stage, "
-            "e.g. `vflow testcard --frames 10 | vflow print`"
-        )
-    if writes and _isatty(sys.stdout):
-        raise click.UsageError(
-            "stdout is a terminal and this stage writes binary packets; pipe it into a "
-            "consumer, e.g. `... | vflow print`, or redirect it to a file"
-        )
-
-
-def _isatty(stream: Any) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def command_path() -> str:
-    ctx = click.get_current_context(silent=True)
-    return ctx.command_path if ctx else "vflow"
-
-
-def configure_logging(verbosity: int) -> None:
-    """-q: errors only; default: warnings; -v: info; -vv: debug. Every line names the stage."""
-    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
-        max(-1, min(verbosity, 2)), logging.DEBUG
-    )
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"{command_path()}: %(message)s"))
-    log.handlers[:] = [handler]
-    log.setLevel(level)
-    log.propagate = False
-
-
-def quiet_libraries() -> None:
-    """OpenCV's and FFmpeg's own logging off (unless -vv), before anything imports cv2: their
-    warnings are several lines each and name C++ source files. Python warnings (numpy's
-    RuntimeWarning, ...) become one line of this stage's log, without a source path."""
-    if not log.isEnabledFor(logging.DEBUG):
-        os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
-        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
-        os.environ.setdefault("OPENCV_VIDEOIO_DEBUG", "0")
-
-    def show(message: Any, category: Any, filename: str, lineno: int, *_: Any) -> None:
-        log.warning("%s: %s", category.__name__, one_line(str(message)))
-
-    warnings.showwarning = show  # type: ignore[assignment]
-
-
-def one_line(text: str) -> str:
-    """A library's message as one line: OpenCV's 'OpenCV(4.x) /path/file.cpp:12: error:
-    (-215:Assertion failed) cond in function 'f'' becomes '(-215:Assertion failed) cond in
-    function 'f''; other line breaks become '; '."""
-    text = text.strip()
-    if text.startswith("OpenCV(") and " error: " in text:
-        text = text.split(" error: ", 1)[1]
-    return "; ".join(part.strip() for part in text.splitlines() if part.strip())
-
-
-def _progress_bar(total: int | None, unit: str):
-    """A tqdm bar on stderr when stderr is a terminal and logging is not quiet, else None."""
-    if not _isatty(sys.stderr) or log.level > logging.WARNING:
-        return None
-    from tqdm import tqdm
-
-    try:
-        size = os.get_terminal_size(sys.stderr.fileno())
-        sized = size.columns > 0 and size.lines > 0
-    except (OSError, ValueError, AttributeError):
-        sized = False
-    # a terminal that reports no size (a bare pty, `script`) would hide the bar: assume 80x24
-    shape = {"dynamic_ncols": True} if sized else {"ncols": 80, "nrows": 24}
-    return tqdm(
-        total=total, unit=" " + unit, desc=command_path(), leave=False, file=sys.stderr, **shape
-    )
-
-
 def _send(writer: Sink, packets: Iterable[Any], *, producer: bool) -> None:
     state = _state
     write = writer.write
@@ -206,10 +131,10 @@ def _send(writer: Sink, packets: Iterable[Any], *, producer: bool) -> None:
         for packet in packets:
             if type(packet) is Progress:
                 if bar is None:
-                    bar = _progress_bar(packet.total, packet.unit)
+                    bar = progress_bar(packet.total, packet.unit)
                 continue
             if bar is None and packet.get("kind") == "stream" and packet.get("length"):
-                bar = _progress_bar(packet["length"], "frames")
+                bar = progress_bar(packet["length"], "frames")
             write(packet)
             if bar is not None and packet.get("kind") != "stream":
                 bar.update()
@@ -340,12 +265,21 @@ def run_stage(
     except Exception as exc:
         if debug:
             raise
-        click.echo(
-            f"{command_path()}: internal error: {type(exc).__name__}: {one_line(str(exc))} "
-            "(run with --debug or VFLOW_DEBUG=1 for a traceback)",
-            err=True,
-        )
-        code = Exit.BUG
+        if type(exc).__module__ == "cv2" and isinstance(reader, PacketReader):
+            # an input OpenCV refuses that no stage check caught: the input's problem
+            click.echo(
+                f"{command_path()}: OpenCV cannot work on packet {reader.packets}: "
+                f"{one_line(str(exc))} (--debug for a traceback)",
+                err=True,
+            )
+            code = Exit.ERROR
+        else:
+            click.echo(
+                f"{command_path()}: internal error: {type(exc).__name__}: {one_line(str(exc))} "
+                "(run with --debug or VFLOW_DEBUG=1 for a traceback)",
+                err=True,
+            )
+            code = Exit.BUG
     finally:
         signal.signal(signal.SIGINT, old[0])  # CliRunner tests run in this same process
         signal.signal(signal.SIGTERM, old[1])

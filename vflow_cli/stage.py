@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -47,6 +48,17 @@ Pixels = bool | Callable[[dict[str, Any]], bool]
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 COMMON = ("verbose", "quiet", "debug")
+NUMBER = re.compile(r"-\d+(\.\d*)?$")
+
+
+class StageCommand(click.Command):
+    """A stage's command: a negative number is a value, not an option (`vflow int -5 5`,
+    `vflow rotate -90`, and `vflow head -3` is told that N must be at least 0)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if any(NUMBER.match(arg) for arg in args):
+            ctx.ignore_unknown_options = True
+        return super().parse_args(ctx, args)
 
 
 @dataclass(frozen=True)
@@ -122,7 +134,9 @@ def _register(fn: F, kind: str, name: str | None, pixels: Pixels, stateful: bool
         run_stage(kind, fn, options, verbosity=verbose - quiet, debug=debug, lazy=lazy)
 
     callback.__click_params__ = list(getattr(fn, "__click_params__", []))  # type: ignore[attr-defined]
-    command = click.command(name, context_settings=CONTEXT)(_common_options(callback))
+    command = click.command(name, cls=StageCommand, context_settings=CONTEXT)(
+        _common_options(callback)
+    )
     info = StageInfo(name, kind, fn, command, pixels, stateful)
     REGISTRY[name] = command
     INFO[name] = info

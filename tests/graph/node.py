@@ -4,6 +4,7 @@ node.py slow SECONDS      pass packets on, sleeping SECONDS before each
 node.py fail N            pass packets on, crash (exit 1, a traceback) on packet N
 node.py env               for each packet, send one saying what CUDA_VISIBLE_DEVICES is
 node.py double            send every packet twice (a stage that adds packets)
+node.py drop N            pass only packets whose seq is a multiple of N (drops by content)
 node.py produce N [S [P]] produce N packets (seq 0..N-1), sleeping S between them, each
                           with a field "pad" of P characters
 """
@@ -72,6 +73,9 @@ def main() -> int:
                 send({**packet, "gpu": gpu, "node": os.environ.get("VFLOW_GRAPH_NODE")})
             elif mode == "hang":
                 send(packet)
+            elif mode == "drop":
+                if packet.get("seq", 0) % int(args[0]) == 0:
+                    send(packet)
             elif mode == "double":
                 send(packet)
                 send({**packet, "copy": True})

@@ -7,8 +7,10 @@ import shutil
 import pytest
 
 from tests.graph.util import EXAMPLES, graph
+from vflow_cli.graph import devices
 from vflow_cli.graph import spec as specs
 from vflow_cli.graph.dot import to_dot
+from vflow_cli.graph.plan import make_plan
 
 
 def problems(text: str) -> list[str]:
@@ -125,13 +127,38 @@ def test_duplicate_node_names_are_one_line_with_the_line():
     assert one(text) == "spec.toml:12: node 'total': defined twice (first at line 4)"
 
 
-def test_a_key_set_twice():
+def test_a_key_set_twice_names_the_node_and_the_key():
     text = SUM.replace('run = ["sum"]', 'run = ["sum"]\nrun = ["max"]')
-    assert one(text).startswith("spec.toml:6: a key is set twice")
+    assert one(text) == "spec.toml:6: node 'total': `run` is set twice (first at line 5)"
+    text = SUM.replace('from = ["total"]', 'from = ["total"]\nfrom = ["src"]')
+    assert one(text) == "spec.toml:11: node 'out': `from` is set twice (first at line 10)"
 
 
 def test_bad_toml_is_one_line():
     assert one("[nodes.a\nrun = 1").startswith("spec.toml:1: not valid TOML:")
+
+
+def test_an_unclosed_array_on_the_last_line_is_found_there():
+    text = SUM + '[nodes.more]\nrun = ["null"]\nfrom = ["out"'
+    assert one(text).startswith("spec.toml:13: not valid TOML: Unclosed array")
+
+
+def test_workers_on_a_stage_that_keeps_state_are_refused():
+    text = SUM.replace('run = ["sum"]', 'run = ["sum"]\nworkers = 2')
+    assert one(text) == (
+        "spec.toml:6: node 'total': 'sum' keeps state across packets (each worker would see "
+        "only some of them and keep its own); run it once, without workers"
+    )
+
+
+def test_optional_is_a_flag():
+    spec = specs.load(
+        "spec.toml", text=SUM.replace('run = ["print"]', 'run = ["print"]\noptional = true')
+    )
+    assert spec.nodes["out"].optional and not spec.nodes["total"].optional
+    assert "optional must be true or false" in one(
+        SUM.replace('run = ["print"]', 'run = ["print"]\noptional = "yes"')
+    )
 
 
 def test_reading_from_a_consumer():
@@ -207,16 +234,16 @@ device = "cpu"
 
 def test_gpus_one_per_worker_required_first():
     spec = specs.load("spec.toml", text=GPUS)
-    assert specs.allocate_gpus(spec, ["0", "1", "2"]) == {
+    assert devices.allocate_gpus(spec, ["0", "1", "2"]) == {
         "src": [None], "det": ["0", "1"], "track": ["2"], "out": [""],
     }  # fmt: skip
-    assert specs.allocate_gpus(spec, ["0", "1"])["track"] == [""]  # none left: the CPU
+    assert devices.allocate_gpus(spec, ["0", "1"])["track"] == [""]  # none left: the CPU
 
 
 def test_a_required_gpu_that_is_missing_refuses_the_graph():
     spec = specs.load("spec.toml", text=GPUS)
     with pytest.raises(specs.SpecError) as info:
-        specs.allocate_gpus(spec, ["0"])
+        devices.allocate_gpus(spec, ["0"])
     assert info.value.lines[0].startswith("spec.toml:3: node 'det': needs 2 GPUs")
 
 
@@ -224,13 +251,13 @@ def test_visible_gpus(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # no nvidia-smi: what the variables say, only
     monkeypatch.delenv("VFLOW_GPUS", raising=False)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
-    assert specs.visible_gpus(None) == ["3", "5"]
+    assert devices.visible_gpus(None) == ["3", "5"]
     monkeypatch.setenv("VFLOW_GPUS", "1")
-    assert specs.visible_gpus(None) == ["1"]
-    assert specs.visible_gpus("0,1") == ["0", "1"]
+    assert devices.visible_gpus(None) == ["1"]
+    assert devices.visible_gpus("0,1") == ["0", "1"]
     monkeypatch.delenv("VFLOW_GPUS")
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
-    assert specs.visible_gpus(None) == []
+    assert devices.visible_gpus(None) == []
 
 
 # -- the command line
@@ -274,11 +301,20 @@ def test_help(tmp_path):
 
 def test_dot():
     spec = specs.load("spec.toml", text=GPUS)
-    dot = to_dot(spec)
+    dot = to_dot(make_plan(spec, devices.allocate_gpus(spec, ["0", "1", "2"])))
     assert dot.startswith("digraph vflow {")
     assert '"src" -> "det" [label="queue 16"];' in dot  # relayed: workers
-    assert '"det" -> "track";' in dot  # a direct pipe
-    assert "x2 workers" in dot
+    assert '"det" -> "track" [label="queue 16"];' in dot  # workers' output: relayed too
+    assert '"track" -> "out";' in dot  # a direct pipe
+    assert "x2 workers" in dot and "gpu (GPU 0,1)" in dot
+
+
+def test_dot_draws_what_it_cannot_place_without_needing_the_hardware(tmp_path):
+    result = graph(tmp_path, GPUS, "--dot", "--gpus", "")
+    assert result.returncode == 0, result.stderr
+    assert b"x2 workers, gpu (2 not placed: no GPU left)" in result.stdout
+    result = graph(tmp_path, GPUS, "--check", "--gpus", "")
+    assert result.returncode == 1 and b"needs 2 GPUs" in result.stderr
 
 
 def test_render_needs_graphviz(tmp_path):
@@ -311,8 +347,7 @@ def test_the_man_page_examples_are_valid_specs(index):
     examples = _man_examples()
     assert len(examples) == 5
     spec = specs.load(EXAMPLES / "man.toml", text=examples[index])  # burn.py is there
-    specs.allocate_gpus(spec, [])
-    assert spec.nodes
+    devices.allocate_gpus(spec, [])
 
 
 def test_the_help_example_is_a_valid_spec():

@@ -4,10 +4,11 @@ real MJPEG stream served on 127.0.0.1 by the test itself (only loopback, ever)."
 import itertools
 
 import pytest
+from vflow_stages.camera import camera, describe
 
-from stages.camera import camera, describe
 from tests.helpers import sh, vflow
 from tests.video_support import MJPEGServer, closed_port, silent_server
+from vflow_cli.stage import StageError
 
 
 def one_error_line(result, *needles):
@@ -32,7 +33,7 @@ def test_a_missing_index_fails_at_once():
     ],
 )
 def test_bad_sources(source, needle):
-    with pytest.raises(Exception, match=needle):
+    with pytest.raises(StageError, match=needle):
         describe(source)
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
+from vflow_stages.convert import convert
 
-from stages.convert import convert
 from tests.helpers import frame, pack, unpack, vflow
 
 

@@ -1,6 +1,7 @@
+import click
 import pytest
+from vflow_stages.crop import crop, parse_box
 
-from stages.crop import crop, parse_box
 from tests.helpers import frame, pack, vflow
 
 
@@ -28,5 +29,5 @@ def test_a_box_outside_the_frame_is_one_line():
 
 @pytest.mark.parametrize("bad", ["1,2,3", "a,b,c,d", "0,0,0,5", "-1,0,4,4"])
 def test_bad_boxes_are_refused(bad):
-    with pytest.raises(Exception, match="X,Y,WIDTH,HEIGHT"):
+    with pytest.raises(click.BadParameter, match="X,Y,WIDTH,HEIGHT"):
         parse_box(bad)

@@ -1,6 +1,6 @@
 import pytest
+from vflow_stages.flip import flip
 
-from stages.flip import flip
 from tests.helpers import frame, pack, unpack, vflow
 
 

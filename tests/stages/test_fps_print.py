@@ -1,9 +1,10 @@
 import json
 
+import msgpack
 import numpy as np
 from vflow_stages.fps import fps
 
-from tests.helpers import data, frame, pack, sh
+from tests.helpers import data, frame, pack, sh, vflow
 from vflow_cli.cli import cli
 from vflow_cli.framing import Encoded
 
@@ -75,3 +76,23 @@ def test_fps_and_print_through_real_pipes_for_jq():
     assert len(packets) == 10
     assert packets[0]["image"]["shape"] == [1080, 1920, 3]
     assert packets[0]["fps"] is None and packets[-1]["fps"] > 0
+
+
+def test_print_prints_only_frames_that_fully_arrived():
+    stream = pack([frame(0, shape=(200, 200, 3)), frame(1, shape=(200, 200, 3))], end=False)
+    result = vflow("print", "-f", "seq", input=stream[:-1000])  # the second image is cut
+    assert result.returncode == 1
+    assert result.stdout == b'{"seq":0}\n'
+    assert b"input ended in the middle of packet 2" in result.stderr
+
+
+def test_print_tolerates_keys_json_cannot_have():
+    raw = msgpack.packb({"vflow": 1}) + msgpack.packb({"kind": "data", b"bytes": 1, 7: 2})
+    raw += msgpack.packb({"kind": "data", "x": {msgpack.ExtType(3, b"k"): 1}})
+    raw += msgpack.packb({"vflow": 1, "end": True, "packets": 2})
+    result = vflow("print", input=raw)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().splitlines() == [
+        '{"kind":"data","bytes":1,"7":2}',
+        '{"kind":"data","x":{"ExtType(code=3, data=b\'k\')":1}}',
+    ]

@@ -1,7 +1,7 @@
 import numpy as np
+from vflow_stages.gray import gray
+from vflow_stages.jpeg import encode
 
-from stages.gray import gray
-from stages.jpeg import encode
 from tests.helpers import frame, pack, unpack, vflow
 
 

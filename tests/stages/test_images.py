@@ -1,8 +1,8 @@
 import cv2
 import numpy as np
 import pytest
+from vflow_stages.images import images
 
-from stages.images import images
 from tests.helpers import sh, vflow
 
 

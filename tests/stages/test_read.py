@@ -1,6 +1,9 @@
-import pytest
+import re
 
-from stages.read import parse_start, read
+import click
+import pytest
+from vflow_stages.read import parse_start, read
+
 from tests.helpers import ENV, sh, unpack, vflow
 from tests.video_support import h264_clip
 
@@ -51,7 +54,7 @@ def test_realtime_still_gives_every_frame(clip):
 
 @pytest.mark.parametrize("bad", ["x", "-3s", "1:xx"])
 def test_bad_starts(bad):
-    with pytest.raises(Exception, match=r"frame number|before the start"):
+    with pytest.raises(click.BadParameter, match=r"frame number|before the start"):
         parse_start(bad)
 
 
@@ -91,3 +94,26 @@ def test_packets_carry_raw_frames(clip):
     result = vflow("read", str(clip), "--frames", "2", env=ENV)
     packets = unpack(result.stdout)
     assert [p["kind"] for p in packets] == ["stream", "frame", "frame"]
+
+
+def test_a_damaged_file_is_reported_by_default(tmp_path):
+    whole = tmp_path / "whole.mp4"
+    made = sh(f"vflow testcard --frames 300 --animated --size small | vflow write {whole}")
+    assert made.statuses == [0, 0]
+    data = bytearray(whole.read_bytes())
+    middle = len(data) // 5
+    data[middle : middle + 300_000] = b"\xff" * 300_000  # damaged in the middle
+    damaged = tmp_path / "damaged.mp4"
+    damaged.write_bytes(bytes(data))
+    result = sh(f"vflow read {damaged} | vflow null")
+    assert result.statuses == [0, 0]
+    line = result.stderr.decode()
+    assert line.count("\n") == 1, line
+    assert re.fullmatch(
+        rf"vflow read: {damaged} ended at frame \d+ of the 300 it announced: "
+        r"the file is damaged or cut short\n",
+        line,
+    )
+    quiet = sh(f"vflow read -q {damaged} | vflow null")
+    assert quiet.stderr == b""
+    assert sh(f"vflow read {whole} | vflow null").stderr == b""  # a whole file: nothing

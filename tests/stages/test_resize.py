@@ -1,6 +1,7 @@
+import click
 import pytest
+from vflow_stages.resize import parse_target, plan, resize
 
-from stages.resize import parse_target, plan, resize
 from tests.helpers import frame, pack, unpack, vflow
 
 
@@ -46,7 +47,7 @@ def test_pad_bars_have_the_pad_value():
 
 
 def test_grey_and_jpeg_frames_are_resized(tmp_path):
-    from stages.jpeg import encode
+    from vflow_stages.jpeg import encode
 
     grey = frame(0, shape=(4, 6))
     coded = frame(1, shape=(16, 16, 3))
@@ -58,7 +59,7 @@ def test_grey_and_jpeg_frames_are_resized(tmp_path):
 
 @pytest.mark.parametrize("bad", ["640", "0x10", "axb", "-1x-1", "-2x4"])
 def test_bad_sizes_are_refused(bad):
-    with pytest.raises(Exception, match="WIDTHxHEIGHT"):
+    with pytest.raises(click.BadParameter, match="WIDTHxHEIGHT"):
         parse_target(bad)
 
 

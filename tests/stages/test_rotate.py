@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
+from vflow_stages.rotate import rotate, rotated_size
 
-from stages.rotate import rotate, rotated_size
 from tests.helpers import frame, pack, unpack, vflow
 
 

@@ -1,8 +1,8 @@
 import cv2
 import numpy as np
+from vflow_stages.jpeg import encode
+from vflow_stages.save import save
 
-from stages.jpeg import encode
-from stages.save import save
 from tests.helpers import frame, pack, sh, vflow
 
 
@@ -55,6 +55,13 @@ def test_errors_are_one_line(tmp_path):
     result = vflow("save", str(tmp_path / "file" / "sub"), input=pack([frame(0)]))
     assert result.returncode == 1
     lines = result.stderr.decode().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("vflow save: cannot create")
+    assert len(lines) == 1 and lines[0].endswith("/file is not a directory")
     bad = vflow("save", str(tmp_path), "--name", "{oops}", input=pack([frame(0)]))
     assert bad.returncode == 2 and b"Traceback" not in bad.stderr
+
+
+def test_refused_input_creates_no_directory(tmp_path):
+    target = tmp_path / "frames"
+    result = vflow("save", str(target), input=b"not a stream at all")
+    assert result.returncode == 1 and b"not a vflow stream" in result.stderr
+    assert not target.exists()

@@ -203,7 +203,9 @@ def test_a_wrong_token_gets_401_and_is_logged(tmp_path):
 
 
 def test_only_its_own_paths_and_bounded_requests():
-    with Served([*CARD, "--fps", "20"], ["serve", "-p", "0", "--max-clients", "4"]) as s:
+    # --timeout 60: the idle connections below must outlast a slow, loaded machine
+    serve = ["serve", "-p", "0", "--max-clients", "4", "--timeout", "60"]
+    with Served([*CARD, "--fps", "20"], serve) as s:
         for path in ("/etc/passwd", "/../../etc/passwd", "/stream.mjpg/x", "/%2e%2e/meta", "/x"):
             assert s.get(path)[0] == 404, path
         host = f"Host: {s.host}\r\n"

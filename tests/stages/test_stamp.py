@@ -1,8 +1,9 @@
+import click
 import numpy as np
 import pytest
+from vflow_stages.stamp import check_template, render, stamp
 
-from stages.stamp import check_template, render, stamp
-from tests.helpers import pack, unpack, vflow
+from tests.helpers import frame, pack, unpack, vflow
 
 
 def black(seq=0, **meta):
@@ -38,9 +39,9 @@ def test_places(where):
 
 
 def test_bad_templates():
-    with pytest.raises(Exception, match="format string"):
+    with pytest.raises(click.BadParameter, match="format string"):
         check_template("{seq")
-    with pytest.raises(Exception, match="name each field"):
+    with pytest.raises(click.BadParameter, match="name each field"):
         check_template("{}")
 
 
@@ -55,3 +56,10 @@ def test_through_a_real_process():
     result = vflow("stamp", "{seq}", "--at", "br", input=pack([black(0), black(1)]))
     assert result.returncode == 0, result.stderr
     assert all(p["image"].max() > 150 for p in unpack(result.stdout))
+
+
+def test_a_field_no_packet_has_is_named_once():
+    stream = pack([frame(i) for i in range(3)])
+    result = vflow("stamp", "{nope} {seq}", input=stream)
+    assert result.returncode == 0
+    assert result.stderr == b"vflow stamp: frame 0 has no field 'nope'; it shows as '-'\n"

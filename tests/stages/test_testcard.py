@@ -17,7 +17,7 @@ def test_stream_announcement_then_frames():
         "length": 3,
     }
     assert [f["seq"] for f in frames] == [0, 1, 2]
-    assert [f["t"] for f in frames] == [0.0, 1 / 30, 2 / 30]
+    assert [f["t"] for f in frames] == [0.0, 0.033333, 0.066667]  # to the microsecond
     for f in frames:
         assert f["image"].shape == (240, 320, 3) and f["image"].dtype == np.uint8
 

@@ -1,14 +1,17 @@
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import cv2
 import numpy as np
 import pytest
+from vflow_stages.write import write
 
-from stages.write import write
 from tests.helpers import ENV, frame, pack, sh, vflow
-from vflow_cli.video import segment_name
+from vflow_cli.videofile import segment_name
 
 
 def count_frames(path):
@@ -119,3 +122,70 @@ def test_jpeg_frames_through_real_pipes(tmp_path):
     result = sh(f"vflow testcard --size small --frames 8 | vflow jpeg | vflow write '{out}'")
     assert result.statuses == [0, 0, 0], result.stderr
     assert count_frames(out) == (8, 30.0)
+
+
+def test_a_cut_input_finalises_the_file_and_says_what_it_holds(tmp_path):
+    out = tmp_path / "cut.mkv"
+    stream = pack(clip(n=5), end=False)  # the stage before died after 5 frames
+    result = vflow("write", str(out), input=stream)
+    assert result.returncode == 1
+    assert result.stderr.decode() == (
+        "vflow write: input ended without an end of stream: a stage before this one "
+        f"stopped early; {out} holds 5 frames\n"
+    )
+    assert count_frames(out)[0] == 5
+
+
+def test_a_killed_middle_stage_is_noticed_by_write(tmp_path):
+    # testcard --fps 30 | resize | write, with real pipes; resize is SIGKILLed mid-stream
+    out = tmp_path / "out.mkv"
+    run = [sys.executable, "-m", "vflow_cli"]
+    quiet = {"env": ENV, "stderr": subprocess.DEVNULL, "stdout": subprocess.PIPE}
+    source = subprocess.Popen([*run, "testcard", "--fps", "30", "--size", "small"], **quiet)
+    middle = subprocess.Popen([*run, "resize", "160x120"], stdin=source.stdout, **quiet)
+    sink = subprocess.Popen(
+        [*run, "write", str(out)], stdin=middle.stdout, stderr=subprocess.PIPE, env=ENV
+    )
+    source.stdout.close()  # only the children hold the pipes now
+    middle.stdout.close()
+    deadline = time.monotonic() + 60  # frames have reached the file (a loaded machine is slow)
+    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 100_000):
+        time.sleep(0.05)
+    middle.send_signal(signal.SIGKILL)
+    _, err = sink.communicate(timeout=60)
+    source.wait(timeout=30)  # its reader died: 141
+    middle.wait()
+    text = err.decode()
+    assert sink.returncode == 1 and text.count("\n") == 1, text
+    assert text.startswith("vflow write: input ended"), text
+    assert "a stage before this one stopped early" in text
+    held = int(text.split(" holds ")[1].split()[0])
+    assert held > 0 and count_frames(out)[0] == held
+    assert source.returncode == 141
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 512 KiB filesystem (a tmpfs: needs root)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(folder)], check=True)
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+@pytest.mark.parametrize("ext", ["mkv", "mp4", "avi"])
+def test_a_full_disk_stops_with_a_playable_file(tiny_disk, ext):
+    out = tiny_disk / f"out.{ext}"
+    result = sh(f"vflow testcard --frames 90 --animated | vflow write {out}")
+    assert result.statuses[-1] == 1, result.stderr
+    err = result.stderr.decode()
+    assert err.count("\n") == 1 and err.startswith(
+        f"vflow write: no space left on device for {out}"
+    )
+    held = int(err.split(" holds ")[1].split()[0])
+    assert 0 < held < 90 and count_frames(out)[0] == held

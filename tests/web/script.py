@@ -10,6 +10,7 @@ from typing import Any
 
 from tests.helpers import ROOT
 from vflow_cli.graph.dot import to_dot
+from vflow_cli.graph.plan import make_plan
 from vflow_cli.graph.spec import load
 
 SPEC = ROOT / "examples" / "leaky.toml"
@@ -18,7 +19,8 @@ SPEC = ROOT / "examples" / "leaky.toml"
 class ScriptedGraph:
     def __init__(self, rate: float = 50.0) -> None:
         self.spec = load(SPEC)
-        self.dot = to_dot(self.spec)
+        self.plan = make_plan(self.spec)
+        self.dot = to_dot(self.plan)
         self.rate = rate
         self.started = time.time()
         self._t0 = time.monotonic()
@@ -37,12 +39,14 @@ class ScriptedGraph:
         self.calls += 1
         now = self._elapsed()
         nodes, edges = [], []
+        counts: dict[str, int] = {}
         with self._lock:
             ended = dict(self._ended)
         for node in self.spec.nodes.values():
             stop, state, status, stderr = ended.get(node.name, (now, "running", None, []))
-            count = int(min(now, stop) * self.rate)
-            direct = node.name.endswith("-out")  # fed by a plain pipe: not observable
+            count = counts[node.name] = int(min(now, stop) * self.rate)
+            into = self.plan.edges_into(node.name)
+            direct = bool(into) and all(e.transport == "pipe" for e in into)  # not seen
             nodes.append(
                 {
                     "name": node.name,
@@ -56,21 +60,22 @@ class ScriptedGraph:
                     "stderr": stderr,
                 }
             )
-            for source in node.inputs:
-                queue = not direct
-                edges.append(
-                    {
-                        "from": source,
-                        "to": node.name,
-                        "transport": "queue" if queue else "pipe",
-                        "size": node.queue_size if queue else None,
-                        "leaky": None if node.leaky == "no" or not queue else node.leaky,
-                        "fill": 1 if queue else None,
-                        "received": count if queue else None,
-                        "delivered": count - 1 if queue else None,
-                        "dropped": count // 10 if queue and node.leaky != "no" else None,
-                    }
-                )
+        for edge in self.plan.edges:
+            queue = edge.transport == "queue"
+            count = counts[edge.dst]
+            edges.append(
+                {
+                    "from": edge.src,
+                    "to": edge.dst,
+                    "transport": edge.transport,
+                    "size": edge.size if queue else None,
+                    "leaky": edge.leaky if queue else None,
+                    "fill": 1 if queue else None,
+                    "received": count if queue else None,
+                    "delivered": count - 1 if queue else None,
+                    "dropped": count // 10 if queue and edge.leaky != "no" else None,
+                }
+            )
         return {
             "graph": {
                 "spec": str(SPEC.name),

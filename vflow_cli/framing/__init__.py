@@ -7,8 +7,9 @@ writer.py   PacketWriter: packets -> a stream (images written from their own mem
 pipes.py    pipe sizes and splice(2), which reader and writer share
 """
 
+from vflow_cli.framing.arrays import ArrayPool
 from vflow_cli.framing.pipes import widen_pipe
-from vflow_cli.framing.reader import ArrayPool, PacketReader, Pending
+from vflow_cli.framing.reader import PacketReader, Pending
 from vflow_cli.framing.wire import (
     VERSION,
     Encoded,

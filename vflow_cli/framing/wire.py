@@ -24,11 +24,15 @@ VERSION = 1  # major version of the packet format; a reader refuses any other
 CHUNK = 1 << 16  # one read() asks for at most this much metadata
 DEFAULT_MAX_PACKET = 1 << 30  # 1 GiB, a packet with its image; VFLOW_MAX_PACKET overrides
 DEFAULT_MAX_META = 16 << 20  # 16 MiB, a packet without its image; VFLOW_MAX_META overrides
-MAX_ITEMS = 1 << 20  # items (array elements, map entries) in one packet's metadata
+# items (array elements, map entries) one packet's metadata may hold: one per ITEM_BYTES of
+# the metadata limit (524288 by default). Python spends up to ~70 bytes on an item, so even
+# the most wasteful shape (empty maps in arrays) stays under 40 MB; detections cost ~10
+# bytes an item on the wire, so legitimate metadata is far below this
+ITEM_BYTES = 32
 MAX_DEPTH = 1024  # msgpack's own nesting limit (its C parser's stack)
 # metadata parsed from at most this many bytes is parsed without counting items: even the
-# worst shape (empty maps, ~70 bytes of Python objects per wire byte) stays under 80 MB
-CAREFUL_AT = 1 << 20
+# worst shape (~70 bytes of Python objects per wire byte) stays under 20 MB
+CAREFUL_AT = 256 << 10
 ENCODED_SLACK = 1 << 16  # a compressed image may exceed its raw size by this (headers)
 
 Packet = dict[str, Any]
@@ -164,14 +168,14 @@ class Unpacker:
 
     careful=False parses at C speed, with per-container limits only; the reader uses it
     while a packet's metadata is smaller than CAREFUL_AT. careful=True also counts every
-    item of a packet as it is parsed (a hook per container) and stops at MAX_ITEMS, so no
-    shape of metadata, however nested, costs more than about MAX_ITEMS Python objects.
+    item of a packet as it is parsed (a hook per container) and stops at max_items(), so
+    no shape of metadata, however nested, costs more than that many Python objects.
     """
 
     def __init__(self, meta_limit: int, *, careful: bool) -> None:
         self.careful = careful
-        self.left = MAX_ITEMS
-        items = min(meta_limit, MAX_ITEMS)
+        self.items = items = max_items(meta_limit)
+        self.left = items
         hooks: dict[str, Any] = {}
         if careful:
 
@@ -195,7 +199,11 @@ class Unpacker:
 
     def reset(self) -> None:
         """A new top-level object starts: its own item budget."""
-        self.left = MAX_ITEMS
+        self.left = self.items
+
+
+def max_items(meta_limit: int) -> int:
+    return max(1024, meta_limit // ITEM_BYTES)
 
 
 def parse_error(exc: BaseException, number: int, meta_limit: int) -> StreamError:
@@ -204,7 +212,8 @@ def parse_error(exc: BaseException, number: int, meta_limit: int) -> StreamError
     text = str(exc)
     if isinstance(exc, _TooMany) or re.search(r"exceeds max_(array|map)_len", text):
         return StreamError(
-            f"{where} holds more than {MAX_ITEMS} items in its metadata (arrays and maps); "
+            f"{where} holds more than {max_items(meta_limit)} items in its metadata (arrays "
+            "and maps; VFLOW_MAX_META / 32); "
             "a packet's metadata is for fields, not bulk data (send bulk data as an image)"
         )
     if re.search(r"exceeds max_(str|bin|ext)_len", text):

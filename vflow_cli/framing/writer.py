@@ -66,7 +66,9 @@ class PacketWriter:
             self._buf += b"\xc6" + image.nbytes.to_bytes(4, "big")
             self._drain()  # what came before is written before the image moves
             try:
-                self.bytes += image.reader.forward(image, self._fd, self._write_now)
+                # not `self.bytes += forward(...)`: forward adds what it writes itself
+                moved = image.reader.forward(image, self._fd, self._write_now)
+                self.bytes += moved
             except BrokenPipeError:
                 raise
             except OSError as exc:

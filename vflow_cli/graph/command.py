@@ -9,6 +9,7 @@ import sys
 import click
 
 from vflow_cli.stage import CONTEXT
+from vflow_cli.status import Exit
 
 
 @click.command("graph", context_settings=CONTEXT)
@@ -86,7 +87,9 @@ def graph(
     """
     import signal
 
+    from vflow_cli.graph import devices
     from vflow_cli.graph import spec as specs
+    from vflow_cli.graph.plan import make_plan
 
     signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # until the runner shows statistics on it
 
@@ -95,39 +98,39 @@ def graph(
     try:
         loaded = specs.load(spec)
         wanted = any(node.device in ("gpu", "prefer-gpu") for node in loaded.nodes.values())
-        plan = specs.allocate_gpus(loaded, specs.visible_gpus(gpus, probe=wanted))
+        # a drawing starts nothing, so it needs no GPU: it shows what could not be placed
+        placed = devices.allocate_gpus(
+            loaded, devices.visible_gpus(gpus, probe=wanted), strict=not dot
+        )
     except specs.SpecError as exc:
         for line in exc.lines:
             click.echo(f"vflow graph: {line}", err=True)
-        sys.exit(1)
+        sys.exit(Exit.ERROR)
+    plan = make_plan(loaded, placed, relay_all=stats is not None)
     if dot:
         from vflow_cli.graph.dot import RenderError, to_dot
         from vflow_cli.graph.dot import render as draw
 
         if render is None:
-            click.echo(to_dot(loaded), nl=False)
+            click.echo(to_dot(plan), nl=False)
             return
         try:
-            draw(loaded, render)
+            draw(plan, render)
         except RenderError as exc:
             click.echo(f"vflow graph: {exc}", err=True)
-            sys.exit(1)
+            sys.exit(Exit.ERROR)
         return
+    verbosity = verbose - quiet
     if check:
-        if verbose - quiet >= 0:
+        if verbosity >= 0:
+            for warning in plan.warnings:
+                click.echo(f"vflow graph: warning: {warning}", err=True)
             n = len(loaded.nodes)
             click.echo(f"vflow graph: {spec}: {n} node{'s' * (n != 1)}, ok", err=True)
         return
     from vflow_cli.graph.run import Graph
 
-    runner = Graph(
-        loaded,
-        gpus=plan,
-        relay_all=stats is not None,
-        verbosity=verbose - quiet,
-        grace=grace,
-        stats=stats,
-    )
+    runner = Graph(plan, verbosity=verbosity, grace=grace, stats=stats)
     try:
         code = runner.run()
     except Exception as exc:  # a bug in the runner: one line, unless asked for more
@@ -138,7 +141,7 @@ def graph(
             "(VFLOW_DEBUG=1 for a traceback)",
             err=True,
         )
-        sys.exit(70)
+        sys.exit(Exit.BUG)
     with contextlib.suppress(OSError):
         sys.stdout.flush()
     sys.exit(code)

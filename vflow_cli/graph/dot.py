@@ -1,11 +1,16 @@
-"""graph.dot: a spec as Graphviz dot, and rendering it with Graphviz's `dot` program."""
+"""graph.dot: a plan as Graphviz dot, and rendering it with Graphviz's `dot` program.
+
+It draws the plan the runner follows (graph.plan): a plain pipe is a plain arrow, a relayed
+queue is labelled with its size and policy (dashed when it drops), workers and GPUs are in
+the node's label, and a GPU that could not be placed says so ("GPU ?").
+"""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
 
-from vflow_cli.graph.spec import Node, Spec
+from vflow_cli.graph.plan import Plan, PlanNode
 
 SHAPES = {"producer": "invhouse", "processor": "box", "consumer": "house"}
 
@@ -14,45 +19,49 @@ def _quote(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def _label(node: Node) -> str:
+def _label(planned: PlanNode) -> str:
+    node = planned.node
     parts = [node.name, node.label if len(node.label) <= 40 else node.label[:37] + "..."]
     extra = []
     if node.workers > 1:
         extra.append(f"x{node.workers} workers")
     if node.device:
-        extra.append(node.device)
-    if len(node.inputs) > 1:
-        extra.append(f"join {node.join}")
+        gpus = [d for d in planned.devices if d and d != "?"]
+        unplaced = planned.devices.count("?")
+        where = [f"GPU {','.join(gpus)}"] if gpus else []
+        if unplaced:
+            where.append(f"{unplaced} not placed: no GPU left")
+        extra.append(node.device + (f" ({'; '.join(where)})" if where else ""))
+    if planned.join:
+        extra.append(f"join {planned.join}")
+    if node.optional:
+        extra.append("optional")
     if extra:
         parts.append(", ".join(extra))
     return "\\n".join(p.replace("\\", "\\\\").replace('"', '\\"') for p in parts)
 
 
-def to_dot(spec: Spec) -> str:
+def to_dot(plan: Plan) -> str:
     lines = [
         "digraph vflow {",
         "  rankdir=LR;",
         '  node [fontname="Helvetica", fontsize=11];',
         '  edge [fontname="Helvetica", fontsize=9];',
     ]
-    for node in spec.nodes.values():
-        style = ', style="filled", fillcolor="#e8f0ff"' if node.kind == "producer" else ""
+    for planned in plan.nodes.values():
+        kind = planned.node.kind
+        style = ', style="filled", fillcolor="#e8f0ff"' if kind == "producer" else ""
         lines.append(
-            f"  {_quote(node.name)} [shape={SHAPES.get(node.kind, 'box')}, "
-            f'label="{_label(node)}"{style}];'
+            f"  {_quote(planned.name)} [shape={SHAPES.get(kind, 'box')}, "
+            f'label="{_label(planned)}"{style}];'
         )
-    for node in spec.nodes.values():
-        for src in node.inputs:
-            fan_out = len(spec.nodes[src].readers) > 1
-            relayed = fan_out or len(node.inputs) > 1 or node.workers > 1 or node.leaky != "no"
-            if relayed:
-                label = f"queue {node.queue_size}" + (
-                    "" if node.leaky == "no" else f", leaky {node.leaky}"
-                )
-                style = ', style="dashed"' if node.leaky != "no" else ""
-                lines.append(f'  {_quote(src)} -> {_quote(node.name)} [label="{label}"{style}];')
-            else:
-                lines.append(f"  {_quote(src)} -> {_quote(node.name)};")
+    for edge in plan.edges:
+        if edge.transport == "queue":
+            label = f"queue {edge.size}" + ("" if edge.leaky == "no" else f", leaky {edge.leaky}")
+            style = ', style="dashed"' if edge.leaky != "no" else ""
+            lines.append(f'  {_quote(edge.src)} -> {_quote(edge.dst)} [label="{label}"{style}];')
+        else:
+            lines.append(f"  {_quote(edge.src)} -> {_quote(edge.dst)};")
     lines.append("}")
     return "\n".join(lines) + "\n"
 
@@ -61,18 +70,20 @@ class RenderError(Exception):
     pass
 
 
-def render(spec: Spec, out: str) -> None:
-    """Write a picture of the graph; the format comes from the file's extension."""
+def render(plan: Plan, out: str | None, fmt: str | None = None) -> bytes:
+    """Draw the graph with Graphviz's `dot`: into the file `out` (the format from its
+    extension), or, with out=None, return the drawing in `fmt` (e.g. svg)."""
     program = shutil.which("dot")
     if program is None:
         raise RenderError(
-            "--render needs Graphviz's `dot` program, which is not installed "
+            "drawing needs Graphviz's `dot` program, which is not installed "
             "(e.g. apt install graphviz); `--dot` alone prints the graph as text"
         )
-    fmt = out.rsplit(".", 1)[-1].lower() if "." in out else "png"
-    result = subprocess.run(
-        [program, f"-T{fmt}", "-o", out], input=to_dot(spec).encode(), capture_output=True
-    )
+    if fmt is None:
+        fmt = out.rsplit(".", 1)[-1].lower() if out and "." in out else "png"
+    args = [program, f"-T{fmt}"] + (["-o", out] if out else [])
+    result = subprocess.run(args, input=to_dot(plan).encode(), capture_output=True)
     if result.returncode:
         reason = result.stderr.decode(errors="replace").strip().splitlines()
-        raise RenderError(f"dot could not write {out}: {reason[-1] if reason else 'failed'}")
+        raise RenderError(f"dot could not draw {out or fmt}: {reason[-1] if reason else 'failed'}")
+    return result.stdout

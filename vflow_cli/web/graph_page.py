@@ -33,7 +33,7 @@ packet counts of a node whose edges are direct pipes):
      "edges": [{"from": str, "to": str,        node names
                 "transport": "pipe" | "queue",
                 "size": int | None,            the queue's capacity
-                "leaky": str | None,           "old", "new" or None
+                "leaky": str | None,           "no" (blocks), "old", "new" (drops)
                 "fill": int | None,            packets in the queue now
                 "received": int | None,        counters: into the queue,
                 "delivered": int | None,       out of it to the reader,

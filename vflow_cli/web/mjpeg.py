@@ -29,10 +29,13 @@ in an <img>, and by VLC, ffplay, OpenCV and Home Assistant):
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
+
+from vflow_cli.runner import StageError
 
 BOUNDARY = b"vflowframe"
 CONTENT_TYPE = "multipart/x-mixed-replace; boundary=vflowframe"
@@ -70,7 +73,8 @@ class Jpeg:
 class Broadcaster:
     """The raw-frame slot, the encoder thread and the JPEG slot that viewers read."""
 
-    def __init__(self, *, quality: int = 80, max_fps: float | None = None) -> None:
+    def __init__(self, *, quality: int = 80, max_fps: float | None = None, log: Any = None) -> None:
+        self.log = log or logging.getLogger("vflow")
         self.quality = quality
         self.period = 1.0 / max_fps if max_fps else 0.0
         self._cond = threading.Condition()
@@ -89,7 +93,7 @@ class Broadcaster:
         self.sent = 0  # frames sent to viewers, all viewers together
         self.skipped = 0  # frames encoded but not sent to a viewer that was busy
         self.dropped_stalled = 0  # viewers dropped for not reading
-        self.failed: str | None = None  # why the last encode failed
+        self.failed: str | None = None  # why the last encode failed (logged once a kind)
         self._thread = threading.Thread(target=self._encode_loop, name="mjpeg", daemon=True)
         self._thread.start()
 
@@ -142,7 +146,10 @@ class Broadcaster:
             try:
                 data: bytes | None = self._jpeg(raw)
             except Exception as exc:  # a picture that cannot be encoded: say so, skip it
-                self.failed = f"{type(exc).__name__}: {exc}"
+                message = str(exc) if isinstance(exc, StageError) else repr(exc)
+                if message != self.failed:
+                    self.log.warning("not shown to viewers: %s", message)
+                self.failed = message
                 data = None
             with self._cond:
                 if data is not None:
@@ -163,11 +170,12 @@ class Broadcaster:
             return bytes(picture.data)
         import cv2
 
-        from vflow_cli.images import pixels
-        from vflow_cli.video import viewable
+        from vflow_cli.colors import viewable
+        from vflow_cli.images import VIEWS, pixels
 
         started = time.perf_counter()
         image = pixels(picture)
+        VIEWS.check(image, {"seq": raw.seq, "colorspace": raw.colorspace})  # one clear line
         grey = raw.colorspace in (None, "gray") and (image.ndim == 2 or image.shape[2] == 1)
         if not (grey and image.dtype.name == "uint8"):
             image = viewable({"colorspace": raw.colorspace}, image)

@@ -56,7 +56,7 @@ class StreamServer:
         self.name = name
         self.timeout = timeout
         self.keep_last = keep_last
-        self.broadcaster = Broadcaster(quality=quality, max_fps=max_fps)
+        self.broadcaster = Broadcaster(quality=quality, max_fps=max_fps, log=log)
         self.broadcaster.keep_last = keep_last
         self.meta = Feed(to_json)
         self.status = Feed(to_json)

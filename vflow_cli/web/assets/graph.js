@@ -100,7 +100,8 @@ function showEdges(edges) {
     const name = edge.from + "->" + edge.to;
     row.dataset.edge = name;
     cell(row, edge.from + " → " + edge.to);
-    cell(row, edge.transport + (edge.leaky ? ", leaky " + edge.leaky : ""));
+    const leaky = edge.leaky && edge.leaky !== "no" ? ", leaky " + edge.leaky : "";
+    cell(row, edge.transport + leaky);
     cell(row, edge.size === null ? "–" : count(edge.fill) + " / " + edge.size);
     cell(row, rate(edge.rate_received));
     cell(row, rate(edge.rate_delivered));

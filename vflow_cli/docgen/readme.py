@@ -15,7 +15,7 @@ import click
 from vflow_cli.cli import all_commands
 from vflow_cli.stage import INFO
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"  # a source checkout's
 BEGIN, END = "<!-- stages: made by `make docs` -->", "<!-- /stages -->"
 ORDER = {"producer": 0, "processor": 1, "consumer": 2}
 

@@ -1,7 +1,8 @@
 """Write man/vflow-STAGE.1 from each stage's --help (click-man); `make man` runs this.
 
 vflow.1, vflow-packet.5 and vflow-graph.5 are written by hand and left alone.
-tests/test_docs.py runs the same function into a scratch folder and compares.
+tests/test_docs.py runs the same function into a scratch folder and compares. Run from a
+source checkout: `python -m vflow_cli.docgen.man man`.
 """
 
 from __future__ import annotations

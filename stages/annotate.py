@@ -1,0 +1,84 @@
+"""annotate: draw objects, track ids, trails, lines and zones on each frame. Streaming, stateful."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import click
+
+from vflow_cli.stage import Packet, processor
+
+
+def _parts(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> frozenset[str]:
+    from vflow_cli.vision.draw import PARTS
+
+    parts = {p.strip() for text in value for p in text.split(",") if p.strip()}
+    unknown = sorted(parts - set(PARTS))
+    if unknown:
+        raise click.BadParameter(f"{', '.join(unknown)}: not one of {', '.join(PARTS)}")
+    return frozenset(parts)
+
+
+@processor(stateful=True)
+@click.option(
+    "--hide",
+    multiple=True,
+    metavar="PARTS",
+    callback=_parts,
+    help="Leave out these parts, comma-separated or repeated: boxes, labels (class names), "
+    "scores, ids, trails, lines, zones, counts (the text of lines and zones).",
+)
+@click.option(
+    "--trail",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    metavar="FRAMES",
+    help="Draw each track's foot point over its last FRAMES frames (0: no trails).",
+)
+@click.option(
+    "--scale",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    metavar="FACTOR",
+    help="Size of text and strokes (1.0 suits 720 lines). Default: follows the frame height.",
+)
+def annotate(
+    packets: Iterator[Packet], hide: frozenset[str], trail: int, scale: float | None
+) -> Iterator[Packet]:
+    """Draw boxes, labels, scores, track ids, trails, lines and zones with their counts.
+
+    Reads what `detect`, `track`, `line` and `zone` put in each frame packet (its "objects",
+    "lines" and "zones"; see vflow-packet(5)) and draws it on the frame: a box and a label
+    ("#7 person 0.91") per object, in a colour that stays with its track id; the path of
+    each track's foot point; each counting line with an arrow towards its "in" side and its
+    counts; each zone's outline with its occupancy, entries and exits. Text and strokes
+    follow the frame's height, so 768x576 and 1080p read alike. Grey frames are drawn on in
+    colour (they leave as BGR). Trails need the frames in order: run it as one process.
+
+    \b
+      vflow camera 0 | vflow detect | vflow track | vflow annotate | vflow show
+      ... | vflow line door 400,0,400,576 | vflow annotate --hide scores | vflow write out.mp4
+    """
+    from vflow_cli.colors import viewable
+    from vflow_cli.images import VIEWS, pixels
+    from vflow_cli.vision.draw import Painter
+    from vflow_cli.vision.objects import objects_of
+
+    painter = Painter(hide=hide, trail=trail, scale=scale)
+    for packet in packets:
+        image = packet.get("image")
+        if image is None or packet.get("kind") != "frame":
+            yield packet
+            continue
+        objects = objects_of(packet)
+        picture = pixels(image)
+        VIEWS.check(picture, packet)
+        picture = viewable(packet, picture)
+        if not picture.flags.writeable:
+            picture = picture.copy()
+        if "colorspace" in packet:
+            packet["colorspace"] = "bgr"
+        painter.paint(picture, packet, objects)
+        packet["image"] = picture
+        yield packet

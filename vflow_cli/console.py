@@ -1,0 +1,95 @@
+"""console: what a stage shows people on stderr: its log lines (each naming the stage), one-
+line messages from libraries, a progress bar on a terminal, and no binary on a screen."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import warnings
+from typing import Any
+
+import click
+
+log = logging.getLogger("vflow")
+
+
+def refuse_terminals(*, reads: bool, writes: bool) -> None:
+    """Packets are binary: never read them from a keyboard nor write them to a screen."""
+    if reads and isatty(sys.stdin):
+        raise click.UsageError(
+            "stdin is a terminal, not a packet stream; pipe a producer into this stage, "
+            "e.g. `vflow testcard --frames 10 | vflow print`"
+        )
+    if writes and isatty(sys.stdout):
+        raise click.UsageError(
+            "stdout is a terminal and this stage writes binary packets; pipe it into a "
+            "consumer, e.g. `... | vflow print`, or redirect it to a file"
+        )
+
+
+def isatty(stream: Any) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def command_path() -> str:
+    ctx = click.get_current_context(silent=True)
+    return ctx.command_path if ctx else "vflow"
+
+
+def configure_logging(verbosity: int) -> None:
+    """-q: errors only; default: warnings; -v: info; -vv: debug. Every line names the stage."""
+    level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
+        max(-1, min(verbosity, 2)), logging.DEBUG
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{command_path()}: %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(level)
+    log.propagate = False
+
+
+def quiet_libraries() -> None:
+    """OpenCV's and FFmpeg's own logging off (unless -vv), before anything imports cv2: their
+    warnings are several lines each and name C++ source files. Python warnings (numpy's
+    RuntimeWarning, ...) become one line of this stage's log, without a source path."""
+    if not log.isEnabledFor(logging.DEBUG):
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "SILENT")
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET
+        os.environ.setdefault("OPENCV_VIDEOIO_DEBUG", "0")
+
+    def show(message: Any, category: Any, filename: str, lineno: int, *_: Any) -> None:
+        log.warning("%s: %s", category.__name__, one_line(str(message)))
+
+    warnings.showwarning = show  # type: ignore[assignment]
+
+
+def one_line(text: str) -> str:
+    """A library's message as one line: OpenCV's 'OpenCV(4.x) /path/file.cpp:12: error:
+    (-215:Assertion failed) cond in function 'f'' becomes '(-215:Assertion failed) cond in
+    function 'f''; other line breaks become '; '."""
+    text = text.strip()
+    if text.startswith("OpenCV(") and " error: " in text:
+        text = text.split(" error: ", 1)[1]
+    return "; ".join(part.strip() for part in text.splitlines() if part.strip())
+
+
+def progress_bar(total: int | None, unit: str):
+    """A tqdm bar on stderr when stderr is a terminal and logging is not quiet, else None."""
+    if not isatty(sys.stderr) or log.level > logging.WARNING:
+        return None
+    from tqdm import tqdm
+
+    try:
+        size = os.get_terminal_size(sys.stderr.fileno())
+        sized = size.columns > 0 and size.lines > 0
+    except (OSError, ValueError, AttributeError):
+        sized = False
+    # a terminal that reports no size (a bare pty, `script`) would hide the bar: assume 80x24
+    shape = {"dynamic_ncols": True} if sized else {"ncols": 80, "nrows": 24}
+    return tqdm(
+        total=total, unit=" " + unit, desc=command_path(), leave=False, file=sys.stderr, **shape
+    )

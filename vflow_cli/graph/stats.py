@@ -1,0 +1,148 @@
+"""graph.stats: what a running graph can tell about itself: packets in and out per node,
+queue fill and drops per edge, each process's state. `--stats`, SIGUSR1 and the end-of-run
+summary print it; snapshot() gives it to a live page as plain data.
+
+A plain pipe's packets are not seen by the runner (it never touches their bytes): their
+counts are None, unless --stats made every edge a relayed one.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from vflow_cli.status import describe
+
+if TYPE_CHECKING:
+    from vflow_cli.graph.run import Graph
+
+
+class Stats:
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.last: tuple[float, dict[str, int]] = (graph.started, {})
+
+    def counts(self) -> dict[str, int]:
+        """'out:NODE' and 'in:NODE' packet counts, where the runner sees them."""
+        g = self.graph
+        counts: dict[str, int] = {}
+        for name, fanout in g.fanouts.items():
+            counts[f"out:{name}"] = fanout.packets
+        for edge in g.edges:
+            key = f"in:{edge.dst}"
+            counts[key] = counts.get(key, 0) + edge.delivered
+        return counts
+
+    def state(self, name: str) -> tuple[str, str | None]:
+        """(running | done | failed | stopped, how its processes ended) of one node."""
+        g = self.graph
+        procs = g.procs.get(name, [])
+        codes = [p.code for p in procs]
+        if not procs or any(c is None for c in codes):
+            return "running", None
+        status = ", ".join(describe(c) for c in codes if c is not None)
+        if any(p in g.failures for p in procs) or any(not g.ok(p) and not g.forced for p in procs):
+            return "failed", status
+        if any(p.signalled for p in procs):
+            return "stopped", status
+        return "done", status
+
+    def report(self) -> str:
+        """The lines --stats and SIGUSR1 print."""
+        g = self.graph
+        now = time.monotonic()
+        then, before = self.last
+        counts = self.counts()
+        span = max(now - then, 1e-9)
+        self.last = (now, counts)
+        lines = [
+            f"{now - g.started:.1f} s; packets in/out per node (rate over the last "
+            f"{span:.1f} s); '-': a direct pipe the runner does not see (--stats relays all)"
+        ]
+        for name, procs in g.procs.items():
+            states = ",".join("running" if p.code is None else describe(p.code) for p in procs)
+            pin = counts.get(f"in:{name}")
+            pout = counts.get(f"out:{name}")
+            rate = ""
+            if pout is not None:
+                rate = f"{(pout - before.get(f'out:{name}', 0)) / span:,.1f}/s out"
+            elif pin is not None:
+                rate = f"{(pin - before.get(f'in:{name}', 0)) / span:,.1f}/s in"
+            pool = g.pools.get(name)
+            extra = ""
+            if pool is not None:
+                shares = "/".join(map(str, pool.fed))
+                extra = (
+                    f", per worker in {shares} ({pool.extra} beyond the window), "
+                    f"reorder buffer {pool.held}"
+                )
+            zipper = g.zips.get(name)
+            if zipper is not None:
+                extra += f", joined {zipper.joined}, unmatched {zipper.unmatched}"
+            lines.append(
+                f"  node {name}: in {'-' if pin is None else pin}, "
+                f"out {'-' if pout is None else pout}, {rate or 'no rate'}{extra} [{states}]"
+            )
+        for edge in g.edges:
+            lines.append(
+                f"  edge {edge.src} -> {edge.dst}: queue {len(edge.queue)}/{edge.size} "
+                f"(leaky {edge.leaky}), in {edge.received}, out {edge.delivered}, "
+                f"dropped {edge.dropped}"
+            )
+        for planned in g.plan.edges:
+            if planned.transport == "pipe":
+                lines.append(f"  edge {planned.src} -> {planned.dst}: direct pipe")
+        return "\n".join(lines)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole graph as plain data (for a live page): see vflow_cli.web.graph_page."""
+        g = self.graph
+        counts = self.counts()
+        relayed = {(e.src, e.dst): e for e in g.edges}
+        nodes = []
+        for name, planned in g.plan.nodes.items():
+            state, status = self.state(name)
+            tail: list[str] = []
+            if state == "failed":
+                for proc in g.procs.get(name, []):
+                    tail.extend(proc.tail)
+            nodes.append(
+                {
+                    "name": name,
+                    "label": planned.node.label,
+                    "kind": planned.node.kind,
+                    "workers": planned.node.workers,
+                    "state": state,
+                    "status": status,
+                    "packets_in": counts.get(f"in:{name}"),
+                    "packets_out": counts.get(f"out:{name}"),
+                    "stderr": tail,
+                }
+            )
+        edges = []
+        for planned_edge in g.plan.edges:
+            edge = relayed.get((planned_edge.src, planned_edge.dst))
+            edges.append(
+                {
+                    "from": planned_edge.src,
+                    "to": planned_edge.dst,
+                    "transport": planned_edge.transport,
+                    "size": planned_edge.size if edge is not None else None,
+                    "leaky": planned_edge.leaky if edge is not None else None,
+                    "fill": len(edge.queue) if edge is not None else None,
+                    "received": edge.received if edge is not None else None,
+                    "delivered": edge.delivered if edge is not None else None,
+                    "dropped": edge.dropped if edge is not None else None,
+                }
+            )
+        done = g.exit_code is not None
+        return {
+            "graph": {
+                "spec": g.plan.spec.path,
+                "started": g.started_wall,
+                "state": "done" if done else "stopping" if g.stop_reason else "running",
+                "exit": g.exit_code,
+            },
+            "nodes": nodes,
+            "edges": edges,
+        }

@@ -1,0 +1,200 @@
+"""graph.tables: one [nodes.NAME] table checked and made into a Node (vflow-graph(5))."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+from vflow_cli.graph.model import DEVICES, JOINS, KINDS, NODE_KEYS, UNMATCHED, Node
+
+
+def registry() -> tuple[dict[str, Any], dict[str, Any]]:
+    from vflow_cli.cli import all_commands
+    from vflow_cli.stage import INFO, REGISTRY
+
+    all_commands()  # stages are imported lazily: a spec may name any of them
+    return REGISTRY, INFO
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, str) for v in value)
+
+
+def node_from_table(name, table, line, lines, registry, infos, err) -> Node | None:
+    def at(key: str) -> int:
+        return lines.node(name, key)
+
+    bad = False
+    for key in table:
+        if key not in NODE_KEYS:
+            err(at(key), f"node '{name}': unknown key '{key}' (one of: {', '.join(NODE_KEYS)})")
+            bad = True
+    given = [k for k in ("run", "command", "python") if k in table]
+    if len(given) != 1:
+        what = "has " + " and ".join(f"`{k}`" for k in given) if given else "has nothing to run"
+        err(
+            line,
+            f"node '{name}': {what}; give exactly one of `run` (a vflow stage), "
+            "`command` (any program) or `python` (a script run with vflow's Python)",
+        )
+        return None
+    how = given[0]
+    stateful = False
+    argv_in = table[how]
+    if not _strings(argv_in):
+        err(
+            at(how),
+            f"node '{name}': `{how}` must be a non-empty list of strings, "
+            'e.g. ["int", "0", "40"]',
+        )
+        return None
+    kind = table.get("kind")
+    if kind is not None and kind not in KINDS:
+        err(at("kind"), f"node '{name}': kind must be one of {', '.join(KINDS)}")
+        bad = True
+    if how == "run":
+        stage = argv_in[0]
+        if stage not in registry:
+            near = [s for s in sorted(registry) if s.startswith(stage[:2])]
+            hint = f" (did you mean {', '.join(near)}?)" if near else " (see `vflow --help`)"
+            err(at("run"), f"node '{name}': unknown stage '{stage}'{hint}")
+            return None
+        if stage == "graph":
+            err(at("run"), f"node '{name}': a graph cannot run `vflow graph` as a node")
+            return None
+        info = infos.get(stage)
+        real = info.kind if info is not None else "processor"
+        stateful = bool(info is not None and info.stateful)
+        if kind is not None and kind != real:
+            err(at("kind"), f"node '{name}': '{stage}' is a {real}, not a {kind}")
+            bad = True
+        kind = real
+        problem = _check_arguments(registry[stage], stage, argv_in[1:])
+        if problem:
+            err(at("run"), f"node '{name}': {problem}")
+            bad = True
+        argv = [sys.executable, "-m", "vflow_cli", *argv_in]
+        label = " ".join(argv_in)
+    elif how == "python":
+        argv = [sys.executable, *argv_in]
+        label = "python " + " ".join(argv_in)
+    else:
+        argv = list(argv_in)
+        label = " ".join(argv_in)
+    inputs = table.get("from", [])
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if not isinstance(inputs, list) or not all(isinstance(i, str) for i in inputs):
+        err(at("from"), f"node '{name}': `from` must be a list of node names")
+        return None
+    if len(set(inputs)) != len(inputs):
+        err(at("from"), f"node '{name}': `from` names a node twice")
+        bad = True
+    if kind is None:  # a command: a producer without inputs, else decided by its readers
+        kind = "producer" if not inputs else ""
+    node = Node(name, line, argv, label, kind, inputs=list(inputs))
+    node.stateful = how == "run" and stateful
+    if kind == "producer" and inputs:
+        err(
+            at("from"),
+            f"node '{name}': '{label.split()[0]}' is a producer; it takes no input (remove `from`)",
+        )
+        bad = True
+    if kind in ("processor", "consumer") and not inputs:
+        err(
+            line,
+            f"node '{name}': '{label.split()[0]}' is a {kind} and needs an input: "
+            'add from = ["NODE"]',
+        )
+        bad = True
+    for key, choices in (("join", JOINS), ("unmatched", UNMATCHED), ("device", DEVICES)):
+        if key in table:
+            if table[key] not in choices:
+                err(at(key), f"node '{name}': {key} must be one of {', '.join(choices)}")
+                bad = True
+            else:
+                setattr(node, key, table[key])
+    if "join" in table and len(inputs) < 2:
+        err(at("join"), f"node '{name}': `join` needs two inputs or more in `from`")
+        bad = True
+    for key in ("workers", "window"):
+        if key in table:
+            value = table[key]
+            if type(value) is not int or value < 1:
+                err(at(key), f"node '{name}': {key} must be a whole number >= 1")
+                bad = True
+            else:
+                setattr(node, key, value)
+    if node.workers > 1 and kind == "producer":
+        err(
+            at("workers"),
+            f"node '{name}': a producer cannot have workers (each copy would "
+            "produce the whole stream)",
+        )
+        bad = True
+    elif node.workers > 1 and node.stateful:
+        err(
+            at("workers"),
+            f"node '{name}': '{label.split()[0]}' keeps state across packets (each worker "
+            "would see only some of them and keep its own); run it once, without workers",
+        )
+        bad = True
+    if "optional" in table:
+        if type(table["optional"]) is not bool:
+            err(at("optional"), f"node '{name}': optional must be true or false")
+            bad = True
+        else:
+            node.optional = table["optional"]
+    env = table.get("env", {})
+    if not isinstance(env, dict) or not all(isinstance(v, (str, int, float)) for v in env.values()):
+        err(at("env"), f"node '{name}': env must be a table of strings, e.g. env = {{ K = \"v\" }}")
+        bad = True
+    else:
+        node.env = {str(k): str(v) for k, v in env.items()}
+    for key in ("cwd", "stdout"):
+        if key in table:
+            if not isinstance(table[key], str) or not table[key]:
+                err(at(key), f"node '{name}': {key} must be a path")
+                bad = True
+            else:
+                setattr(node, key, table[key])
+    return None if bad else node
+
+
+def check_program(node: Node, table: dict[str, Any], shown: str) -> str | None:
+    """A `command` must be found on PATH, a `python` script where the node will run."""
+
+    here = Path(shown).resolve().parent
+    cwd = here / table["cwd"] if isinstance(table.get("cwd"), str) else Path.cwd()
+    if "python" in table:
+        script = table["python"][0]
+        if script.startswith("-"):
+            return None  # python -m module, python -c code: nothing to look for
+        if not (cwd / script).is_file():
+            return f"no Python script {script!r} in {cwd} (set `cwd`, relative to the spec)"
+        return None
+    program = table["command"][0]
+    if os.sep in program:
+        found = (cwd / program).is_file() and os.access(cwd / program, os.X_OK)
+    else:
+        found = shutil.which(program) is not None
+    return None if found else f"program {program!r} not found (on PATH, or from {cwd})"
+
+
+def _check_arguments(command: Any, stage: str, args: list[str]) -> str | None:
+    """Parse a stage's arguments the way the stage will, without running it."""
+    import click
+
+    if any(a in ("-h", "--help") for a in args):
+        return f"`{stage} --help` in a graph prints help instead of running"
+    try:
+        with command.make_context(stage, list(args)):
+            pass
+    except click.ClickException as exc:
+        return f"vflow {stage}: {exc.format_message()}"
+    except click.exceptions.Exit:
+        return f"`{stage}` with these arguments prints something and exits"
+    return None

@@ -1,0 +1,1 @@
+"""vision: what the detecting, tracking and counting stages share: geometry, counters, models."""

@@ -1,0 +1,120 @@
+"""vision.counting: what `line` and `zone` share around their counters: frames in order, the
+tracked foot points of each frame, a running table in every frame packet, events after it.
+
+    packets ──> Counting.frames() ──(packet, Feet)──> the stage's counter ──> table + events
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from vflow_cli.framing import Packet
+from vflow_cli.runner import StageError, log
+from vflow_cli.vision.geometry import foot
+from vflow_cli.vision.objects import (
+    Clock,
+    objects_of,
+    parse_classes,
+    picture_size,
+    stamp_of,
+    track_id,
+    wanted,
+)
+
+
+@dataclass
+class Feet:
+    """One frame's tracked objects of the wanted classes: (id, foot point), and labels."""
+
+    points: list[tuple[int, tuple[float, float]]] = field(default_factory=list)
+    labels: dict[int, Any] = field(default_factory=dict)
+    now: float = 0.0
+
+
+class Counting:
+    """The frame loop of a counting stage named `stage`, counting as NAME into the packet
+    field `table` ("lines", "zones")."""
+
+    def __init__(
+        self,
+        stage: str,
+        name: str,
+        table: str,
+        classes: str | None,
+        meets_rect: Callable[[int, int], bool],
+    ) -> None:
+        self.stage = stage
+        self.name = name
+        self.table = table
+        self.labels = parse_classes(classes)
+        self.meets_rect = meets_rect
+        self.clock = Clock()
+        self.frames = 0
+        self._with_objects = 0
+        self._with_ids = 0
+        self._size: tuple[int, int] | None = None
+
+    def frames_of(self, packets: Iterator[Packet]) -> Iterator[tuple[Packet, Feet | None]]:
+        """Every packet, with its Feet when it is a frame (None: pass it on unchanged)."""
+        for packet in packets:
+            kind = packet.get("kind")
+            if kind == "stream":
+                self.clock.announce(packet)
+            if kind != "frame":
+                yield packet, None
+                continue
+            self.frames += 1
+            if self._size is None:
+                self._size = picture_size(packet)
+                if self._size is not None and not self.meets_rect(*self._size):
+                    log.warning(
+                        "%s %s lies wholly outside the %dx%d picture: nothing will be counted; "
+                        "coordinates are pixels from its top-left corner",
+                        self.stage,
+                        self.name,
+                        *self._size,
+                    )
+            yield packet, self._feet(packet)
+        if self._with_objects and not self._with_ids:
+            log.warning(
+                "no object had a track id, so nothing was counted; put `vflow track` before "
+                f"`vflow {self.stage}`"
+            )
+
+    def _feet(self, packet: Packet) -> Feet:
+        feet = Feet(now=self.clock.now(packet))
+        objects = objects_of(packet)
+        tracked = False
+        for obj in objects:
+            ident = track_id(obj)
+            tracked = tracked or ident is not None
+            if ident is None or not wanted(obj, self.labels):
+                continue
+            feet.points.append((ident, foot(obj["box"])))
+            feet.labels[ident] = obj.get("label")
+        self._with_objects += bool(objects)
+        self._with_ids += tracked
+        return feet
+
+    def record(self, packet: Packet, value: dict[str, Any]) -> None:
+        """Put this stage's running counts into the frame: packet[table][name] = value."""
+        table = packet.setdefault(self.table, {})
+        if not isinstance(table, dict):
+            raise StageError(f"packet {packet.get('seq', '?')}: '{self.table}' is not a map")
+        if self.name in table:
+            raise StageError(
+                f"{self.stage} {self.name!r} is already in the stream (counted by an earlier "
+                f"stage); give each {self.stage} its own name"
+            )
+        table[self.name] = value
+
+    def event(self, packet: Packet, feet: Feet, what: str, ident: int, **details: Any) -> Packet:
+        """An event packet about id `ident`, stamped with the frame it happened in."""
+        event: Packet = {"kind": "event", "event": what, self.stage: self.name, "id": ident}
+        if feet.labels.get(ident) is not None:
+            event["label"] = feet.labels[ident]
+        event.update(details)
+        event.update(stamp_of(packet))
+        return event
