@@ -23,6 +23,8 @@ import contextlib
 import http.client
 import ipaddress
 import logging
+import os
+import selectors
 import socket
 import threading
 import time
@@ -187,12 +189,24 @@ class WebServer:
         return f"http://{host}:{self.port}/"
 
     def start(self) -> WebServer:
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True
-        )
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
         self._thread.name = f"http:{self.port}"
         self._thread.start()
         return self
+
+    def _accept_loop(self) -> None:
+        """serve_forever, but woken at once by close() (it would poll for that instead:
+        a pipeline's end, or a graph's, would wait for the next poll)."""
+        httpd = self._httpd
+        httpd.timeout = 0  # handle_request() after select said a connection waits
+        with selectors.DefaultSelector() as selector:
+            selector.register(httpd, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self.closing.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is httpd and not self.closing.is_set():
+                        httpd.handle_request()
 
     def close(self) -> None:
         """Stop accepting, end every stream, close every connection."""
@@ -200,7 +214,10 @@ class WebServer:
             return
         self.closing.set()
         if self._thread is not None:
-            self._httpd.shutdown()
+            os.write(self._wake_w, b"x")
+            self._thread.join(timeout=5)
+            os.close(self._wake_r)
+            os.close(self._wake_w)
         self._httpd.server_close()
         with self._lock:
             clients = list(self._clients)
