@@ -10,12 +10,16 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
+import subprocess
+import sys
 import time
 
 import cv2
 import numpy as np
 import pytest
 
+from tests.helpers import ENV, ROOT
 from tests.web.script import ScriptedGraph
 from tests.web.util import Served
 from vflow_cli.web.graph_page import serve_graph
@@ -134,3 +138,88 @@ def test_the_graph_page_shows_rates_and_a_failed_node(browser):
             "the last words"
         )
         expect(browser.locator("#failures h3")).to_have_text("slow: killed by SIGKILL")
+
+
+LIVE_SPEC = """\
+[nodes.src]
+run = ["testcard", "--size", "160x120", "--fps", "20"]
+[nodes.pass]
+run = ["identity"]
+from = ["src"]
+[nodes.out]
+run = ["null"]
+from = ["pass"]
+[nodes.victim]
+run = ["every", "1"]
+from = ["src"]
+[nodes.sink]
+run = ["null"]
+from = ["victim"]
+"""
+
+
+def _child(parent: int, words: str) -> int:
+    """The pid of the child process of `parent` whose command line ends with `words`."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                argv = f.read().decode().split("\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == parent and " ".join(argv).strip().endswith(words):
+            return int(entry)
+    raise AssertionError(f"no child of {parent} runs {words!r}")
+
+
+def test_a_real_graph_shows_its_rates_and_a_killed_node(browser, tmp_path):
+    """The runner's own status (graph.stats.snapshot) through serve_graph, as
+    `vflow graph --serve` is to do it: real processes, one of them killed."""
+    from playwright.sync_api import expect
+
+    spec = tmp_path / "live.toml"
+    spec.write_text(LIVE_SPEC)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "tests.web.live_graph", str(spec), "60"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+        env=ENV,
+    )
+    try:
+        assert driver.stdout is not None
+        url = driver.stdout.readline().decode().strip()
+        assert url.startswith("http://127.0.0.1:"), url
+        browser.goto(url)
+        rate = browser.locator('#nodes tr[data-node="pass"] .rate-in')
+        expect(rate).to_have_text(re.compile(r"^\d+\.\d$"), timeout=15000)
+        wait = time.monotonic() + 15
+        while float(rate.inner_text()) <= 0 and time.monotonic() < wait:
+            time.sleep(0.2)
+        assert float(rate.inner_text()) > 0
+
+        os.kill(_child(driver.pid, "every 1"), signal.SIGKILL)
+        state = browser.locator('#nodes tr[data-node="victim"] .state')
+        expect(state).to_have_text("failed", timeout=15000)
+        expect(browser.locator('#nodes tr[data-node="victim"]')).to_contain_text(
+            "killed by SIGKILL"
+        )
+        drawn = browser.locator("#drawing g.node").filter(
+            has=browser.locator("title", has_text=re.compile(r"^victim$"))
+        )
+        expect(drawn).to_have_attribute("data-state", "failed")
+        # the runner stops the graph after a failure; the page shows how it ended
+        expect(browser.locator("#state")).to_contain_text("done (exit", timeout=20000)
+        expect(browser.locator('#nodes tr[data-node="pass"] .state')).not_to_have_text("running")
+    finally:
+        driver.terminate()
+        try:
+            driver.wait(20)
+        except subprocess.TimeoutExpired:
+            driver.kill()
+            driver.wait()
+        if driver.stdout is not None:
+            driver.stdout.close()
