@@ -5,10 +5,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(CURDIR)/$(VENV)/bin
 # Debian packages the tests and benchmarks use: a virtual X server and a key-sender for
-# `vflow show`, a screenshot tool, ffmpeg (a peer in `make bench`, a local test stream) and
-# graphviz (`vflow graph --dot --render`), iproute2 (`ip netns`: the network tests run send and
-# recv in two namespaces joined by a veth pair when they run as root).
-APT_PACKAGES := xvfb xdotool x11-apps ffmpeg graphviz iproute2
+# `vflow show`, a screenshot tool, ffmpeg (a peer in `make bench`, a local test stream),
+# graphviz (`vflow graph --dot --render`, the graph page), chromium (the browser the tests of
+# `vflow serve` and the graph page drive, through Playwright) and iproute2 (`ip netns`: the
+# network tests run send and recv in two namespaces joined by a veth pair, as root).
+APT_PACKAGES := xvfb xdotool x11-apps ffmpeg graphviz chromium iproute2
 
 .DEFAULT_GOAL := check
 .PHONY: help check install system-deps venv link test test-all lint fmt bench man docs smoke clean

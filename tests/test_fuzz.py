@@ -51,6 +51,8 @@ STAGES = [
     ["blur", "--classes", "person,face"],
     ["mot", "{tmp}/tracks.txt"],
     ["print", "--format", "csv", "-f", "seq", "-f", "objects.0.box"],
+    ["serve", "-p", "0", "-q"],
+    ["serve-pass", "-p", "0", "-q"],
 ]
 DTYPES = [
     "uint8",

@@ -61,6 +61,8 @@ STAGES = {
     "rotate": "rotate",
     "save": "save",
     "send": "send",
+    "serve": "serve",
+    "serve-pass": "serve",
     "show": "show",
     "stamp": "stamp",
     "sum": "aggregate",

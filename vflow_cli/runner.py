@@ -109,6 +109,12 @@ def stopping() -> bool:
     return _state.pending is not None
 
 
+def interrupted() -> bool:
+    """True once Ctrl-C was pressed. A consumer drains on the first one; one that goes on
+    after its input ended (`serve --wait`) stops when this turns true."""
+    return _state.presses > 0
+
+
 def _binary(name: str) -> Any:
     stream = getattr(sys, name)
     if stream is None or isinstance(stream, _Closed):  # closed when Python started (`>&-`)

@@ -1,0 +1,122 @@
+"""web.auth: the access token of a vflow server, and the log of the requests without it.
+
+A client may give the token four ways, so that every tool has one it can use:
+
+    Authorization: Bearer TOKEN        curl -H, Prometheus `authorization: credentials`
+    Authorization: Basic ANY:TOKEN     a browser's own login prompt (any user name)
+    ?token=TOKEN                       a link; the page then sets a cookie and drops it
+    Cookie: vflow_token_PORT=TOKEN     what the page's picture and event stream send
+
+Tokens are compared in constant time. A wrong or missing token is a 401 with a Basic
+challenge (the browser asks), and a line on stderr; a client that keeps trying is reported
+once a minute with a count, so a scanner cannot flood the log.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import logging
+import os
+import stat
+import threading
+import time
+from typing import Any
+
+from vflow_cli.runner import StageError
+
+REPORT_EVERY = 60.0  # seconds between two log lines about the same client
+
+
+def read_token(token: str | None, token_file: str | None) -> str | None:
+    """The token from --token or --token-file (its first line); None: no token needed."""
+    if token is not None and token_file is not None:
+        raise StageError("give --token or --token-file, not both")
+    if token_file is not None:
+        try:
+            with open(token_file, encoding="utf-8") as f:
+                token = f.readline().strip()
+            mode = os.stat(token_file).st_mode
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise StageError(f"cannot read the token file {token_file}: {reason}") from None
+        if mode & (stat.S_IRGRP | stat.S_IROTH):
+            logging.getLogger("vflow").warning(
+                "%s can be read by other users; chmod 600 it", token_file
+            )
+    if token is None:
+        return None
+    token = token.strip()
+    if not token:
+        raise StageError("the token is empty; give a non-empty --token or --token-file")
+    if any(c.isspace() or not c.isprintable() for c in token):
+        raise StageError("the token has spaces or control characters; use letters and digits")
+    return token
+
+
+class Auth:
+    """Decides whether a request carries the token; counts and logs those that do not."""
+
+    def __init__(self, token: str | None, cookie: str, log: logging.Logger) -> None:
+        self.token = token.encode() if token else None
+        self.cookie = cookie
+        self.log = log
+        self.refused = 0
+        self._lock = threading.Lock()
+        self._reported: dict[str, tuple[float, int]] = {}  # client -> (last line, unreported)
+
+    @property
+    def required(self) -> bool:
+        return self.token is not None
+
+    def _matches(self, given: str | None) -> bool:
+        if given is None or self.token is None:
+            return False
+        return hmac.compare_digest(given.encode("utf-8", "surrogateescape"), self.token)
+
+    def check(self, headers: Any, query: dict[str, str]) -> str | None:
+        """How the request proved itself ('header', 'basic', 'query', 'cookie', or 'open'
+        when no token is needed); None when it did not."""
+        if self.token is None:
+            return "open"
+        header = headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() == "bearer" and self._matches(value.strip()):
+            return "header"
+        if scheme.lower() == "basic":
+            try:
+                decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                decoded = ""
+            if self._matches(decoded.partition(":")[2]):
+                return "basic"
+        if "token" in query and self._matches(query["token"]):
+            return "query"
+        for part in headers.get_all("Cookie") or ():
+            for item in part.split(";"):
+                name, _, value = item.strip().partition("=")
+                if name == self.cookie and self._matches(value):
+                    return "cookie"
+        return None
+
+    def refuse(self, client: str, method: str, path: str, headers: Any, query: dict) -> None:
+        """Count and (at most once a minute per client) log a request without the token."""
+        given = (
+            "Authorization" in headers
+            or "token" in query
+            or self.cookie in str(headers.get_all("Cookie") or "")
+        )
+        what = "a wrong token" if given else "no token"
+        now = time.monotonic()
+        with self._lock:
+            self.refused += 1
+            last, unreported = self._reported.get(client, (-REPORT_EVERY, 0))
+            if now - last < REPORT_EVERY:
+                self._reported[client] = (last, unreported + 1)
+                return
+            if len(self._reported) > 1000:  # forget old clients: bounded memory
+                self._reported.clear()
+            self._reported[client] = (now, 0)
+        more = f" ({unreported} more refused since the last report)" if unreported else ""
+        self.log.warning("401 %s %s from %s: %s%s", method, path, client, what, more)

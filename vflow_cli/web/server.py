@@ -1,0 +1,516 @@
+"""web.server: the HTTP core of every vflow page: routes, limits, the token, logging.
+
+    client ──TCP──> Listener: over max_clients connections, a 503 at once, nothing read
+                      └─ one thread per connection (Handler), a socket timeout on every
+                         read and send: a client that sends nothing, or stops reading a
+                         stream, is dropped after `timeout` seconds
+                           request line <= 8 KiB, whole head <= 32 KiB, GET and HEAD only,
+                           no body; at most 100 requests on one kept-alive connection
+                           ─> Host check (loopback only, when bound to loopback)
+                           ─> token (web.auth): 401 and a log line
+                           ─> the route of that exact path, else 404
+
+Only the server's own paths exist: nothing is read from disk on a client's behalf.
+ThreadingHTTPServer from the standard library: a thread per client is what a streaming
+response needs anyway (it blocks in send() until the client takes the bytes), and the
+streams here are few and long; an event loop would add a dependency or a rewrite of
+http.server for no gain at tens of clients.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import ipaddress
+import logging
+import os
+import selectors
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from vflow_cli.runner import StageError
+from vflow_cli.web import metrics
+from vflow_cli.web.auth import Auth
+
+MAX_LINE = 8 << 10  # the request line
+MAX_HEAD = 32 << 10  # the request line and every header together
+MAX_REQUESTS = 100  # on one kept-alive connection
+MAX_QUERY = 16  # fields in a query string
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
+
+# every answer carries these: nothing is cached, sniffed, framed by others or referred
+HEADERS = (
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+    ("Referrer-Policy", "no-referrer"),
+)
+PAGE_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'"
+)
+
+
+class BindError(StageError):
+    """The server could not listen where it was asked to."""
+
+
+class ClientGone(Exception):
+    """The client closed the connection, reset it, or stopped reading for too long."""
+
+    def __init__(self, reason: str, *, stalled: bool = False) -> None:
+        super().__init__(reason)
+        self.stalled = stalled  # it stopped reading: its socket stayed full for `timeout`
+
+
+class Request:
+    """What a route sees of one request, and how it answers."""
+
+    def __init__(self, handler: Handler, path: str, query: dict[str, str]) -> None:
+        self._handler = handler
+        self.path = path
+        self.query = query
+        self.head = handler.command == "HEAD"
+        self.client = handler.client
+
+    @property
+    def closing(self) -> threading.Event:
+        """Set when the server shuts down: a streaming route ends then."""
+        return self._handler.server.app.closing
+
+    def reply(
+        self,
+        body: bytes,
+        content_type: str,
+        *,
+        status: int = 200,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self._handler.reply(status, body, content_type, headers)
+
+    def start(self, content_type: str, headers: tuple[tuple[str, str], ...] = ()) -> bool:
+        """Begin a response of unknown length (a stream): it ends when the connection
+        closes. False for HEAD (the headers are all there is)."""
+        handler = self._handler
+        handler.close_connection = True
+        handler.send_response(200)
+        handler.send_header("Content-Type", content_type)
+        handler.send_header("Connection", "close")
+        handler.send_header("X-Accel-Buffering", "no")  # nginx: do not hold the stream back
+        for name, value in (*HEADERS, *headers):
+            handler.send_header(name, value)
+        handler.end_headers()
+        handler.stats_code(200)
+        if self.head:
+            return False
+        handler.wfile.flush()
+        return True
+
+    def write(self, *pieces: bytes | memoryview) -> None:
+        """Send bytes of a started stream; ClientGone when the client has left or has not
+        taken them within the server's timeout."""
+        handler = self._handler
+        try:
+            for piece in pieces:
+                handler.wfile.write(piece)
+        except TimeoutError:
+            handler.server.app.timeouts += 1
+            raise ClientGone("it took nothing for the whole timeout", stalled=True) from None
+        except (OSError, ValueError) as exc:
+            raise ClientGone(str(exc) or type(exc).__name__) from None
+        handler.server.app.count_sent(sum(len(p) for p in pieces))
+
+
+Route = Callable[[Request], None]
+
+
+class WebServer:
+    """An HTTP server on its own threads over a table of routes (exact paths)."""
+
+    def __init__(
+        self,
+        routes: Mapping[str, Route],
+        *,
+        bind: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = None,
+        max_clients: int = 64,
+        timeout: float = 10.0,
+        log: logging.Logger | None = None,
+        page_paths: frozenset[str] = frozenset({"/"}),
+    ) -> None:
+        self.routes = routes
+        self.page_paths = page_paths  # pages: a ?token= there becomes a cookie
+        self.max_clients = max_clients
+        self.timeout = timeout
+        self.log = log or logging.getLogger("vflow")
+        self.closing = threading.Event()
+        self.loopback = _is_loopback(bind)
+        self._lock = threading.Lock()
+        self._clients: set[socket.socket] = set()
+        self.requests: Counter[tuple[str, int]] = Counter()
+        self.bytes_sent = 0
+        self.refused = 0  # connections over max_clients
+        self.timeouts = 0  # clients dropped for not sending or not reading
+        self._refusals_logged = 0.0
+        listener = _Listener6 if ":" in bind else _Listener
+        try:
+            self._httpd = listener((bind, port), Handler)
+        except OSError as exc:
+            hint = (
+                "another program (another vflow serve?) listens there; choose another --port"
+                if exc.errno == 98
+                else "check --bind (an address of this machine) and --port"
+            )
+            raise BindError(
+                f"cannot listen on {bind}:{port}: {exc.strerror or exc}; {hint}"
+            ) from None
+        self._httpd.app = self
+        self.bind = bind
+        self.port = self._httpd.server_address[1]
+        self.auth = Auth(token, f"vflow_token_{self.port}", self.log)
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        host = self.bind
+        if host in ("0.0.0.0", ""):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/"
+
+    def start(self) -> WebServer:
+        self._wake_r, self._wake_w = os.pipe()
+        self._thread = threading.Thread(target=self._accept_loop, daemon=True)
+        self._thread.name = f"http:{self.port}"
+        self._thread.start()
+        return self
+
+    def _accept_loop(self) -> None:
+        """serve_forever, but woken at once by close() (it would poll for that instead:
+        a pipeline's end, or a graph's, would wait for the next poll)."""
+        httpd = self._httpd
+        httpd.timeout = 0  # handle_request() after select said a connection waits
+        with selectors.DefaultSelector() as selector:
+            selector.register(httpd, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while not self.closing.is_set():
+                for key, _ in selector.select():
+                    if key.fileobj is httpd and not self.closing.is_set():
+                        httpd.handle_request()
+
+    def close(self) -> None:
+        """Stop accepting, end every stream, close every connection."""
+        if self.closing.is_set():
+            return
+        self.closing.set()
+        if self._thread is not None:
+            os.write(self._wake_w, b"x")
+            self._thread.join(timeout=5)
+            os.close(self._wake_r)
+            os.close(self._wake_w)
+        self._httpd.server_close()
+        with self._lock:
+            clients = list(self._clients)
+        for sock in clients:  # a thread blocked in send() or recv() wakes with an error
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    # -- bookkeeping (from the connection threads) ----------------------------------------
+
+    def admit(self, sock: socket.socket) -> bool:
+        with self._lock:
+            if len(self._clients) >= self.max_clients or self.closing.is_set():
+                self.refused += 1
+                now = time.monotonic()
+                report = now - self._refusals_logged >= 60
+                if report:
+                    self._refusals_logged = now
+            else:
+                self._clients.add(sock)
+                return True
+        if report:
+            self.log.warning(
+                "%d clients already connected (--max-clients); refusing more "
+                "(503; reported once a minute)",
+                self.max_clients,
+            )
+        return False
+
+    def leave(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._clients.discard(sock)
+
+    @property
+    def clients(self) -> int:
+        return len(self._clients)
+
+    def count_sent(self, n: int) -> None:
+        self.bytes_sent += n  # a race may lose a count under load; a gauge of traffic
+
+    def families(self, labels: dict[str, str]) -> list[metrics.Family]:
+        """The server's own numbers for /metrics."""
+        requests = metrics.counter(
+            "vflow_http_requests_total", "HTTP requests answered, by path and status code."
+        )
+        for (path, code), n in sorted(self.requests.items()):
+            requests.add(n, **labels, path=path, code=str(code))
+        return [
+            requests,
+            metrics.gauge("vflow_http_clients", "Open client connections.").add(
+                self.clients, **labels
+            ),
+            metrics.counter(
+                "vflow_http_refused_total",
+                "Connections refused with 503: more than --max-clients at once.",
+            ).add(self.refused, **labels),
+            metrics.counter(
+                "vflow_http_unauthorized_total", "Requests refused with 401: no or a wrong token."
+            ).add(self.auth.refused, **labels),
+            metrics.counter(
+                "vflow_http_timeouts_total",
+                "Clients dropped for sending nothing or not reading within --timeout.",
+            ).add(self.timeouts, **labels),
+            metrics.counter("vflow_http_sent_bytes_total", "Bytes sent to clients.").add(
+                self.bytes_sent, **labels
+            ),
+        ]
+
+
+def _is_loopback(bind: str) -> bool:
+    try:
+        return ipaddress.ip_address(bind).is_loopback
+    except ValueError:
+        return bind in LOOPBACK_NAMES
+
+
+def _host_is_loopback(host: str) -> bool:
+    host = host.strip().lower()
+    if host.startswith("["):
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    return _is_loopback(host) or host.endswith(".localhost")
+
+
+class _Listener(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False  # streams end when close() shuts their sockets, not by joining
+    request_queue_size = 64
+    app: WebServer
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.app.admit(request):
+            _refuse_busy(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.app.leave(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # the default prints a traceback on stderr; a bug here is one line at -vv
+        import sys
+
+        exc = sys.exc_info()[1]
+        self.app.log.debug("http: %s: %s: %s", client_address, type(exc).__name__, exc)
+
+
+class _Listener6(_Listener):
+    address_family = socket.AF_INET6
+
+
+def _refuse_busy(sock: socket.socket) -> None:
+    body = b"503 too many clients; try again later\n"
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
+        f"Content-Length: {len(body)}\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
+    )
+    with contextlib.suppress(OSError):
+        sock.setblocking(False)  # never wait on a client in the accepting thread
+        sock.send(head.encode() + body)
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
+    sock.close()
+
+
+class _BoundedReader:
+    """The request's input, refusing to read a head longer than MAX_HEAD."""
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+        self.left = MAX_HEAD
+
+    def readline(self, limit: int = -1) -> bytes:
+        want = self.left + 1 if limit < 0 else min(limit, self.left + 1)
+        line = self._stream.readline(want)
+        self.left -= len(line)
+        if self.left < 0:
+            raise http.client.LineTooLong(f"request head over {MAX_HEAD} bytes")
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "vflow"
+    sys_version = ""
+    server: _Listener
+    error_message_format = "%(code)d %(message)s\n"
+    error_content_type = "text/plain; charset=utf-8"
+
+    def version_string(self) -> str:
+        return "vflow"
+
+    def setup(self) -> None:
+        self.timeout = self.server.app.timeout  # type: ignore[misc]  # setup() applies it
+        super().setup()
+        self.rfile = _BoundedReader(self.rfile)  # type: ignore[assignment]
+        self.handled = 0
+        self.client = f"{self.client_address[0]}:{self.client_address[1]}"
+        self._code_counted = False
+
+    def handle_one_request(self) -> None:
+        self.rfile.left = MAX_HEAD  # type: ignore[attr-defined]
+        self._code_counted = False
+        self.command, self.request_version, self.requestline = "", "", ""
+        try:
+            self.raw_requestline = self.rfile.readline(MAX_LINE + 1)
+            if not self.raw_requestline:
+                self.close_connection = True
+                return
+            if len(self.raw_requestline) > MAX_LINE:
+                self.close_connection = True
+                self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                return
+            if not self.parse_request():
+                self.close_connection = True
+                return
+            self.handled += 1
+            if self.handled >= MAX_REQUESTS:
+                self.close_connection = True
+            self._dispatch()
+            self.wfile.flush()
+        except http.client.LineTooLong:  # the request line itself ate the head's budget
+            self.close_connection = True
+            self.send_error(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE)
+        except TimeoutError:
+            self.close_connection = True
+            self.server.app.timeouts += 1
+            self.log_error("no request within %s s", self.timeout)
+        except (ConnectionError, ClientGone, ValueError) as exc:
+            self.close_connection = True
+            self.log_error("client left: %s", exc)
+
+    def handle_expect_100(self) -> bool:
+        return True  # no body is ever read: answer (413) without inviting one
+
+    def _dispatch(self) -> None:
+        app = self.server.app
+        if self.command not in ("GET", "HEAD"):
+            self.close_connection = True
+            self.reply(405, b"405 only GET and HEAD\n", headers=(("Allow", "GET, HEAD"),))
+            return
+        length = self.headers.get("Content-Length", "0").strip()
+        if length not in ("", "0") or "Transfer-Encoding" in self.headers:
+            self.close_connection = True  # the body is not read: the connection cannot go on
+            self.reply(413, b"413 requests here have no body\n")
+            return
+        if not self.path.startswith("/"):
+            self.close_connection = True
+            self.reply(400, b"400 the target must be a path\n")
+            return
+        if app.loopback and not _host_is_loopback(self.headers.get("Host", "")):
+            # DNS rebinding: a web page elsewhere must not read a loopback-only server
+            self.close_connection = True
+            self.reply(403, b"403 this server answers to localhost only (see --bind)\n")
+            return
+        target = urlsplit(self.path)
+        try:
+            query = dict(parse_qsl(target.query, max_num_fields=MAX_QUERY))
+        except ValueError:
+            self.reply(400, b"400 too many query fields\n")
+            return
+        path = target.path
+        how = app.auth.check(self.headers, query)
+        if how is None:
+            app.auth.refuse(self.client, self.command, path, self.headers, query)
+            self.reply(
+                401,
+                b"401 this server needs its token (Authorization: Bearer TOKEN, or ?token=)\n",
+                headers=(("WWW-Authenticate", 'Basic realm="vflow", charset="UTF-8"'),),
+            )
+            return
+        route = app.routes.get(path)
+        if route is None:
+            self.reply(404, b"404 not found\n")
+            return
+        if how == "query" and path in app.page_paths:
+            # the token leaves the address bar (and the history) for a cookie
+            token = query["token"]
+            cookie = f"{app.auth.cookie}={token}; HttpOnly; SameSite=Strict"
+            self.reply(
+                303,
+                b"303 see ./\n",
+                headers=(("Location", "./"), ("Set-Cookie", cookie)),
+            )
+            return
+        route(Request(self, path, query))
+
+    def reply(
+        self,
+        status: int,
+        body: bytes,
+        content_type: str = "text/plain; charset=utf-8",
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        for name, value in (*HEADERS, *headers):
+            self.send_header(name, value)
+        if content_type.startswith("text/html"):
+            self.send_header("Content-Security-Policy", PAGE_POLICY)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+            self.server.app.count_sent(len(body))
+        self.stats_code(status)
+
+    def stats_code(self, status: int) -> None:
+        if self._code_counted:
+            return
+        self._code_counted = True
+        app = self.server.app
+        path = urlsplit(self.path).path if self.command else ""
+        key = path if path in app.routes else "other"
+        app.requests[(key, int(status))] += 1
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        # parse_request's errors, answered like every other reply
+        status = HTTPStatus(code)
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            self.reply(code, f"{code} {message or status.phrase}\n".encode())
+
+    def log_message(self, format: str, *args: Any) -> None:
+        self.server.app.log.debug("http: %s %s", self.client, format % args)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        self.server.app.log.debug('http: %s "%s" %s', self.client, self.requestline, code)
