@@ -17,11 +17,12 @@ from typing import Any
 import click
 
 from vflow_cli.stage import Packet, consumer, log, processor
+from vflow_cli.web.auth import access_options
 
 
 def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The options serve and serve-pass share."""
-    options = [
+    options: list[Callable[[Any], Any]] = [
         click.option(
             "-p",
             "--port",
@@ -30,28 +31,7 @@ def _options(fn: Callable[..., Any]) -> Callable[..., Any]:
             show_default=True,
             help="TCP port to listen on; 0 picks a free one (the address is printed).",
         ),
-        click.option(
-            "--bind",
-            default="127.0.0.1",
-            show_default=True,
-            metavar="ADDRESS",
-            help="Address to listen on. The default lets only this machine in; 0.0.0.0 "
-            "(or ::) opens it to the network: give it a --token then.",
-        ),
-        click.option(
-            "--token",
-            envvar="VFLOW_SERVE_TOKEN",
-            default=None,
-            help="Every request must carry this token: `Authorization: Bearer TOKEN`, the "
-            "password in the browser's prompt, or ?token=TOKEN once (the page then keeps a "
-            "cookie). A wrong one gets 401 and is logged. Also from $VFLOW_SERVE_TOKEN.",
-        ),
-        click.option(
-            "--token-file",
-            metavar="FILE",
-            default=None,
-            help="Read the token from the first line of FILE (keeps it out of `ps`).",
-        ),
+        access_options,
         click.option(
             "--name",
             default=None,

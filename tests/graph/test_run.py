@@ -756,3 +756,48 @@ def test_packets_nobody_reads_are_not_sent_to_a_terminal(tmp_path):
         os.close(master)
     assert proc.returncode == 1
     assert b"node 'a' writes packets and nobody in the graph reads them" in proc.stderr
+
+
+def test_serve_shows_the_graph_to_http_clients_with_a_token(tmp_path):
+    import urllib.error
+    import urllib.request
+
+    spec = write_spec(
+        tmp_path,
+        '[nodes.src]\nrun = ["int", "0", "99"]\n[nodes.out]\nrun = ["null"]\nfrom = ["src"]\n',
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vflow_cli", "graph", "--serve", "0", "--linger", "30",
+         "--token", "s3cret", str(spec)],
+        stderr=subprocess.PIPE,
+        env=ENV,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        url = proc.stderr.readline().decode().split()[-1]
+
+        def get(path: str, token: str | None) -> tuple[int, bytes]:
+            request = urllib.request.Request(url + path.lstrip("/"))
+            if token:
+                request.add_header("Authorization", f"Bearer {token}")
+            try:
+                with urllib.request.urlopen(request, timeout=10) as reply:
+                    return reply.status, reply.read()
+            except urllib.error.HTTPError as error:
+                with error:
+                    return error.code, b""
+
+        assert get("/status.json", None)[0] == 401
+        assert get("/status.json", "wrong")[0] == 401
+        wait_for(lambda: json.loads(get("/status.json", "s3cret")[1])["graph"]["state"] == "done")
+        status = json.loads(get("/status.json", "s3cret")[1])
+        assert status["graph"]["exit"] == 0
+        assert {n["name"]: n["packets_out"] for n in status["nodes"]}["src"] == 100
+        code, metrics = get("/metrics", "s3cret")
+        assert code == 200 and b'vflow_node_packets_out_total{node="src"' in metrics
+        assert get("/nowhere", "s3cret")[0] == 404
+    finally:
+        proc.send_signal(signal.SIGINT)  # ends the linger; the graph's status stays its own
+        assert proc.wait(timeout=20) == 0
+        if proc.stderr is not None:
+            proc.stderr.close()

@@ -176,23 +176,24 @@ def _child(parent: int, words: str) -> int:
 
 
 def test_a_real_graph_shows_its_rates_and_a_killed_node(browser, tmp_path):
-    """The runner's own status (graph.stats.snapshot) through serve_graph, as
-    `vflow graph --serve` is to do it: real processes, one of them killed."""
+    """`vflow graph --serve`: the runner's own status on the page, real processes, one of
+    them killed; --linger keeps the page up after the end to show how the graph ended."""
     from playwright.sync_api import expect
 
     spec = tmp_path / "live.toml"
     spec.write_text(LIVE_SPEC)
     driver = subprocess.Popen(
-        [sys.executable, "-m", "tests.web.live_graph", str(spec), "60"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        [sys.executable, "-m", "vflow_cli", "graph", "--serve", "0", "--linger", "60", str(spec)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
         cwd=ROOT,
         env=ENV,
     )
     try:
-        assert driver.stdout is not None
-        url = driver.stdout.readline().decode().strip()
-        assert url.startswith("http://127.0.0.1:"), url
+        assert driver.stderr is not None
+        first = driver.stderr.readline().decode().strip()  # the page's address comes first
+        assert first.startswith("vflow graph: live page on http://127.0.0.1:"), first
+        url = first.rsplit(" ", 1)[1]
         browser.goto(url)
         rate = browser.locator('#nodes tr[data-node="pass"] .rate-in')
         expect(rate).to_have_text(re.compile(r"^\d+\.\d$"), timeout=15000)
@@ -221,5 +222,5 @@ def test_a_real_graph_shows_its_rates_and_a_killed_node(browser, tmp_path):
         except subprocess.TimeoutExpired:
             driver.kill()
             driver.wait()
-        if driver.stdout is not None:
-            driver.stdout.close()
+        if driver.stderr is not None:
+            driver.stderr.close()

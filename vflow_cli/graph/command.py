@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from typing import Any
 
 import click
 
 from vflow_cli.stage import CONTEXT
 from vflow_cli.status import Exit
+from vflow_cli.web.auth import access_options
 
 
 @click.command("graph", context_settings=CONTEXT)
@@ -47,6 +49,26 @@ from vflow_cli.status import Exit
     help="After a stop, how long the nodes may drain before SIGTERM (default: the "
     "spec's [graph] grace, else 10).",
 )
+@click.option(
+    "--serve",
+    "serve_port",
+    type=click.IntRange(0, 65535),
+    default=None,
+    metavar="PORT",
+    help="Serve a live page of the running graph on PORT (0: a free one; the address is "
+    "printed): the drawing, each node's state and rates, queue fill and drops, a failed "
+    "node's last stderr lines; /metrics for Prometheus, /status.json, /events. Like "
+    "--stats, it relays every edge so that each one is counted.",
+)
+@click.option(
+    "--linger",
+    type=click.FloatRange(min=0),
+    default=0,
+    metavar="SECONDS",
+    help="With --serve: keep the page up this long after the graph has ended, showing how "
+    "it ended (Ctrl-C ends the wait).",
+)
+@access_options
 @click.option("-v", "--verbose", count=True, help="Report more; print a summary at the end.")
 @click.option("-q", "--quiet", count=True, help="Only report errors.")
 def graph(
@@ -57,6 +79,11 @@ def graph(
     stats: float | None,
     gpus: str | None,
     grace: float | None,
+    serve_port: int | None,
+    linger: float,
+    bind: str,
+    token: str | None,
+    token_file: str | None,
     verbose: int,
     quiet: int,
 ) -> None:
@@ -106,7 +133,7 @@ def graph(
         for line in exc.lines:
             click.echo(f"vflow graph: {line}", err=True)
         sys.exit(Exit.ERROR)
-    plan = make_plan(loaded, placed, relay_all=stats is not None)
+    plan = make_plan(loaded, placed, relay_all=stats is not None or serve_port is not None)
     if dot:
         from vflow_cli.graph.dot import RenderError, to_dot
         from vflow_cli.graph.dot import render as draw
@@ -131,6 +158,9 @@ def graph(
     from vflow_cli.graph.run import Graph
 
     runner = Graph(plan, verbosity=verbosity, grace=grace, stats=stats)
+    page = None
+    if serve_port is not None:
+        page = _live_page(runner, plan, serve_port, bind, token, token_file, verbosity)
     try:
         code = runner.run()
     except Exception as exc:  # a bug in the runner: one line, unless asked for more
@@ -142,6 +172,60 @@ def graph(
             err=True,
         )
         sys.exit(Exit.BUG)
+    finally:
+        if page is not None:
+            page.refresh()  # the final states, for anyone still looking
+            if linger:
+                _wait(linger)
+            page.close()
     with contextlib.suppress(OSError):
         sys.stdout.flush()
     sys.exit(code)
+
+
+def _wait(seconds: float) -> None:
+    """Sleep, until Ctrl-C or SIGTERM: they end the wait, not the status of the graph."""
+    import signal
+    import threading
+
+    done = threading.Event()
+    signals = (signal.SIGINT, signal.SIGTERM)
+    old = {s: signal.signal(s, lambda *_: done.set()) for s in signals}
+    try:
+        done.wait(seconds)
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+
+
+def _live_page(
+    runner: Any,
+    plan: Any,
+    port: int,
+    bind: str,
+    token: str | None,
+    token_file: str | None,
+    verbosity: int,
+) -> Any:
+    """Start the graph's live page (vflow_cli.web.graph_page); one line and exit 1 if it
+    cannot listen or its token is unusable."""
+    from vflow_cli.console import configure_logging
+    from vflow_cli.graph.dot import to_dot
+    from vflow_cli.stage import StageError
+    from vflow_cli.web.auth import read_token
+    from vflow_cli.web.graph_page import serve_graph
+
+    configure_logging(verbosity)  # the page's own lines (a refused token) name the graph
+    try:
+        page = serve_graph(
+            runner.stats.snapshot,
+            to_dot(plan),
+            bind=bind,
+            port=port,
+            token=read_token(token, token_file),
+        )
+    except StageError as exc:
+        click.echo(f"vflow graph: {exc}", err=True)
+        sys.exit(Exit.ERROR)
+    click.echo(f"vflow graph: live page on {page.url}", err=True)
+    return page

@@ -22,11 +22,47 @@ import os
 import stat
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
+
+import click
 
 from vflow_cli.runner import StageError
 
 REPORT_EVERY = 60.0  # seconds between two log lines about the same client
+
+
+def access_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--bind, --token and --token-file: who may reach a server (serve, graph --serve)."""
+    for option in reversed(
+        [
+            click.option(
+                "--bind",
+                default="127.0.0.1",
+                show_default=True,
+                metavar="ADDRESS",
+                help="Address to listen on. The default lets only this machine in; 0.0.0.0 "
+                "(or ::) opens it to the network: give it a --token then.",
+            ),
+            click.option(
+                "--token",
+                envvar="VFLOW_SERVE_TOKEN",
+                default=None,
+                help="Every request must carry this token: `Authorization: Bearer TOKEN`, "
+                "the password in the browser's prompt, or ?token=TOKEN once (the page then "
+                "keeps a cookie). A wrong one gets 401 and is logged. Also from "
+                "$VFLOW_SERVE_TOKEN.",
+            ),
+            click.option(
+                "--token-file",
+                metavar="FILE",
+                default=None,
+                help="Read the token from the first line of FILE (keeps it out of `ps`).",
+            ),
+        ]
+    ):
+        fn = option(fn)
+    return fn
 
 
 def read_token(token: str | None, token_file: str | None) -> str | None:
