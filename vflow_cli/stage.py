@@ -34,6 +34,9 @@ Pixels = bool | Callable[[dict[str, Any]], bool]
 
 REGISTRY: dict[str, click.Command] = {}
 KINDS: dict[str, str] = {}  # stage name -> "producer" | "processor" | "consumer"
+# stage name -> True (or a function of the options) when the stage keeps state across
+# packets: a graph must not split it over several workers
+STATEFUL: dict[str, bool | Callable[[dict[str, Any]], bool]] = {}
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -51,7 +54,13 @@ def _common_options(callback: Callable[..., Any]) -> Callable[..., Any]:
     return callback
 
 
-def _register(fn: F, kind: str, name: str | None, pixels: Pixels) -> F:
+def _register(
+    fn: F,
+    kind: str,
+    name: str | None,
+    pixels: Pixels,
+    stateful: bool | Callable[[dict[str, Any]], bool] = False,
+) -> F:
     name = name or fn.__name__.strip("_").replace("_", "-")
 
     @functools.wraps(fn)
@@ -63,11 +72,18 @@ def _register(fn: F, kind: str, name: str | None, pixels: Pixels) -> F:
     command = click.command(name, context_settings=CONTEXT)(_common_options(callback))
     REGISTRY[name] = command
     KINDS[name] = kind
+    STATEFUL[name] = stateful
     return fn
 
 
 def _decorator(kind: str):
-    def decorate(fn: F | None = None, *, name: str | None = None, pixels: Pixels = True) -> Any:
+    def decorate(
+        fn: F | None = None,
+        *,
+        name: str | None = None,
+        pixels: Pixels = True,
+        stateful: bool | Callable[[dict[str, Any]], bool] = False,
+    ) -> Any:
         """name: the command's name (default: the function's).
 
         pixels=False: the stage never looks at an image's pixels; it passes each packet on
@@ -75,10 +91,13 @@ def _decorator(kind: str):
         images then go from stdin to stdout without entering the process (framing.Pending),
         and the images of dropped packets are skipped. A stage that holds packets back
         (a buffer, a reorder) must keep pixels=True. A function of the options may decide
-        per run (fps looks at pixels only with --draw)."""
+        per run (fps looks at pixels only with --draw).
+
+        stateful=True: the stage keeps state across packets (a tracker, a background
+        model); a function of the options may decide per run."""
         if fn is None:
-            return lambda f: _register(f, kind, name, pixels)
-        return _register(fn, kind, name, pixels)
+            return lambda f: _register(f, kind, name, pixels, stateful)
+        return _register(fn, kind, name, pixels, stateful)
 
     return decorate
 
