@@ -21,6 +21,7 @@ STAGES = {
     "convert": "convert",
     "count": "aggregate",
     "crop": "crop",
+    "detect": "detect",
     "every": "every",
     "flip": "flip",
     "fps": "fps",
@@ -45,6 +46,7 @@ STAGES = {
     "stamp": "stamp",
     "sum": "aggregate",
     "testcard": "testcard",
+    "track": "track",
     "unjpeg": "jpeg",
     "write": "write",
 }
