@@ -42,7 +42,7 @@ def _size(packet: Packet) -> tuple[int, int] | None:
     return None
 
 
-@processor(pixels=False, stateful=True)
+@processor(pixels=lambda options: options["appearance"], stateful=True)
 @click.option(
     "--buffer",
     default="2s",
@@ -93,8 +93,23 @@ def _size(packet: Packet) -> tuple[int, int] | None:
     "in view is there. On real footage such guesses were wrong more often than right: off "
     "by default.",
 )
+@click.option(
+    "--appearance/--no-appearance",
+    default=True,
+    show_default=True,
+    help="Compare the colours of upper and lower body, so that people whose boxes overlap "
+    "as they pass are not swapped and a lost person is not taken for someone else "
+    "(reads the frames' pixels). --no-appearance: boxes alone, as ByteTrack; the pixels "
+    "then pass through without being read.",
+)
 def track(
-    packets: Iterator[Packet], buffer: str, static: float, high: float, start: float, coast: float
+    packets: Iterator[Packet],
+    buffer: str,
+    static: float,
+    high: float,
+    start: float,
+    coast: float,
+    appearance: bool,
 ) -> Iterator[Packet]:
     """Follow detected objects from frame to frame; give each a lasting id and a velocity.
 
@@ -108,19 +123,22 @@ def track(
     own class; other fields of an object are kept.
 
     ByteTrack's method: Kalman-filtered boxes matched by overlap, confident detections
-    first, weak ones next, so people half hidden keep their ids. A track lost behind a
-    pole or a sign (where its box shrinks to what is still in view) is also found again by
-    distance, unless it was last seen at the frame's edge: then it left.
+    first, weak ones next, so people half hidden keep their ids; and what they look like
+    (see --appearance). A track lost behind a pole or a sign (where its box shrinks to what
+    is still in view) is also found again by distance and looks, unless it was last seen
+    at the frame's edge: then it left.
 
     Time comes from the packets' "t" (media time), so gaps (`vflow every`, dropped frames)
     are predicted over; without it, from the frame count and the stream's announced frame
     rate (else 30). A jump back in time (another stream) starts afresh, ids still counting
-    up. Keeps state: one process must see every frame, in order. Pixels are not read.
+    up. Keeps state: one process must see every frame, in order.
 
     \b
       vflow read lobby.mp4 | vflow detect | vflow track | vflow print -f seq -f objects
       vflow camera 0 | vflow detect | vflow track --buffer 3 --static 0 | vflow show
     """
+    from vflow_cli.images import pixels
+    from vflow_cli.video import viewable
     from vflow_cli.vision.tracker import Settings, Tracker
 
     seconds, in_frames = parse_buffer(buffer)
@@ -132,6 +150,7 @@ def track(
             buffer_frames=in_frames,
             static=static,
             coast=coast,
+            appearance=appearance,
         )
     )
     frames = with_objects = 0
@@ -154,7 +173,10 @@ def track(
         t = packet.get("t")
         if not isinstance(t, (int, float)) or isinstance(t, bool):  # no media time: count
             t = 0.0 if tracker.time is None else tracker.time + 1 / tracker.settings.fps
-        packet["objects"] = tracker.update(objects, float(t), _size(packet))
+        picture = None
+        if appearance and objects and packet.get("image") is not None:
+            picture = viewable(packet, pixels(packet["image"]))
+        packet["objects"] = tracker.update(objects, float(t), _size(packet), picture)
         frames += 1
         yield packet
     if frames and not with_objects:

@@ -38,7 +38,7 @@ def run(video: Path, detector: Any, tracker: Any) -> Iterator[tuple[int, list[di
     """(frame number, tracked objects) for every frame, decode + detect + track."""
     for index, t, image in frames(video):
         size = (image.shape[1], image.shape[0])
-        yield index, tracker.update(detector(image), t, size)
+        yield index, tracker.update(detector(image), t, size, image)
 
 
 def main() -> None:
@@ -64,8 +64,10 @@ def main() -> None:
     args = parser.parse_args()
     settings = Settings()
     for item in args.set:
-        name, _, value = item.partition("=")
-        settings = replace(settings, **{name: type(getattr(settings, name))(value)})
+        name, _, text = item.partition("=")
+        kind = type(getattr(settings, name))
+        value = text.lower() in ("1", "true", "yes") if kind is bool else kind(text)
+        settings = replace(settings, **{name: value})
     detector = open_detector(DetectorSettings(size=parse_size(args.size), score=args.score))
     truth = labels()
     score = Score()

@@ -48,9 +48,10 @@ def test_tracked_people_on_the_whole_clip():
         ids.update(o["id"] for o in objects)
         if index in truth:
             detection.match([(o["box"], o["score"]) for o in objects], truth[index], score)
-    # measured: precision 1.000, recall 0.907, 25 ids
+    # measured: precision 1.000, recall 0.898, 31 ids (25 without appearance, but with
+    # many more people swapped between ids)
     assert score.precision >= 0.95 and score.recall >= 0.85, score
-    assert len(ids) <= 32
+    assert len(ids) <= 38
 
 
 @pytest.fixture(scope="module")

@@ -91,7 +91,7 @@ def test_grey_and_jpeg_frames(footage):
     grey = dict(footage[0])
     grey["image"] = cv2.cvtColor(grey["image"], cv2.COLOR_BGR2GRAY)
     coded = dict(footage[0])
-    ok, data = cv2.imencode(".jpg", coded["image"], [cv2.IMWRITE_JPEG_QUALITY, 90])
+    _, data = cv2.imencode(".jpg", coded["image"], [cv2.IMWRITE_JPEG_QUALITY, 90])
     coded["image"] = Encoded("jpeg", data.tobytes(), coded["image"].shape)
     out = list(detect(iter([grey, coded]), **options()))
     assert [found(p, people_at_frame_0()) for p in out] == [3, 3]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from stages.track import parse_buffer, track
@@ -191,11 +192,68 @@ def test_objects_without_a_usable_box_are_left_out():
     assert [o["id"] for o in Tracker().update(objects, 0.0, None)] == [1]
 
 
+# -- appearance ----------------------------------------------------------------------------
+
+RED, BLUE, GREY = (40, 40, 200), (200, 60, 30), (128, 128, 128)
+
+
+def picture(*people: tuple[float, tuple[int, int, int]]) -> np.ndarray:
+    """A grey 640x480 frame with a coloured person-sized box at each x (y = 100)."""
+    image = np.full((480, 640, 3), GREY, np.uint8)
+    for x, colour in people:
+        image[100:180, int(x) : int(x) + 30] = colour
+    return image
+
+
+def test_a_lost_track_is_not_given_someone_who_looks_different():
+    # red walks right and vanishes; blue turns up just where red would be
+    tracker = Tracker()
+    seen = []
+    for n in range(12):
+        x = 100 + 10 * n
+        if n < 5:
+            image, objects = picture((x, RED)), [person(x)]
+        elif n < 7:
+            image, objects = picture(), []
+        else:
+            image, objects = picture((x, BLUE)), [person(x)]
+        seen.append([o["id"] for o in tracker.update(objects, n / FPS, (640, 480), image)])
+    assert seen[4] == [1] and seen[7] == [] and seen[-1] == [2]
+    # without pixels, boxes alone: the same id goes on (what ByteTrack would do)
+    blind = Tracker()
+    ids = set()
+    for n in range(12):
+        objects = [person(100 + 10 * n)] if not 5 <= n < 7 else []
+        ids |= {o["id"] for o in blind.update(objects, n / FPS, (640, 480))}
+    assert ids == {1}
+
+
+def test_people_passing_keep_their_ids_when_they_look_different():
+    # two people cross at the same height; a third frame of overlap gives one merged
+    # detection, after which the boxes alone would be ambiguous
+    tracker = Tracker()
+    out = []
+    for n in range(14):
+        a, b = 100 + 14 * n, 282 - 14 * n
+        image = picture((a, RED), (b, BLUE)) if abs(a - b) > 30 else picture((a, RED))
+        objects = [person(a), person(b)] if abs(a - b) > 30 else [person(min(a, b), w=60)]
+        out.append({o["id"]: o["box"][0] for o in tracker.update(objects, n / FPS, None, image)})
+    assert out[-1][1] > out[-1][2]  # red (id 1) went right, blue (id 2) left
+    assert set(out[-1]) == {1, 2}
+
+
 # -- the stage function -------------------------------------------------------------------
 
 
 def stage(packets, **options):
-    defaults = {"buffer": "2s", "static": 2.0, "high": 0.5, "start": 0.6, "coast": 0.0}
+    defaults = {
+        "buffer": "2s",
+        "static": 2.0,
+        "high": 0.5,
+        "start": 0.6,
+        "coast": 0.0,
+        "appearance": True,
+    }
     return list(track(iter(packets), **{**defaults, **options}))
 
 
@@ -244,14 +302,32 @@ def test_track_is_declared_stateful():
 # -- real processes ------------------------------------------------------------------------
 
 
-def test_through_a_real_process():
-    packets = [frame(n, shape=(480, 640, 3), objects=[person(100 + 10 * n)]) for n in range(5)]
-    result = vflow("track", input=pack(packets))
+def walking(n: int, colour=RED) -> dict:
+    """Frame n (10 a second) of someone walking right, 10 pixels a frame."""
+    x = 100 + 10 * n
+    packet = frame(n, shape=(480, 640, 3), objects=[person(x)], t=n / FPS)
+    packet["image"] = picture((x, colour))
+    return packet
+
+
+@pytest.mark.parametrize("looks", [[], ["--no-appearance"]])
+def test_through_a_real_process(looks):
+    packets = [walking(n) for n in range(5)]
+    result = vflow("track", *looks, input=pack(packets))
     assert result.returncode == 0, result.stderr
     out = unpack(result.stdout)
     assert [p["objects"][0]["id"] for p in out] == [1] * 5
     assert out[0]["image"].shape == (480, 640, 3)  # pixels passed through untouched
     assert (out[3]["image"] == packets[3]["image"]).all()
+
+
+def test_through_a_real_process_appearance_tells_people_apart():
+    # red is not seen in frames 5 and 6; blue walks on from where red would be
+    packets = [walking(n) for n in range(5)] + [walking(n, BLUE) for n in range(7, 12)]
+    with_looks = unpack(vflow("track", input=pack(packets)).stdout)
+    without = unpack(vflow("track", "--no-appearance", input=pack(packets)).stdout)
+    assert {o["id"] for p in with_looks for o in p["objects"]} == {1, 2}
+    assert {o["id"] for p in without for o in p["objects"]} == {1}
 
 
 def test_warns_when_nothing_was_detected():
