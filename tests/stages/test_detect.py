@@ -83,6 +83,16 @@ def test_boxes_are_in_the_pixels_of_the_frame_as_it_is(footage):
     assert found(out, halved) == 3
 
 
+def test_frames_changing_size_mid_stream(footage):
+    import cv2
+
+    small = dict(footage[0])
+    small["image"] = cv2.resize(small["image"], (300, 400))  # another size and shape
+    out = list(detect(iter([dict(footage[0]), small, dict(footage[0])]), **options()))
+    assert out[0]["objects"] == out[2]["objects"]  # nothing of the other frame left over
+    assert all(o["box"][2] <= 300 and o["box"][3] <= 400 for o in out[1]["objects"])
+
+
 def test_grey_and_jpeg_frames(footage):
     import cv2
 

@@ -66,6 +66,7 @@ class YoloX:
         self._plans: dict[tuple[int, int], tuple[int, int]] = {}
         self._grids: dict[tuple[int, int], tuple[Any, Any]] = {}
         self._buffers: dict[tuple[int, int], tuple[Any, Any]] = {}
+        self._filled: dict[tuple[int, int], tuple[int, int]] = {}  # the picture's part of each
         # one run before the first frame: checks the output and pays the first-run cost
         width, height = self.fixed or fit_input((640, 480), size, budget)
         blank = np.full((1, 3, height, width), PAD, np.float32)
@@ -161,8 +162,9 @@ class YoloX:
             )
             self._buffers[(width, height)] = found
         canvas, blob = found
-        if (sw, sh) != (canvas.shape[1], canvas.shape[0]):
-            canvas[:] = PAD  # the frame size may have changed: no stale pixels in the padding
+        if self._filled.get((width, height), (sw, sh)) != (sw, sh):
+            canvas[:] = PAD  # the frame's size changed: no stale pixels in the padding
+        self._filled[(width, height)] = (sw, sh)
         canvas[:sh, :sw] = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_LINEAR)
         np.copyto(blob[0], canvas.transpose(2, 0, 1))
         return blob, scale
