@@ -114,6 +114,9 @@ class Tracker:
     frame: int = -1
 
     def __post_init__(self) -> None:
+        # imported now, before the first frame, not in the middle of a stream (about 0.5 s)
+        import scipy.optimize  # noqa: F401
+
         self.filter = BoxFilter()
 
     def reset(self) -> None:

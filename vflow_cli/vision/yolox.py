@@ -177,10 +177,13 @@ class YoloX:
         width, height = self.input_size(w, h)
         blob, scale = self._blob(image, width, height)
         out = self._run(blob)[0]
-        scores = out[:, 4:5] * out[:, 5 + self.wanted]
+        # class scores are at most 1: only rows whose objectness passes can score enough
+        rows = np.flatnonzero(out[:, 4] >= self.score)
+        scores = out[rows, 4:5] * out[rows[:, None], 5 + self.wanted]
         best = scores.argmax(1)
-        score = scores[np.arange(len(scores)), best]
-        rows = np.flatnonzero(score >= self.score)
+        score = scores[np.arange(len(rows)), best]
+        passed = score >= self.score
+        rows, best, score = rows[passed], best[passed], score[passed]
         if not len(rows):
             return []
         cells, strides = self._grid(width, height)
@@ -188,8 +191,7 @@ class YoloX:
         half = np.exp(np.minimum(out[rows, 2:4], 10.0)) * strides[rows] / 2
         boxes = np.concatenate((centre - half, centre + half), 1) / scale
         np.clip(boxes, 0, [w, h, w, h], out=boxes)
-        classes = self.wanted[best[rows]]
-        score = score[rows]
+        classes = self.wanted[best]
         keep = nms(boxes, score, self.nms_threshold, classes if len(self.wanted) > 1 else None)
         return [
             {
