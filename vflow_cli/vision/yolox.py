@@ -13,7 +13,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from vflow_cli.runner import StageError
+from vflow_cli.runner import StageError, log
 from vflow_cli.vision.boxes import STRIDE, fit_input, nms
 from vflow_cli.vision.coco import label, parse_classes
 from vflow_cli.vision.runtime import open_session
@@ -127,6 +127,7 @@ class YoloX:
         if plan is None:
             plan = self.fixed or fit_input((width, height), self.size, self.budget)
             self._plans[(width, height)] = plan
+            log.info("%dx%d frames: the network runs at %dx%d", width, height, *plan)
         return plan
 
     def _grid(self, width: int, height: int) -> tuple[Any, Any]:
