@@ -134,12 +134,13 @@ def detect(
     detectors can be chained. The model loads once, before the first frame; frames of any
     size, grey or compressed (`vflow jpeg`), are accepted. Other packets pass unchanged.
 
-    A model file of your own must be YOLOX-format ONNX: one float input [1, 3, H, W]
-    (BGR, 0-255, the frame letterboxed at the top-left on grey 114), one output
-    [1, anchors, 5 + classes] of raw predictions at strides 8, 16 and 32 (x, y, w, h,
-    objectness, class scores; as YOLOX's export_onnx.py writes them without
-    --decode_in_inference). A symbolic H and W let --size choose; fixed ones are used as
-    they are. A missing, unreadable or differently shaped file is one error line.
+    A model file of your own must be YOLOX-format ONNX, as YOLOX's export_onnx.py writes
+    it: one float input [1, 3, H, W] (BGR, 0-255, the frame letterboxed at the top-left on
+    grey 114), one output [1, anchors, 5 + classes] for the cells of the grids at strides
+    8, 16 and 32 (x, y, w, h, objectness, class scores): raw (the default export) or
+    decoded to pixels (--decode_in_inference); which one is found out on loading. A
+    symbolic H and W let --size choose; fixed ones are used as they are. A missing,
+    unreadable or differently shaped file is one error line.
 
     Something that never moves can look like a person frame after frame (a signpost
     scoring about 0.5 in the PETS 2009 footage). detect reports what the network sees in

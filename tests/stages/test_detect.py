@@ -329,6 +329,53 @@ def onnx_identity(shape: list[int | str]) -> bytes:
     return _field(1, 7) + _field(7, graph) + _field(8, opset)
 
 
+def onnx_constant(input_shape: list[int | str], output: np.ndarray) -> bytes:
+    """An ONNX model that ignores its input and always outputs `output` (float32)."""
+    data = output.astype("<f4").tobytes()
+    tensor = b"".join(_field(1, d) for d in output.shape) + _field(2, 1) + _field(9, data)
+    attribute = _field(1, "value") + _field(5, tensor) + _field(20, 4)  # type TENSOR
+    node = _field(2, "y") + _field(4, "Constant") + _field(5, attribute)
+    graph = _field(1, node) + _field(2, "g") + _field(11, _tensor("x", input_shape))
+    graph += _field(12, _tensor("y", list(output.shape)))
+    opset = _field(1, "") + _field(2, 13)
+    return _field(1, 7) + _field(7, graph) + _field(8, opset)
+
+
+def yolox_output(decoded: bool) -> np.ndarray:
+    """What a YOLOX model with a 64x64 input says: one person 16x32 centred at (28, 20),
+    in the cell (3, 2) of the stride-8 grid, scoring 0.9 x 0.9; nothing anywhere else."""
+    rows = []
+    for stride in (8, 16, 32):
+        for y in range(64 // stride):
+            for x in range(64 // stride):
+                if decoded:
+                    rows.append([(x + 0.5) * stride, (y + 0.5) * stride, stride, stride, 0.001])
+                else:
+                    rows.append([0.5, 0.5, 0.0, 0.0, 0.001])
+    out = np.zeros((1, len(rows), 85), np.float32)
+    out[0, :, :5] = rows
+    out[0, :, 5:] = 0.001
+    person = 2 * 8 + 3
+    out[0, person, :6] = [28, 20, 16, 32, 0.9, 0.9] if decoded else [0.5, 0.5, 0.0, 0.0, 0.9, 0.9]
+    if not decoded:
+        out[0, person, 2:4] = np.log([2.0, 4.0])  # 16 and 32 pixels: exp(log 2) x 8, ...
+    return out
+
+
+@pytest.mark.parametrize("decoded", [False, True])
+def test_a_yolox_format_model_of_your_own(tmp_path, decoded):
+    path = tmp_path / "mine.onnx"
+    path.write_bytes(onnx_constant([1, 3, 64, 64], yolox_output(decoded)))
+    big = frame(0, shape=(128, 128, 3))  # twice the input: boxes twice as large
+    result = run_detect("--model", str(path), packets=[frame(0, shape=(64, 64, 3)), big])
+    assert result.returncode == 0, result.stderr
+    small, large = (p["objects"] for p in unpack(result.stdout))
+    (person,) = small
+    assert person["box"] == [20.0, 4.0, 36.0, 36.0]
+    assert person["score"] == pytest.approx(0.81) and person["label"] == "person"
+    assert large[0]["box"] == [40.0, 8.0, 72.0, 72.0]
+
+
 def test_the_hand_made_model_runs():
     import onnxruntime
 

@@ -22,7 +22,7 @@ STRIDES = (8, 16, 32)
 PAD = 114  # YOLOX's letterbox grey
 EXPECTED = (
     "a YOLOX-format ONNX model: one float input [1, 3, H, W] (BGR, 0-255) and an output "
-    "[1, anchors, 5 + classes] of raw predictions at strides 8, 16, 32"
+    "[1, anchors, 5 + classes] of predictions at strides 8, 16, 32"
 )
 
 
@@ -70,7 +70,11 @@ class YoloX:
         # one run before the first frame: checks the output and pays the first-run cost
         width, height = self.fixed or fit_input((640, 480), size, budget)
         blank = np.full((1, 3, height, width), PAD, np.float32)
-        self.count = self._check_output(self._run(blank), width, height)
+        first = self._run(blank)
+        self.count = self._check_output(first, width, height)
+        # a graph exported with --decode_in_inference gives centres in pixels (half the
+        # input's width, in the middle row), raw ones give offsets within a cell (about 0.5)
+        self.decoded = bool(np.median(first[0, :, 0]) > STRIDES[0])
         try:
             self.wanted = np.asarray(parse_classes(classes, self.count), np.int64)
         except ValueError as exc:
@@ -187,9 +191,12 @@ class YoloX:
         rows, best, score = rows[passed], best[passed], score[passed]
         if not len(rows):
             return []
-        cells, strides = self._grid(width, height)
-        centre = (out[rows, :2] + cells[rows]) * strides[rows]
-        half = np.exp(np.minimum(out[rows, 2:4], 10.0)) * strides[rows] / 2
+        if self.decoded:
+            centre, half = out[rows, :2], out[rows, 2:4] / 2
+        else:
+            cells, strides = self._grid(width, height)
+            centre = (out[rows, :2] + cells[rows]) * strides[rows]
+            half = np.exp(np.minimum(out[rows, 2:4], 10.0)) * strides[rows] / 2
         boxes = np.concatenate((centre - half, centre + half), 1) / scale
         np.clip(boxes, 0, [w, h, w, h], out=boxes)
         classes = self.wanted[best]
