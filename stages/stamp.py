@@ -65,7 +65,10 @@ class _Fields(dict):
 
 def render(template: str, packet: Packet, count: int, missing: set[str] | None = None) -> str:
     wall = packet.get("wall")
-    local = time.localtime(wall if isinstance(wall, (int, float)) else time.time())
+    try:
+        local = time.localtime(wall if isinstance(wall, (int, float)) else time.time())
+    except (OverflowError, OSError, ValueError):  # a wall clock no calendar holds
+        local = time.localtime()
     fields = _Fields({k: v for k, v in packet.items() if k != "image"})
     fields.missing = missing if missing is not None else set()
     fields.setdefault("n", count)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 from vflow_cli import runner
@@ -9,7 +10,7 @@ from vflow_cli import runner
 
 def timecode(t: object) -> str:
     """Media seconds as HH:MM:SS.mmm; '-' for a packet without a time."""
-    if not isinstance(t, (int, float)):
+    if not isinstance(t, (int, float)) or not math.isfinite(t):
         return "-"
     minutes, seconds = divmod(float(t), 60)
     hours, minutes = divmod(int(minutes), 60)

@@ -45,6 +45,7 @@ __all__ = [
 
 F = TypeVar("F", bound=Callable[..., Any])
 Pixels = bool | Callable[[dict[str, Any]], bool]
+Stateful = bool | Callable[[dict[str, Any]], bool]
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 COMMON = ("verbose", "quiet", "debug")
@@ -70,7 +71,8 @@ class StageInfo:
     function: Callable[..., Any]
     command: click.Command
     pixels: Pixels  # False: it never looks at pixels (images may pass it by splice(2))
-    stateful: bool  # True: it keeps state across packets (a tracker, a counter)
+    stateful: Stateful  # it keeps state across packets (a tracker, a counter); or a
+    # function of its options (detect keeps a background model only with --model motion)
 
     def parse(self, args: list[str]) -> dict[str, Any]:
         """The function's options from a command line, as `vflow NAME ARGS` would parse
@@ -83,6 +85,9 @@ class StageInfo:
 
     def looks_at_pixels(self, options: dict[str, Any]) -> bool:
         return bool(self.pixels(options) if callable(self.pixels) else self.pixels)
+
+    def keeps_state(self, options: dict[str, Any]) -> bool:
+        return bool(self.stateful(options) if callable(self.stateful) else self.stateful)
 
     def run(
         self,
@@ -124,7 +129,7 @@ def _common_options(callback: Callable[..., Any]) -> Callable[..., Any]:
     return callback
 
 
-def _register(fn: F, kind: str, name: str | None, pixels: Pixels, stateful: bool) -> F:
+def _register(fn: F, kind: str, name: str | None, pixels: Pixels, stateful: Stateful) -> F:
     name = name or fn.__name__.strip("_").replace("_", "-")
     info: StageInfo
 
@@ -149,7 +154,7 @@ def _decorator(kind: str):
         *,
         name: str | None = None,
         pixels: Pixels = True,
-        stateful: bool = False,
+        stateful: Stateful = False,
     ) -> Any:
         """name: the command's name (default: the function's).
 
@@ -162,7 +167,8 @@ def _decorator(kind: str):
 
         stateful=True: what the stage does with a packet depends on the packets before it
         (a tracker, a counter, a running sum). Spread over workers it would be wrong, so
-        `vflow graph` refuses `workers = N` on it, and so does `vflow worker`."""
+        `vflow graph` refuses `workers = N` on it, and so does `vflow worker`. A function
+        of the options may decide per run."""
         if fn is None:
             return lambda f: _register(f, kind, name, pixels, stateful)
         return _register(fn, kind, name, pixels, stateful)

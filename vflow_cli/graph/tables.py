@@ -72,12 +72,13 @@ def node_from_table(name, table, line, lines, registry, infos, err) -> Node | No
         info = infos.get(stage)
         # a `vflow worker` node reads and writes NATS, not pipes: a source of nothing
         real = info.kind if info is not None else "producer" if stage in SERVICES else "processor"
-        stateful = bool(info is not None and info.stateful)
         if kind is not None and kind != real:
             err(at("kind"), f"node '{name}': '{stage}' is a {real}, not a {kind}")
             bad = True
         kind = real
         problem = _check_arguments(registry[stage], stage, argv_in[1:])
+        if problem is None and info is not None:
+            stateful = info.keeps_state(info.parse(argv_in[1:]))
         if problem:
             err(at("run"), f"node '{name}': {problem}")
             bad = True

@@ -150,6 +150,7 @@ def worker(
     configure_logging(verbose - quiet)
     info = _stage(stage)
     options = info.parse(list(args))
+    _refuse_state(info, options)
     if info.kind == "processor" and target is None:
         raise click.UsageError(f"{info.name} is a processor: give --to URL for its output")
     if info.kind == "consumer" and target is not None:
@@ -214,13 +215,17 @@ def _stage(name: str) -> Any:
             f"{info.name} is a producer: it makes a stream rather than working on one "
             f"(run `vflow {info.name} | vflow send URL` instead)"
         )
-    if info.stateful:
+    return info
+
+
+def _refuse_state(info: Any, options: dict[str, Any]) -> None:
+    """A stage that keeps state cannot be one of several workers."""
+    if info.keeps_state(options):
         raise click.UsageError(
             f"{info.name} keeps state from one packet to the next (stateful=True), so it "
             "cannot be one of several competing workers: each would see only some packets. "
             f"Run it after the receiver: vflow recv URL | vflow {info.name}"
         )
-    return info
 
 
 def _supervise(count: int) -> int:

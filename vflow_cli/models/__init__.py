@@ -1,0 +1,1 @@
+"""models: files vflow ships (the YOLOX-Nano detector), read with importlib.resources."""

@@ -1,0 +1,104 @@
+"""detectors: --model NAME or PATH -> a detector: a callable from a BGR frame to objects.
+
+yolox   the YOLOX-Nano file shipped in the package (80 COCO classes)
+PATH    a user's YOLOX-format .onnx file
+hog     OpenCV's HOG people detector
+motion  background subtraction
+face    the face model runner in vflow_cli.vision.face
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from vflow_cli.runner import StageError
+
+Detector = Callable[[Any], list[dict[str, Any]]]
+NAMES = ("yolox", "hog", "motion", "face")
+DEFAULT_SCORE = {"yolox": 0.25, "hog": 0.5, "motion": 0.0, "face": 0.7}
+BUDGET = 544 * 416  # pixels of the YOLOX input: 544x416 for 4:3 frames, 640x352 for 16:9
+
+
+@dataclass
+class Settings:
+    """What `vflow detect` was asked for; None means "the model's default"."""
+
+    model: str = "yolox"
+    classes: str | None = None
+    score: float | None = None
+    nms: float = 0.45
+    size: tuple[int, int] | int | None = None
+    threads: int = 0
+    device: str = "cpu"
+    upscale: float | None = None
+    min_area: float | None = None
+
+
+def kind(model: str) -> str:
+    """'yolox', 'hog', 'motion', 'face' or 'file' (a path to a model)."""
+    return model if model in NAMES else "file"
+
+
+def open_detector(settings: Settings) -> Detector:
+    """The detector `settings` describe, loaded and ready; StageError for what cannot be."""
+    which = kind(settings.model)
+    score = settings.score if settings.score is not None else DEFAULT_SCORE.get(which, 0.25)
+    _refuse_foreign_options(settings, which)
+    if which in ("yolox", "file"):
+        from vflow_cli.vision.yolox import YoloX, bundled_model
+
+        path = bundled_model() if which == "yolox" else settings.model
+        return YoloX(
+            path,
+            classes=settings.classes or "person",
+            score=score,
+            nms=settings.nms,
+            size=settings.size,
+            budget=BUDGET,
+            threads=settings.threads,
+            device=settings.device,
+        )
+    if which == "hog":
+        from vflow_cli.vision.hog import Hog
+
+        return Hog(score=score, nms=settings.nms, upscale=settings.upscale)
+    if which == "motion":
+        from vflow_cli.vision.motion import Motion
+
+        area = settings.min_area if settings.min_area is not None else 0.0005
+        return Motion(score=score, min_area=area)
+    return _faces(score, settings.nms)
+
+
+def _refuse_foreign_options(settings: Settings, which: str) -> None:
+    yolo = which in ("yolox", "file")
+    given = {
+        "--classes": (settings.classes is not None, yolo),
+        "--size": (settings.size is not None, yolo),
+        "--upscale": (settings.upscale is not None, which == "hog"),
+        "--min-area": (settings.min_area is not None, which == "motion"),
+    }
+    for option, (present, applies) in given.items():
+        if present and not applies:
+            raise StageError(
+                f"{option} does not apply to --model {settings.model}; see vflow detect --help"
+            )
+
+
+def _faces(score: float, nms: float) -> Detector:
+    try:
+        from vflow_cli.vision.face import detect_faces  # type: ignore[import-not-found,unused-ignore]
+    except ModuleNotFoundError as exc:
+        if exc.name != "vflow_cli.vision.face":
+            raise
+        raise StageError(
+            "--model face: this vflow has no face model runner (vflow_cli.vision.face); "
+            "use --model yolox, hog or motion"
+        ) from None
+
+    def faces(image: Any) -> list[dict[str, Any]]:
+        return detect_faces(image, score, nms)
+
+    return faces
