@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 
 import numpy as np
@@ -286,12 +285,25 @@ def test_cuda_hidden_by_cuda_visible_devices():
     assert b"running on the CPU" in result.stderr
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("vflow_cli.vision.face") is not None,
-    reason="the face model runner is installed",
-)
-def test_face_without_its_runner_is_one_line():
-    one_line_error(run_detect("--model", "face"), "vflow_cli.vision.face")
+def test_faces_are_found_and_blurred(tmp_path):
+    from tests.helpers import ROOT, sh
+
+    face = ROOT / "tests" / "data" / "astronaut.png"  # one face near x=178, y=62, w=90, h=110
+    found = sh(f"vflow images {face} | vflow detect --model face | vflow print -f objects")
+    assert found.statuses == [0, 0, 0], found.stderr
+    (obj,) = json.loads(found.stdout)["objects"]
+    assert obj["label"] == "face" and obj["score"] >= 0.7
+    x1, y1, x2, y2 = obj["box"]
+    assert abs(x1 - 178) < 15 and abs(y1 - 62) < 15 and abs(x2 - 268) < 15 and abs(y2 - 172) < 15
+    out = tmp_path / "blurred"
+    hidden = sh(f"vflow images {face} | vflow detect --model face | vflow blur | vflow save {out}")
+    assert hidden.statuses == [0, 0, 0, 0], hidden.stderr
+    import cv2
+
+    before, after = cv2.imread(str(face)), cv2.imread(str(out / "000000.png"))
+    inside = (slice(int(y1) + 10, int(y2) - 10), slice(int(x1) + 10, int(x2) - 10))
+    assert abs(before[inside].astype(int) - after[inside]).mean() > 5  # the face changed
+    assert (before[300:, 300:] == after[300:, 300:]).all()  # far from it, nothing did
 
 
 # -- a tiny ONNX file written by hand (the onnx package is not a dependency) -----------------

@@ -66,5 +66,5 @@ def test_a_missing_or_corrupt_model_is_one_clear_error(tmp_path):
         FaceDetector(tmp_path / "none.onnx")
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not a model at all")
-    with pytest.raises(StageError, match=r"bad\.onnx: cannot be loaded"):
+    with pytest.raises(StageError, match=r"bad\.onnx: cannot load the model .*; expected the RFB"):
         FaceDetector(bad)

@@ -4,7 +4,7 @@ yolox   the YOLOX-Nano file shipped in the package (80 COCO classes)
 PATH    a user's YOLOX-format .onnx file
 hog     OpenCV's HOG people detector
 motion  background subtraction
-face    the face model runner in vflow_cli.vision.face
+face    RFB-320 faces (vision.face), as `vflow blur` hides them
 """
 
 from __future__ import annotations
@@ -69,7 +69,10 @@ def open_detector(settings: Settings) -> Detector:
 
         area = settings.min_area if settings.min_area is not None else 0.0005
         return Motion(score=score, min_area=area)
-    return _faces(score, settings.nms)
+    from vflow_cli.vision.face import FaceDetector
+
+    faces = FaceDetector(threads=settings.threads, device=settings.device)
+    return lambda image: faces(image, score, settings.nms)
 
 
 def _refuse_foreign_options(settings: Settings, which: str) -> None:
@@ -85,20 +88,3 @@ def _refuse_foreign_options(settings: Settings, which: str) -> None:
             raise StageError(
                 f"{option} does not apply to --model {settings.model}; see vflow detect --help"
             )
-
-
-def _faces(score: float, nms: float) -> Detector:
-    try:
-        from vflow_cli.vision.face import detect_faces  # type: ignore[import-not-found,unused-ignore]
-    except ModuleNotFoundError as exc:
-        if exc.name != "vflow_cli.vision.face":
-            raise
-        raise StageError(
-            "--model face: this vflow has no face model runner (vflow_cli.vision.face); "
-            "use --model yolox, hog or motion"
-        ) from None
-
-    def faces(image: Any) -> list[dict[str, Any]]:
-        return detect_faces(image, score, nms)
-
-    return faces

@@ -27,26 +27,18 @@ class FaceDetector:
     """One loaded model; call it on pictures. `threads`: ONNX Runtime's intra-op threads
     (None: its default, one per core)."""
 
-    def __init__(self, path: str | Path = MODEL, threads: int | None = None) -> None:
-        import onnxruntime as ort
+    def __init__(
+        self, path: str | Path = MODEL, threads: int | None = None, device: str = "cpu"
+    ) -> None:
+        from vflow_cli.vision.runtime import open_session
 
         path = Path(path)
-        if not path.is_file():
-            raise StageError(f"face model {path}: no such file; reinstall vflow")
-        options = ort.SessionOptions()
-        options.log_severity_level = 3  # errors only: its warnings are many lines each
-        options.inter_op_num_threads = 1
-        if threads:
-            options.intra_op_num_threads = threads
-        try:
-            self.session = ort.InferenceSession(
-                str(path), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own classes for a bad file
-            raise StageError(
-                f"face model {path}: cannot be loaded ({str(exc).splitlines()[0][:120]}); "
-                "expected an ONNX file"
-            ) from None
+        self.session = open_session(
+            str(path),
+            threads=threads or 0,
+            device=device,
+            expected="the RFB-320 face model (reinstall vflow)",
+        )
         inputs = {i.name: i.shape for i in self.session.get_inputs()}
         outputs = {o.name for o in self.session.get_outputs()}
         if inputs.get("input") != [1, 3, 240, 320] or not {"scores", "boxes"} <= outputs:
