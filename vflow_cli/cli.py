@@ -11,7 +11,6 @@ Stages of other packages: a package that declares entry points in the group `vfl
 
 from __future__ import annotations
 
-import difflib
 import functools
 import importlib
 import signal
@@ -113,6 +112,8 @@ class LazyGroup(click.Group):
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
         name = args[0] if args else ""
         if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib
+
             near = difflib.get_close_matches(name, self.list_commands(ctx), n=3, cutoff=0.6)
             hint = f"; did you mean {' or '.join(repr(n) for n in near)}?" if near else ""
             ctx.fail(f"no stage or command {name!r}{hint} (`vflow --help` lists them all)")

@@ -37,14 +37,8 @@ from vflow_cli.console import (
     quiet_libraries,
     refuse_terminals,
 )
-from vflow_cli.framing import (
-    OutputError,
-    Packet,
-    PacketReader,
-    PacketWriter,
-    StreamError,
-    widen_pipe,
-)
+from vflow_cli.framing.pipes import widen_pipe
+from vflow_cli.framing.wire import OutputError, Packet, StreamError
 from vflow_cli.status import Exit
 
 __all__ = ["Exit", "Progress", "Sink", "StageError", "log", "run_stage"]
@@ -230,6 +224,8 @@ def run_stage(
             if sink is None:
                 out = _binary("stdout")
                 _widen(out)
+                from vflow_cli.framing.writer import PacketWriter  # not for consumers
+
                 sink = PacketWriter(out)
             writer = state.writer = sink
         if kind != "producer":
@@ -237,6 +233,8 @@ def run_stage(
                 src = _binary("stdin")
                 _widen(src)
                 idle = writer.push if writer is not None else _flush_text_stdout
+                from vflow_cli.framing.reader import PacketReader  # not for producers
+
                 source = reader = PacketReader(src, on_idle=idle, lazy=lazy)
             else:
                 reader = source
@@ -270,7 +268,7 @@ def run_stage(
     except Exception as exc:
         if debug:
             raise
-        if type(exc).__module__ == "cv2" and isinstance(reader, PacketReader):
+        if type(exc).__module__ == "cv2" and hasattr(reader, "packets"):
             # an input OpenCV refuses that no stage check caught: the input's problem
             click.echo(
                 f"{command_path()}: OpenCV cannot work on packet {reader.packets}: "
@@ -329,7 +327,7 @@ def _report(reader: Any, writer: Sink | None, seconds: float) -> None:
         return
     seconds = max(seconds, 1e-9)
     parts = []
-    if isinstance(reader, PacketReader):
+    if reader is not None and hasattr(reader, "bytes"):
         parts.append(
             f"in {reader.packets} packets, {_human(reader.bytes)} "
             f"({reader.packets / seconds:,.1f} packets/s, {_human(reader.bytes / seconds)}/s)"

@@ -19,7 +19,6 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
@@ -62,17 +61,28 @@ class StageCommand(click.Command):
         return super().parse_args(ctx, args)
 
 
-@dataclass(frozen=True)
 class StageInfo:
-    """What vflow knows about a stage: the graph, `--check` and the network worker read it."""
+    """What vflow knows about a stage: the graph, `--check` and the network worker read it.
+    (A plain class, not a dataclass: importing dataclasses costs every stage's start-up.)"""
 
-    name: str
-    kind: str  # producer | processor | consumer
-    function: Callable[..., Any]
-    command: click.Command
-    pixels: Pixels  # False: it never looks at pixels (images may pass it by splice(2))
-    stateful: Stateful  # it keeps state across packets (a tracker, a counter); or a
-    # function of its options (detect keeps a background model only with --model motion)
+    __slots__ = ("command", "function", "kind", "name", "pixels", "stateful")
+
+    def __init__(
+        self,
+        name: str,
+        kind: str,  # producer | processor | consumer
+        function: Callable[..., Any],
+        command: click.Command,
+        pixels: Pixels,  # False: it never looks at pixels (images may pass it by splice(2))
+        stateful: Stateful,  # it keeps state across packets (a tracker, a counter); or a
+        # function of its options (detect keeps a background model only with --model motion)
+    ) -> None:
+        self.name = name
+        self.kind = kind
+        self.function = function
+        self.command = command
+        self.pixels = pixels
+        self.stateful = stateful
 
     def parse(self, args: list[str]) -> dict[str, Any]:
         """The function's options from a command line, as `vflow NAME ARGS` would parse

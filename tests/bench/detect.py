@@ -87,7 +87,8 @@ def pipeline_rows() -> list[Row]:
     clip = vtest_avi()
     frames = 795
     peer = f"{sys.executable} -m tests.bench.detect {clip}"
-    pipe = f"vflow read {clip} | vflow detect | vflow track | vflow null"
+    count = "vflow line door 400,0,400,576 | vflow annotate"
+    pipe = f"vflow read {clip} | vflow detect | vflow track | {count} | vflow null"
     with tempfile.TemporaryDirectory(prefix="vflow-bench-detect-") as tmp:
         spec = Path(tmp) / "detect.toml"
         spec.write_text(
@@ -101,9 +102,15 @@ from = ["read"]
 [nodes.track]
 run = ["track"]
 from = ["detect"]
+[nodes.line]
+run = ["line", "door", "400,0,400,576"]
+from = ["track"]
+[nodes.annotate]
+run = ["annotate"]
+from = ["line"]
 [nodes.out]
 run = ["null"]
-from = ["track"]
+from = ["annotate"]
 """
         )
         pipes, graphs, peers = [], [], []
@@ -114,7 +121,8 @@ from = ["track"]
     best_pipe, best_graph, best_peer = max(pipes), max(graphs), max(peers)
     return [
         Row(
-            f"read | detect | track | null, vtest.avi 768x576: frames/s [{_range(pipes)}]",
+            "read | detect | track | line | annotate | null, vtest.avi 768x576: frames/s "
+            f"[{_range(pipes)}]",
             best_pipe,
             "fps",
             f"one process: decode+ORT+tracker [{_range(peers)}]",
@@ -123,7 +131,8 @@ from = ["track"]
             best_pipe >= 30 and best_pipe >= 0.85 * best_peer,
         ),
         Row(
-            f"graph: read, detect x2 workers (1 thread each), track, null [{_range(graphs)}]",
+            "graph: read, detect x2 workers (1 thread each), track, line, annotate, null "
+            f"[{_range(graphs)}]",
             best_graph,
             "fps",
             "one process",

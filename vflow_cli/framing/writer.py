@@ -3,20 +3,28 @@ own memory."""
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import msgpack
 
 from vflow_cli.framing import pipes
-from vflow_cli.framing.reader import Pending
 from vflow_cli.framing.wire import OutputError, Packet, default, header, image_wire, trailer
 
 FLUSH_AT = 1 << 16  # small packets are sent when this much is pending ...
 FLUSH_AFTER = 0.02  # ... or when the oldest pending byte is this old (seconds)
 BACKGROUND_AT = 1 << 18  # images this large are written by a helper thread
+
+
+@functools.cache
+def _pending() -> Any:
+    """framing.reader.Pending, imported on the first image (a producer never reads)."""
+    from vflow_cli.framing.reader import Pending
+
+    return Pending
 
 
 class PacketWriter:
@@ -58,10 +66,10 @@ class PacketWriter:
 
     def write(self, packet: Packet) -> None:
         self.busy = True
-        image = packet.get("image")
+        image: Any = packet.get("image")
         if image is None:
             self._buf += self._pack(packet)
-        elif type(image) is Pending and image.value is None:
+        elif type(image) is _pending() and image.value is None:
             self._buf += self._pack({**packet, "image": image.describe()})
             self._buf += b"\xc6" + image.nbytes.to_bytes(4, "big")
             self._drain()  # what came before is written before the image moves
@@ -74,7 +82,7 @@ class PacketWriter:
             except OSError as exc:
                 raise self._output_error(exc) from None
         else:
-            if type(image) is Pending:
+            if type(image) is _pending():
                 image = image.value
             desc, payload = image_wire(image)
             self._buf += self._pack({**packet, "image": desc})
