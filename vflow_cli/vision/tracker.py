@@ -504,4 +504,7 @@ def _usable(obj: Any) -> bool:
         x1, y1, x2, y2 = (float(v) for v in box[:4])
     except (TypeError, ValueError):
         return False
-    return all(math.isfinite(v) for v in (x1, y1, x2, y2)) and x2 > x1 and y2 > y1
+    # a picture is at most 2**31 pixels a side (vflow-packet(5)): coordinates far beyond
+    # that are damage, and would overflow the filter's arithmetic
+    sane = all(math.isfinite(v) and abs(v) < 1e9 for v in (x1, y1, x2, y2))
+    return sane and x2 > x1 and y2 > y1
