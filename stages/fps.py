@@ -63,12 +63,11 @@ def fps(
 
 
 def _draw(image, value: float, packet: Packet):
-    from vflow_cli.images import DRAWS, draw_label, line_height, pixels
+    from vflow_cli.images import DRAWS, draw_text, pixels
 
     image = pixels(image)
     DRAWS.check(image, packet)
     if image.ndim >= 2:
         text = f"{value:.1f} fps"
-        width = len(text) * line_height(image) * 6 // 10
-        draw_label(image, text, (max(0, image.shape[1] - width - 8), line_height(image)))
+        draw_text(image, text, "tr")
     return image

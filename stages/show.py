@@ -38,7 +38,7 @@ def show(packets: Iterator[Packet], title: str | None, overlay: bool, wait: bool
       vflow read clip.mp4 --realtime | vflow stamp '{timecode}' | vflow show
     """
     from vflow_cli.display import display_problem
-    from vflow_cli.images import draw_label, line_height, viewable_picture
+    from vflow_cli.images import draw_text, viewable_picture
     from vflow_cli.opencv import cv2_module, native_stderr_to_log
 
     problem = display_problem()
@@ -69,9 +69,7 @@ def show(packets: Iterator[Packet], title: str | None, overlay: bool, wait: bool
                     text = f"{rate:.1f} fps"
                     if not picture.flags.writeable or picture is image:
                         picture = picture.copy()
-                    step = line_height(picture)
-                    x = max(0, picture.shape[1] - len(text) * step * 6 // 10 - 8)
-                    draw_label(picture, text, (x, step))
+                    draw_text(picture, text, "tr")
             if shown == 0:
                 with native_stderr_to_log():  # Qt's start-up chatter (fonts, plugins)
                     cv2.namedWindow(name, cv2.WINDOW_AUTOSIZE)

@@ -85,23 +85,12 @@ def render(template: str, packet: Packet, count: int, missing: set[str] | None =
 
 
 def draw(image: Any, text: str, place: tuple[str, int, int], scale: float | None) -> Any:
-    from vflow_cli.images import draw_label, line_height
+    from vflow_cli.images import draw_text
 
     if not image.flags.writeable:
         image = image.copy()
-    step = line_height(image) if scale is None else int(scale * 34)
-    lines = text.split("\n")
     where, x, y = place
-    height, width = image.shape[:2]
-    for i, line in enumerate(lines):
-        text_width = len(line) * step * 6 // 10
-        if where == "xy":
-            origin = (x, y + step * (i + 1))
-        else:
-            left = 8 if where[1] == "l" else max(0, width - text_width - 8)
-            top = step * (i + 1) if where[0] == "t" else height - 8 - step * (len(lines) - 1 - i)
-            origin = (left, top)
-        draw_label(image, line, origin, scale)
+    draw_text(image, text, (x, y) if where == "xy" else where, scale)
     return image
 
 

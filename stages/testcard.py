@@ -104,8 +104,6 @@ def _animate(image: Any, seq: int) -> None:
 
 
 def _caption(image: Any, name: str, seq: int, t: float) -> None:
-    from vflow_cli.images import draw_label, line_height
+    from vflow_cli.images import draw_text
 
-    step = line_height(image)
-    draw_label(image, f"{name}  #{seq}", (8, step))
-    draw_label(image, timecode(t), (8, 2 * step))
+    draw_text(image, f"{name}  #{seq}\n{timecode(t)}", "tl")

@@ -27,7 +27,6 @@ stays for the next stream), or with an error when their sender went silent.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import importlib.util
 import os
 import signal
@@ -179,7 +178,7 @@ def worker(
     except StageError as exc:
         click.echo(f"vflow worker: {exc}", err=True)
         sys.exit(1)
-    resilient = dataclasses.replace(info, function=job.wrap(info.function))
+    resilient = info.with_function(job.wrap(info.function))
     try:
         resilient.run(options, source=job.packets(), sink=job.sink, verbosity=verbose - quiet)
     finally:
