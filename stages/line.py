@@ -7,12 +7,7 @@ from collections.abc import Iterator
 import click
 
 from vflow_cli.stage import Packet, processor
-
-
-def _name(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from vflow_cli.vision.geometry import check_name
-
-    return check_name(value)
+from vflow_cli.vision.counting import classes_option, name_argument
 
 
 def _segment(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -23,7 +18,7 @@ def _segment(ctx: click.Context, param: click.Parameter, value: str) -> str:
 
 
 @processor(pixels=False, stateful=True)
-@click.argument("name", callback=_name)
+@name_argument
 @click.argument("points", metavar="X1,Y1,X2,Y2", callback=_segment)
 @click.option(
     "--band",
@@ -34,13 +29,7 @@ def _segment(ctx: click.Context, param: click.Parameter, value: str) -> str:
     help="Hysteresis: a foot point must be more than PX pixels past the line for its id to "
     "change side, so an id dithering on the line counts once, not on every frame.",
 )
-@click.option(
-    "--classes",
-    metavar="LABELS",
-    default=None,
-    help="Count only objects with these labels or class numbers, comma-separated "
-    "(person,car). Default: every tracked object.",
-)
+@classes_option
 @click.option(
     "--forget",
     type=click.FloatRange(min=0),

@@ -7,12 +7,7 @@ from collections.abc import Iterator
 import click
 
 from vflow_cli.stage import Packet, processor
-
-
-def _name(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from vflow_cli.vision.geometry import check_name
-
-    return check_name(value)
+from vflow_cli.vision.counting import classes_option, name_argument
 
 
 def _corners(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -23,7 +18,7 @@ def _corners(ctx: click.Context, param: click.Parameter, value: tuple[str, ...])
 
 
 @processor(pixels=False, stateful=True)
-@click.argument("name", callback=_name)
+@name_argument
 @click.argument("corners", metavar="X,Y X,Y X,Y...", nargs=-1, required=True, callback=_corners)
 @click.option(
     "--band",
@@ -43,13 +38,7 @@ def _corners(ctx: click.Context, param: click.Parameter, value: tuple[str, ...])
     help="An id inside that is not seen for this long has left (a 'lost' exit, dwell "
     "until last seen). Set it above your tracker's lost-track buffer.",
 )
-@click.option(
-    "--classes",
-    metavar="LABELS",
-    default=None,
-    help="Count only objects with these labels or class numbers, comma-separated "
-    "(person,car). Default: every tracked object.",
-)
+@classes_option
 @click.option(
     "--events/--no-events",
     default=True,

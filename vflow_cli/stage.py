@@ -95,9 +95,7 @@ class StageInfo:
 
     def with_function(self, function: Callable[..., Any]) -> StageInfo:
         """The same stage running another function (a wrapper of its own)."""
-        return StageInfo(
-            self.name, self.kind, function, self.command, self.pixels, self.stateful
-        )
+        return StageInfo(self.name, self.kind, function, self.command, self.pixels, self.stateful)
 
     def looks_at_pixels(self, options: dict[str, Any]) -> bool:
         return bool(self.pixels(options) if callable(self.pixels) else self.pixels)

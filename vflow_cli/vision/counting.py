@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import click
+
 from vflow_cli.framing import Packet
 from vflow_cli.runner import StageError, log
 from vflow_cli.vision.geometry import foot
@@ -22,6 +24,27 @@ from vflow_cli.vision.objects import (
     track_id,
     wanted,
 )
+
+
+def name_argument(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """NAME of a line or a zone: a key in packets, and one part of a dotted path."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str) -> str:
+        from vflow_cli.vision.geometry import check_name
+
+        return check_name(value)
+
+    return click.argument("name", callback=check)(fn)
+
+
+def classes_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--classes",
+        metavar="LABELS",
+        default=None,
+        help="Count only objects with these labels or class numbers, comma-separated "
+        "(person,car). Default: every tracked object.",
+    )(fn)
 
 
 @dataclass

@@ -15,6 +15,10 @@ ThreadingHTTPServer from the standard library: a thread per client is what a str
 response needs anyway (it blocks in send() until the client takes the bytes), and the
 streams here are few and long; an event loop would add a dependency or a rewrite of
 http.server for no gain at tens of clients.
+
+Over 400 lines, on purpose: the listener, the per-connection handler and the request they
+share are one unit of limits (what a client may send, for how long, how many at once);
+what the pages serve is elsewhere (stream.py, graph_page.py).
 """
 
 from __future__ import annotations
