@@ -231,6 +231,8 @@ def map_images(
     picture of that size: the boxes, lines and zones a packet carries move with its pixels
     (and those of a later summary packet, as the last frame's did). Everything else passes."""
     last: tuple[Any, int, int] | None = None
+    if moves is not None:
+        from vflow_cli.vision.transform import carries_geometry, move_geometry
     for packet in packets:
         image = packet.get("image")
         if image is not None:
@@ -240,8 +242,6 @@ def map_images(
             new = change(picture)
             packet["image"] = new
             if moves is not None:
-                from vflow_cli.vision.transform import carries_geometry, move_geometry
-
                 height, width = picture.shape[:2]
                 last = (moves(width, height), new.shape[1], new.shape[0])
                 if carries_geometry(packet):
@@ -249,8 +249,6 @@ def map_images(
         elif stream is not None and packet.get("kind") == "stream":
             stream(packet)
         elif last is not None and packet.get("kind") == "summary":
-            from vflow_cli.vision.transform import move_geometry
-
             move_geometry(packet, *last)
         yield packet
 

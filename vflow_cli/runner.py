@@ -80,7 +80,6 @@ class _State:
         self.writer: Sink | None = None
         self.pending: type[BaseException] | None = None  # raise once the current write is done
         self.presses = 0
-        self.draining = False
 
 
 _state = _State()
@@ -93,19 +92,15 @@ def before_sleep() -> None:
         writer.flush()
 
 
-def draining() -> bool:
-    """True once Ctrl-C asked a processor or consumer to finish (it drains its input)."""
-    return _state.draining
-
-
 def stopping() -> bool:
     """True once a producer has been asked to stop (it may finish what it is doing)."""
     return _state.pending is not None
 
 
 def interrupted() -> bool:
-    """True once Ctrl-C was pressed. A consumer drains on the first one; one that goes on
-    after its input ended (`serve --wait`) stops when this turns true."""
+    """True once Ctrl-C was pressed. A processor or consumer drains on the first one; one
+    that goes on after its input ended (`serve --wait`), or whose input never ends (a
+    network worker), stops when this turns true."""
     return _state.presses > 0
 
 
@@ -151,8 +146,7 @@ def _install_signals(kind: str) -> tuple[Any, Any]:
         if exc is KeyboardInterrupt:
             state.presses += 1
             if first_drains and state.presses == 1:
-                state.draining = True  # keep reading until upstream's EOF
-                return
+                return  # keep reading until upstream's EOF
         writer = state.writer
         if writer is not None and writer.busy and state.pending is None:
             state.pending = exc  # finish the packet being written, then stop
@@ -213,7 +207,7 @@ def run_stage(
     if sys.stdout is None:
         sys.stdout = _Closed()  # type: ignore[assignment]
     state = _state
-    state.writer, state.pending, state.presses, state.draining = None, None, 0, False
+    state.writer, state.pending, state.presses = None, None, 0
     old = _install_signals(kind)
     started = time.monotonic()
     reader: Any = None

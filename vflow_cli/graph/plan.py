@@ -59,9 +59,6 @@ class Plan:
     def edges_into(self, name: str) -> list[PlanEdge]:
         return [e for e in self.edges if e.dst == name]
 
-    def edges_from(self, name: str) -> list[PlanEdge]:
-        return [e for e in self.edges if e.src == name]
-
 
 def _is_pipe(src: Node, dst: Node, relay_all: bool) -> bool:
     return (

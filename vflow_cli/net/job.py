@@ -251,12 +251,12 @@ class Job:
         """The stage's input: one packet at a time; asking for the next one finishes the
         previous one (its outputs published, then it is acknowledged)."""
         from vflow_cli.net import messages
-        from vflow_cli.runner import StageError, draining, log
+        from vflow_cli.runner import StageError, interrupted, log
 
         last_check = time.monotonic()
         while True:
             self._finish()
-            if draining():
+            if interrupted():
                 log.info("stopping: Ctrl-C (the stream goes on with the other workers)")
                 return
             if self.chunked == 1:
