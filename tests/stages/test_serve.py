@@ -222,13 +222,34 @@ def test_only_its_own_paths_and_bounded_requests():
         assert b" 403 " in raw_request(s.port, rebound)
         # --max-clients 4: with four connections open, the fifth is turned away at once
         idle = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(3)]
-        wait_for(lambda: _clients(s) == 4, what="three clients and this one")
-        idle.append(socket.create_connection(("127.0.0.1", s.port)))
-        assert raw_request(s.port, b"").startswith(b"HTTP/1.1 503 ")
-        for sock in idle:
-            sock.close()
+        try:
+            wait_for(lambda: _clients(s) == 4, what="three clients and this one")
+            idle.append(_admitted(s.port))  # the fourth, once the server has room for it
+            assert raw_request(s.port, b"").startswith(b"HTTP/1.1 503 ")
+        finally:
+            for sock in idle:
+                sock.close()
         wait_for(lambda: s.get("/meta")[0] == 200, what="room again")
         assert "Traceback" not in s.stderr()
+
+
+def _admitted(port: int) -> socket.socket:
+    """A connection the server kept: one made while the connection that counted the
+    clients is still closing on the server's side is refused (503) at once; try again."""
+    deadline = time.monotonic() + 30
+    while True:
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.settimeout(0.5)
+        try:
+            refused = sock.recv(16).startswith(b"HTTP/1.1 503")
+        except TimeoutError:
+            refused = False  # nothing came: it waits for a request, as an admitted one does
+        if not refused:
+            sock.settimeout(None)
+            return sock
+        sock.close()
+        assert time.monotonic() < deadline, "the server never had room for a fourth client"
+        time.sleep(0.05)
 
 
 def _clients(s: Served) -> float:
