@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from tests.helpers import ENV, ROOT, sh
-from vflow_cli.cli import all_commands, cli
+from vflow_cli.catalogue import all_commands
+from vflow_cli.cli import cli
 from vflow_cli.docgen import man as manpages
 from vflow_cli.docgen import readme as docs
 
@@ -37,12 +38,12 @@ def test_every_stage_module_is_in_the_lazy_index():
 
     import vflow_stages
 
-    from vflow_cli.cli import STAGES
+    from vflow_cli.catalogue import STAGES
     from vflow_cli.stage import REGISTRY
 
     for module in pkgutil.iter_modules(vflow_stages.__path__):
         importlib.import_module(f"vflow_stages.{module.name}")
-    assert set(STAGES) == set(REGISTRY), "add the stage to STAGES in vflow_cli/cli.py"
+    assert set(STAGES) == set(REGISTRY), "add the stage to STAGES in vflow_cli/catalogue.py"
     for name, command in REGISTRY.items():
         assert command.callback.__module__ == f"vflow_stages.{STAGES[name]}", name
 

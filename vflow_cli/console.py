@@ -7,11 +7,26 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import click
 
 log = logging.getLogger("vflow")
+
+
+def common_options(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """-v, -q and --debug on every command, stage or runner (csvkit's common flags)."""
+    callback = click.option(
+        "--debug", is_flag=True, help="Show a Python traceback on an internal error."
+    )(callback)
+    callback = click.option(
+        "-q", "--quiet", count=True, help="Only report errors on stderr; no progress bar."
+    )(callback)
+    callback = click.option(
+        "-v", "--verbose", count=True, help="Report more on stderr (-vv: debugging detail)."
+    )(callback)
+    return callback
 
 
 def refuse_terminals(*, reads: bool, writes: bool) -> None:
@@ -65,6 +80,20 @@ def quiet_libraries() -> None:
         log.warning("%s: %s", category.__name__, one_line(str(message)))
 
     warnings.showwarning = show  # type: ignore[assignment]
+
+
+def internal_error(exc: BaseException, where: str | None = None) -> None:
+    """A bug, in one line (exit 70 follows): --debug or VFLOW_DEBUG=1 shows the traceback."""
+    click.echo(
+        f"{where or command_path()}: internal error: {type(exc).__name__}: "
+        f"{one_line(str(exc))} (run with --debug or VFLOW_DEBUG=1 for a traceback)",
+        err=True,
+    )
+
+
+def debugging(debug: bool = False) -> bool:
+    """--debug given, or VFLOW_DEBUG set: a bug shows its traceback."""
+    return debug or bool(os.environ.get("VFLOW_DEBUG"))
 
 
 def one_line(text: str) -> str:

@@ -31,21 +31,20 @@ import click
 from vflow_cli.console import (
     command_path,
     configure_logging,
+    debugging,
+    internal_error,
     log,
     one_line,
     progress_bar,
     quiet_libraries,
     refuse_terminals,
 )
+from vflow_cli.errors import StageError
 from vflow_cli.framing.pipes import widen_pipe
 from vflow_cli.framing.wire import OutputError, Packet, StreamError
 from vflow_cli.status import Exit
 
 __all__ = ["Exit", "Progress", "Sink", "StageError", "log", "run_stage"]
-
-
-class StageError(Exception):
-    """A problem the user can fix: "what went wrong; what to try". Printed as one line."""
 
 
 class Terminated(BaseException):
@@ -200,7 +199,7 @@ def run_stage(
     exits with an Exit code."""
     configure_logging(verbosity)
     quiet_libraries()
-    debug = debug or bool(os.environ.get("VFLOW_DEBUG"))
+    debug = debugging(debug)
     refuse_terminals(
         reads=kind != "producer" and source is None, writes=kind != "consumer" and sink is None
     )
@@ -271,11 +270,7 @@ def run_stage(
             )
             code = Exit.ERROR
         else:
-            click.echo(
-                f"{command_path()}: internal error: {type(exc).__name__}: {one_line(str(exc))} "
-                "(run with --debug or VFLOW_DEBUG=1 for a traceback)",
-                err=True,
-            )
+            internal_error(exc)
             code = Exit.BUG
     finally:
         signal.signal(signal.SIGINT, old[0])  # CliRunner tests run in this same process

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import click
 
+from vflow_cli.console import common_options
 from vflow_cli.framing import Encoded, Packet
 from vflow_cli.runner import Progress, Sink, StageError, log, run_stage
 
@@ -110,6 +111,7 @@ class StageInfo:
         source: Iterable[Packet] | None = None,
         sink: Sink | None = None,
         verbosity: int = 0,
+        debug: bool = False,
     ) -> None:
         """Run the stage with the runner: signals, errors and exit codes as on a pipe, over
         any packet source and sink (stdin and stdout by default). Exits the process."""
@@ -119,6 +121,7 @@ class StageInfo:
             self.function,
             options,
             verbosity=verbosity,
+            debug=debug,
             lazy=lazy,
             source=source,
             sink=sink,
@@ -127,20 +130,6 @@ class StageInfo:
 
 REGISTRY: dict[str, click.Command] = {}
 INFO: dict[str, StageInfo] = {}
-
-
-def _common_options(callback: Callable[..., Any]) -> Callable[..., Any]:
-    """-v, -q and --debug on every stage (csvkit's common flags)."""
-    callback = click.option(
-        "--debug", is_flag=True, help="Show a Python traceback on an internal error."
-    )(callback)
-    callback = click.option(
-        "-q", "--quiet", count=True, help="Only report errors on stderr; no progress bar."
-    )(callback)
-    callback = click.option(
-        "-v", "--verbose", count=True, help="Report more on stderr (-vv: debugging detail)."
-    )(callback)
-    return callback
 
 
 def _register(fn: F, kind: str, name: str | None, pixels: Pixels, stateful: Stateful) -> F:
@@ -154,7 +143,7 @@ def _register(fn: F, kind: str, name: str | None, pixels: Pixels, stateful: Stat
 
     callback.__click_params__ = list(getattr(fn, "__click_params__", []))  # type: ignore[attr-defined]
     command = click.command(name, cls=StageCommand, context_settings=CONTEXT)(
-        _common_options(callback)
+        common_options(callback)
     )
     info = StageInfo(name, kind, fn, command, pixels, stateful)
     REGISTRY[name] = command

@@ -52,7 +52,7 @@ class Result:
 
 def run_stage(name: str, args: list[str], packets: Iterable[Packet] = ()) -> Result:
     """Run the stage NAME with ARGS over `packets`; its status and what it wrote."""
-    from vflow_cli.cli import stage_info
+    from vflow_cli.catalogue import stage_info
 
     info = stage_info(name)
     if info is None:

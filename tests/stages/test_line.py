@@ -190,7 +190,7 @@ def test_a_line_through_the_picture_edge_counts():
 
 
 def test_declared_stateful():
-    from vflow_cli.cli import all_commands
+    from vflow_cli.catalogue import all_commands
     from vflow_cli.stage import INFO
 
     all_commands()  # imports every stage

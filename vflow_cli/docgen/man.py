@@ -15,7 +15,8 @@ from pathlib import Path
 from click_man.core import write_man_pages
 
 from vflow_cli import __version__
-from vflow_cli.cli import all_commands, cli
+from vflow_cli.catalogue import all_commands
+from vflow_cli.cli import cli
 
 DATE = "2026-11-22"  # the release date of this version: pages change only with a release
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from vflow_cli.cli import all_commands
+from vflow_cli.catalogue import all_commands
 from vflow_cli.stage import INFO
 
 README = Path(__file__).resolve().parents[2] / "README.md"  # a source checkout's

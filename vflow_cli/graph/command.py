@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 from typing import Any
 
 import click
 
+from vflow_cli.console import common_options, debugging, internal_error
 from vflow_cli.stage import CONTEXT
 from vflow_cli.status import Exit
 from vflow_cli.web.auth import access_options
@@ -69,8 +69,7 @@ from vflow_cli.web.auth import access_options
     "it ended (Ctrl-C ends the wait).",
 )
 @access_options
-@click.option("-v", "--verbose", count=True, help="Report more; print a summary at the end.")
-@click.option("-q", "--quiet", count=True, help="Only report errors.")
+@common_options
 def graph(
     spec: str,
     check: bool,
@@ -86,6 +85,7 @@ def graph(
     token_file: str | None,
     verbose: int,
     quiet: int,
+    debug: bool,
 ) -> None:
     """Run a graph of stages described in SPEC.toml: each node a process, wired by pipes.
 
@@ -164,13 +164,9 @@ def graph(
     try:
         code = runner.run()
     except Exception as exc:  # a bug in the runner: one line, unless asked for more
-        if os.environ.get("VFLOW_DEBUG"):
+        if debugging(debug):
             raise
-        click.echo(
-            f"vflow graph: internal error: {type(exc).__name__}: {exc} "
-            "(VFLOW_DEBUG=1 for a traceback)",
-            err=True,
-        )
+        internal_error(exc, "vflow graph")
         sys.exit(Exit.BUG)
     finally:
         if page is not None:

@@ -5,22 +5,49 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vflow_cli import catalogue
 from vflow_cli.graph.model import DEVICES, JOINS, KINDS, NODE_KEYS, UNMATCHED, Node
 
 SERVICES = ("worker",)  # runners a node may run: they work beside the graph's pipes
 
 
-def registry() -> tuple[dict[str, Any], dict[str, Any]]:
-    """(name -> click command, name -> StageInfo) of every stage a node may run."""
-    from vflow_cli.cli import all_commands
-    from vflow_cli.stage import INFO, REGISTRY
+class Runnable:
+    """The stages and services a node may run, by name: each is imported only when a spec
+    names it (`--check` of a three-node spec imports three stages, not every one)."""
 
-    commands = all_commands()  # stages are imported lazily: a spec may name any of them
-    services = {name: commands[name] for name in SERVICES if name in commands}
-    return {**REGISTRY, **services}, INFO
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.command(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        runners = set(catalogue.RUNNERS) - set(SERVICES)
+        return iter(name for name in catalogue.names() if name not in runners)
+
+    def command(self, name: str) -> Any:
+        if name in catalogue.RUNNERS and name not in SERVICES:
+            return None
+        return catalogue.command(name)
+
+    def __getitem__(self, name: str) -> Any:
+        found = self.command(name)
+        if found is None:
+            raise KeyError(name)
+        return found
+
+
+class Infos:
+    """Stage name -> StageInfo, for the stages a spec names (None for a service)."""
+
+    def get(self, name: str) -> Any:
+        return catalogue.stage_info(name)
+
+
+def registry() -> tuple[Runnable, Infos]:
+    """(name -> click command, name -> StageInfo) of every stage a node may run."""
+    return Runnable(), Infos()
 
 
 def _strings(value: Any) -> bool:
@@ -61,13 +88,13 @@ def node_from_table(name, table, line, lines, registry, infos, err) -> Node | No
         bad = True
     if how == "run":
         stage = argv_in[0]
+        if stage == "graph":
+            err(at("run"), f"node '{name}': a graph cannot run `vflow graph` as a node")
+            return None
         if stage not in registry:
             near = [s for s in sorted(registry) if s.startswith(stage[:2])]
             hint = f" (did you mean {', '.join(near)}?)" if near else " (see `vflow --help`)"
             err(at("run"), f"node '{name}': unknown stage '{stage}'{hint}")
-            return None
-        if stage == "graph":
-            err(at("run"), f"node '{name}': a graph cannot run `vflow graph` as a node")
             return None
         info = infos.get(stage)
         # a `vflow worker` node reads and writes NATS, not pipes: a source of nothing

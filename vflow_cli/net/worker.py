@@ -37,6 +37,7 @@ from typing import Any
 
 import click
 
+from vflow_cli.console import common_options
 from vflow_cli.net.job import Job
 from vflow_cli.net.options import (
     Duration,
@@ -108,9 +109,7 @@ from vflow_cli.stage import CONTEXT
 @idle_option
 @limit_options
 @credential_options
-@click.option("-v", "--verbose", count=True, help="Report more on stderr.")
-@click.option("-q", "--quiet", count=True, help="Only report errors.")
-@click.option("--debug", is_flag=True, help="Show a Python traceback on an internal error.")
+@common_options
 @click.argument("stage", metavar="STAGE")
 @click.argument("args", nargs=-1, type=click.UNPROCESSED, metavar="[ARGS]...")
 def worker(
@@ -180,14 +179,16 @@ def worker(
         sys.exit(1)
     resilient = info.with_function(job.wrap(info.function))
     try:
-        resilient.run(options, source=job.packets(), sink=job.sink, verbosity=verbose - quiet)
+        resilient.run(
+            options, source=job.packets(), sink=job.sink, verbosity=verbose - quiet, debug=debug
+        )
     finally:
         job.close()
 
 
 def _stage(name: str) -> Any:
     """The StageInfo of a stage name or of a Python file that defines one stage."""
-    from vflow_cli.cli import stage_info
+    from vflow_cli.catalogue import stage_info
     from vflow_cli.stage import INFO
 
     if name.endswith(".py") or os.sep in name:
