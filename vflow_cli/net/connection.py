@@ -8,6 +8,7 @@ start the local server and so runs first, in the stage thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import ssl
@@ -113,14 +114,82 @@ async def connect(
         options["user_credentials"] = creds.creds
     if creds.nkey:
         options["nkeys_seed"] = creds.nkey
-    try:
-        client = await nats.connect(**options)
-    except Exception as exc:
-        raise refused(address, creds.shown(), [*problems, exc]) from None
+    client = await _connect_tls_only(address, options, problems) if address.tls else None
+    if client is None:
+        try:
+            client = await nats.connect(**options)
+        except Exception as exc:
+            raise refused(address, creds.shown(), [*problems, exc]) from None
     state.connected = True
     client.options["max_reconnect_attempts"] = RECONNECT_TRIES
     client.options["allow_reconnect"] = True
     return client
+
+
+# TLS or nothing. nats-py's classic client sends CONNECT (and the password or token in it)
+# in plain text when the server's INFO does not ask for TLS, so a man in the middle that
+# answers in plain text would read the credentials and every packet. So:
+# - TLS first by default (nats-server 2.10.4+ with `handshake_first` in its tls block):
+#   the handshake precedes any byte of the NATS protocol;
+# - --tls-upgrade, for a server that speaks first (older, or without handshake_first): TLS
+#   after its INFO, whether that INFO demands TLS or only offers it; an INFO that offers
+#   no TLS gets no CONNECT;
+# - whatever the style, CONNECT is never written on a connection TLS does not protect.
+# (The NATS Go client makes the same choice explicit: TLSHandshakeFirst.)
+# what OpenSSL says when the first bytes are "INFO {...": a server that spoke first
+_PLAIN_ANSWER = ("wrong version number", "record layer failure", "packet length too long")
+PLAIN_TEXT = "the server offers no TLS (it answered in plain text); nothing was sent to it"
+
+
+async def _connect_tls_only(
+    address: Address, options: dict[str, Any], problems: list[BaseException]
+) -> Any:
+    """A client whose every connection, reconnections included, is TLS."""
+    creds = address.credentials
+    first = not creds.tls_upgrade
+    client = _tls_only_client()
+    try:
+        await client.connect(**options, tls_handshake_first=first)
+        return client
+    except Exception as exc:
+        with contextlib.suppress(Exception):  # (client.close() waits for a flush here)
+            client._transport.close()
+        texts = [_describe(p) for p in [*problems, exc]]
+        where = address.shown()
+        if any(PLAIN_TEXT in t for t in texts):
+            raise StageError(
+                f"refused {where}: {PLAIN_TEXT} (TLS was asked for: is the server set up for "
+                "TLS, or is someone in the way?)"
+            ) from None
+        plain = any(w in " ".join(texts).lower() for w in _PLAIN_ANSWER)
+        if first and (plain or isinstance(exc, asyncio.TimeoutError | TimeoutError)):
+            raise StageError(
+                f"no TLS handshake with {where} (it answered in plain text, or not within "
+                f"{CONNECT_TIMEOUT:g} s); a server older than nats-server 2.10.4, or without "
+                "handshake_first in its tls block, wants --tls-upgrade"
+            ) from None
+        raise refused(address, creds.shown(), [*problems, exc]) from None
+
+
+def _tls_only_client() -> Any:
+    from nats import errors
+    from nats.aio.client import Client
+
+    class TlsOnly(Client):  # type: ignore[misc]
+        async def _process_info(self, info: Any, initial_connection: bool = False) -> None:
+            if initial_connection and not self.options.get("tls_handshake_first"):
+                if not (info.get("tls_required") or info.get("tls_available")):
+                    raise errors.Error(PLAIN_TEXT)
+                info["tls_required"] = True  # upgrade now, before CONNECT
+            await super()._process_info(info, initial_connection)
+
+        def _connect_command(self) -> bytes:
+            writer = getattr(self._transport, "_io_writer", None)
+            if writer is None or writer.get_extra_info("ssl_object") is None:
+                raise errors.Error(PLAIN_TEXT)
+            return super()._connect_command()
+
+    return TlsOnly()
 
 
 def refused(address: Address, how: str, problems: list[BaseException]) -> StageError:

@@ -74,6 +74,15 @@ def credential_options(fn: F) -> F:
             _file("--tls-ca", "Trust servers whose certificate this CA signed.", "VFLOW_NATS_CA"),
             _file("--tls-cert", "Client certificate for TLS (with --tls-key).", "VFLOW_NATS_CERT"),
             _file("--tls-key", "The client certificate's private key.", "VFLOW_NATS_KEY"),
+            click.option(
+                "--tls-upgrade",
+                is_flag=True,
+                envvar="VFLOW_NATS_TLS_UPGRADE",
+                show_envvar=True,
+                help="TLS after the server's first plain-text line, for a server without "
+                "handshake_first in its tls block (older than nats-server 2.10.4); by "
+                "default TLS comes first. Either way, no TLS: nothing sent.",
+            ),
         )
     ):
         fn = option(fn)
@@ -124,6 +133,7 @@ def credentials_from(options: dict[str, Any]) -> Credentials:
         tls_ca=options.pop("tls_ca", None),
         tls_cert=cert,
         tls_key=key,
+        tls_upgrade=bool(options.pop("tls_upgrade", False)),
     )
 
 

@@ -44,6 +44,7 @@ class Credentials:
     tls_ca: str | None = None  # CA bundle that signed the server's certificate
     tls_cert: str | None = None  # client certificate (the server may require one)
     tls_key: str | None = None
+    tls_upgrade: bool = False  # TLS after the server's INFO (servers without handshake_first)
 
     def shown(self) -> str:
         """How we authenticate, for messages (never the secret itself)."""
@@ -112,7 +113,7 @@ def parse(url: str, credentials: Credentials | None = None) -> Address:
     elif user is not None:
         credentials = replace(credentials, user=user, password=password)
     tls = parts.scheme == "tls" or bool(
-        credentials.tls_ca or credentials.tls_cert or credentials.tls_key
+        credentials.tls_ca or credentials.tls_cert or credentials.tls_key or credentials.tls_upgrade
     )
     return Address(tuple(servers), subject, tls, credentials)
 
