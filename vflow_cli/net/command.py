@@ -23,8 +23,10 @@ def nats(action: str, url: str, force: bool, as_json: bool, **credentials: Any) 
 
     `nats:///SUBJECT` (no host) means the local server: the first vflow process that needs
     it starts nats-server with JetStream, listening on 127.0.0.1 only (a random free port,
-    a random token that only your user can read), data under
-    $XDG_STATE_HOME/vflow/nats (else ~/.local/state/vflow/nats). Every vflow process of
+    a new random token at every start that only your user can read, no monitoring port),
+    data under $XDG_STATE_HOME/vflow/nats (else ~/.local/state/vflow/nats), a folder that
+    must be yours, mode 0700 and not a symbolic link. A record of a server that is gone
+    is never trusted: stop signals only a process proven to be it. Every vflow process of
     yours on this machine shares it; it stops by itself after VFLOW_NATS_IDLE seconds
     (default 120) without clients, and its stored streams wait on disk for the next start.
 
@@ -57,6 +59,8 @@ def _status(as_json: bool) -> None:
 
     info = server.status()
     if as_json:
+        if info is not None:
+            info.update(_stored())
         click.echo(json.dumps(info or {"running": False}))
         return
     if info is None:
@@ -65,6 +69,7 @@ def _status(as_json: bool) -> None:
             f"nats:///SUBJECT; data in {server.state_dir()})"
         )
         return
+    info.update(_stored())
     up = time.time() - float(info.get("started", time.time()))
     click.echo(
         f"the local NATS server is running: {info['url']} (pid {info['server_pid']}, up "
@@ -74,6 +79,33 @@ def _status(as_json: bool) -> None:
         f"  data and log: {info['folder']}\n"
         f"  stops after {info['idle']:g} s without clients (VFLOW_NATS_IDLE)"
     )
+
+
+def _stored() -> dict[str, Any]:
+    """The local server's stored streams, asked as a client (the server has no monitoring
+    port: it would answer anyone)."""
+    from vflow_cli.net.session import Session
+    from vflow_cli.net.url import parse
+    from vflow_cli.runner import StageError
+
+    async def count(js: Any) -> dict[str, Any]:
+        streams = await js.streams_info()
+        return {
+            "streams": len(streams),
+            "messages": sum(s.state.messages for s in streams),
+            "bytes": sum(s.state.bytes for s in streams),
+        }
+
+    try:
+        session = Session(parse("nats:///"), "status")
+    except StageError:
+        return {}
+    try:
+        return session.call(count(session.js), timeout=10)
+    except Exception:
+        return {}
+    finally:
+        session.close()
 
 
 def print_streams(url: str, ctx: click.Context, credentials: dict[str, Any] | None = None) -> None:
