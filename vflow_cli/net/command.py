@@ -114,8 +114,7 @@ def print_streams(url: str, ctx: click.Context, credentials: dict[str, Any] | No
     from vflow_cli.net.session import Session
     from vflow_cli.runner import StageError
 
-    if credentials is None:  # recv's URL callback: the options are parsed after it
-        credentials = {}
+    credentials = credentials or {}  # a command's options: the credential ones are used
     try:
         address = address_from(url, dict(credentials), subject=False)
         session = Session(address, "list")

@@ -114,12 +114,16 @@ async def connect(
         options["user_credentials"] = creds.creds
     if creds.nkey:
         options["nkeys_seed"] = creds.nkey
-    client = await _connect_tls_only(address, options, problems) if address.tls else None
-    if client is None:
-        try:
-            client = await nats.connect(**options)
-        except Exception as exc:
-            raise refused(address, creds.shown(), [*problems, exc]) from None
+    # bounded here, inside the loop, before the caller's own deadline: a server that never
+    # answers ends in one line, with no half-cancelled task left to complain
+    deadline = CONNECT_TIMEOUT * (len(servers) + 0.5)
+    connecting = _connect_tls_only(address, options, problems) if address.tls else None
+    try:
+        client = await _bounded(connecting or nats.connect(**options), deadline)
+    except StageError:
+        raise
+    except Exception as exc:
+        raise refused(address, creds.shown(), [*problems, exc]) from None
     state.connected = True
     client.options["max_reconnect_attempts"] = RECONNECT_TRIES
     client.options["allow_reconnect"] = True
@@ -190,6 +194,13 @@ def _tls_only_client() -> Any:
             return super()._connect_command()
 
     return TlsOnly()
+
+
+async def _bounded(coro: Any, seconds: float) -> Any:
+    try:
+        return await asyncio.wait_for(coro, seconds)
+    except TimeoutError:
+        raise ConnectionError("no answer") from None
 
 
 def refused(address: Address, how: str, problems: list[BaseException]) -> StageError:
