@@ -12,6 +12,7 @@ import contextlib
 import os
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -230,6 +231,59 @@ def _describe(exc: BaseException) -> str:
 
 # -- JetStream ---------------------------------------------------------------------------------
 
+FAILOVER = 60.0  # seconds a stored publish is tried again while a cluster fails over
+ATTEMPT = 2.0  # seconds one try waits for its acknowledgement (a late one is a duplicate)
+NOT_CLUSTERED, TOO_FEW_SERVERS = 10074, 10023  # JetStream's error codes
+
+
+def jetstream(client: Any, timeout: float) -> Any:
+    """The JetStream context, whose publish survives a server of a cluster going down: a
+    message with an id (every vflow message has one) or a bookmark is published again,
+    after a lost acknowledgement or while the stream elects a new leader, until it is
+    stored. The stream drops the second copy of an id it already has, so nothing is
+    stored twice."""
+    from nats import errors
+    from nats.js import JetStreamContext
+    from nats.js import errors as js_errors
+
+    from vflow_cli.net.messages import MSG_ID
+
+    again = (errors.TimeoutError, js_errors.NoStreamResponseError, errors.NoRespondersError)
+
+    class Failover(JetStreamContext):  # type: ignore[misc]
+        async def publish(self, subject: str, payload: bytes = b"", **kw: Any) -> Any:  # type: ignore[override]
+            # an id: a second copy is dropped; a KV key: written again, the same value
+            if MSG_ID not in (kw.get("headers") or {}) and not subject.startswith("$KV."):
+                return await super().publish(subject, payload, **kw)
+            deadline = time.monotonic() + FAILOVER
+            attempt = min(ATTEMPT, kw.pop("timeout", None) or timeout)
+            while True:
+                try:
+                    return await super().publish(subject, payload, timeout=attempt, **kw)
+                except again:
+                    if client.is_closed or time.monotonic() > deadline:
+                        raise
+                    attempt = min(attempt * 2, timeout)  # a slow server: wait longer
+                await asyncio.sleep(0.1)
+
+    return Failover(client, timeout=timeout)
+
+
+async def _replicated(create: Any) -> Any:
+    """create(replicas): on a cluster, 3 replicas (the stream survives a server going
+    down), fewer on a smaller cluster, 1 on a single server."""
+    from nats.js import errors
+
+    for replicas in (3, 2, 1):
+        try:
+            return await create(replicas)
+        except errors.APIError as exc:
+            if replicas == 1 or exc.err_code not in (NOT_CLUSTERED, TOO_FEW_SERVERS):
+                raise
+            if exc.err_code == NOT_CLUSTERED:
+                return await create(1)
+    raise AssertionError("unreachable")
+
 
 def stream_name(subject: str) -> str:
     """The JetStream stream that stores SUBJECT: VFLOW_ + the subject, with characters a
@@ -276,7 +330,7 @@ async def ensure_stream(js: Any, subject: str, limits: Limits, *, change: bool =
     )
     try:
         if name is None:
-            await js.add_stream(config)
+            await _replicated(lambda n: js.add_stream(config.evolve(num_replicas=n)))
             return config.name  # type: ignore[return-value]
         if change:
             info = await js.stream_info(name)
@@ -304,7 +358,11 @@ async def bookmarks(js: Any) -> Any:
     try:
         return await js.key_value(BOOKMARKS)
     except errors.BucketNotFoundError:
-        return await js.create_key_value(bucket=BOOKMARKS, history=1, description="vflow recv")
+        return await _replicated(
+            lambda n: js.create_key_value(
+                bucket=BOOKMARKS, history=1, description="vflow recv", replicas=n
+            )
+        )
 
 
 async def list_streams(client: Any, listen: float = 1.2) -> list[dict[str, Any]]:

@@ -66,9 +66,18 @@ def _file(name: str, help: str, envvar: str) -> F:
 
 
 def credential_options(fn: F) -> F:
-    """--creds, --nkey, --tls-ca, --tls-cert, --tls-key (and VFLOW_NATS_* variables)."""
+    """--server, --creds, --nkey, --tls-ca, --tls-cert, --tls-key, --tls-upgrade (and
+    VFLOW_NATS_* variables)."""
     for option in reversed(
         (
+            click.option(
+                "--server",
+                "servers",
+                multiple=True,
+                metavar="HOST[:PORT]",
+                help="Another server of the same NATS cluster, to fail over to (repeat it; "
+                "the same as nats://HOST1,HOST2,HOST3/SUBJECT).",
+            ),
             _file("--creds", "NATS credentials file (user JWT and nkey seed).", "VFLOW_NATS_CREDS"),
             _file("--nkey", "NATS nkey seed file (a user's private nkey).", "VFLOW_NATS_NKEY"),
             _file("--tls-ca", "Trust servers whose certificate this CA signed.", "VFLOW_NATS_CA"),
@@ -139,7 +148,8 @@ def credentials_from(options: dict[str, Any]) -> Credentials:
 
 def address_from(url: str, options: dict[str, Any], *, subject: bool = True) -> Address:
     """The stream's address from a URL argument and the credential options (popped)."""
-    address = parse(url, credentials_from(options))
+    servers = options.pop("servers", ())
+    address = parse(url, credentials_from(options), servers)
     if subject and not address.subject:
         raise click.BadParameter(
             f"{url!r} names no subject: write nats://HOST/SUBJECT (or nats:///SUBJECT)",
