@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers import ENV
+from tests.helpers import ENV, ROOT
 from tests.net.cluster import Cluster
 from tests.net.util import server_binary, sh, start, wait_for
 from vflow_cli.net.connection import stream_name
@@ -97,3 +97,18 @@ def test_a_server_dies_and_no_packet_is_lost_or_doubled(tmp_path, cluster):
     assert seqs == list(range(N))  # every packet, once, in order
     listing = sh(f"vflow nats list {cluster.url('')}")
     assert listing.statuses == [0] and b"c.out\tstored (" in listing.stdout
+
+
+def test_the_cluster_example_runs(tmp_path, cluster):
+    """examples/cluster.toml, its hub1..hub3 pointed at the test's cluster."""
+    text = (ROOT / "examples" / "cluster.toml").read_text()
+    for i, port in enumerate(cluster.ports):
+        text = text.replace(f"hub{i + 1}", f"127.0.0.1:{port}")
+    text = text.replace('"0", "999", "--interval", "0.05"', '"0", "59"')
+    assert "hub" not in text.split("[nodes.src]")[1]
+    spec = tmp_path / "cluster.toml"
+    spec.write_text(text)
+    result = sh(f"vflow graph {spec}", timeout=120)
+    assert result.statuses == [0], result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert [json.loads(line)["seq"] for line in lines] == list(range(60))
