@@ -66,6 +66,18 @@ def idle_seconds() -> float:
         raise StageError(f"VFLOW_NATS_IDLE={text!r} is not a number of seconds") from None
 
 
+def port() -> int:
+    """VFLOW_NATS_PORT, the port the local server listens on; 0: a free one."""
+    text = os.environ.get("VFLOW_NATS_PORT", "").strip()
+    try:
+        number = int(text) if text else 0
+    except ValueError:
+        number = -1
+    if not 0 <= number < 65536:
+        raise StageError(f"VFLOW_NATS_PORT={text!r} is not a port number (1 to 65535)")
+    return number
+
+
 def binary() -> str:
     """The nats-server program: VFLOW_NATS_SERVER, beside this Python, or on PATH."""
     given = os.environ.get("VFLOW_NATS_SERVER")
@@ -138,6 +150,7 @@ def ensure() -> tuple[str, str]:
 
 def _start(folder: Path) -> dict[str, Any]:
     program = binary()  # before anything starts: a missing program is one clear line
+    port()  # and so is a bad VFLOW_NATS_PORT
     with contextlib.suppress(OSError):
         (folder / "server.json").unlink()
     flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
@@ -234,7 +247,7 @@ def _config(folder: Path, token: str) -> str:
     return "\n".join(
         [
             "# written by vflow's watchdog at each start; edits are overwritten",
-            "listen: 127.0.0.1:-1",  # this machine only; a free port
+            f"listen: 127.0.0.1:{port() or -1}",  # this machine only; a free port
             # no `http:` monitoring port: it answers anyone on the machine, token or not
             f"max_payload: {MAX_PAYLOAD}",
             f"authorization {{ token: {json.dumps(token)} }}",
