@@ -84,6 +84,7 @@ def test_tls_to_a_real_server(tmp_path, pki, first):
         srv.wait_subscribed("secure")
         sent = sh(f"vflow int 0 5 | vflow send --tls-ca {pki}/ca.pem {url}", env=env)
         assert sent.statuses == [0, 0], sent.stderr
+        assert sent.stderr == b""  # nothing to say when all went well
         out, err = recv.communicate(timeout=60)
         assert recv.returncode == 0, err
         assert seqs(unpack(out)) == list(range(6))  # int 0 5: 0 to 5

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import socket
 import ssl
@@ -150,6 +151,9 @@ async def _connect_tls_only(
     address: Address, options: dict[str, Any], problems: list[BaseException]
 ) -> Any:
     """A client whose every connection, reconnections included, is TLS."""
+    # asyncio warns at every TLS close because nats-py's reader protocol keeps a
+    # half-closed socket open; that says nothing to a user
+    logging.getLogger("asyncio").addFilter(_quiet_tls_eof)
     creds = address.credentials
     first = not creds.tls_upgrade
     client = _tls_only_client()
@@ -174,6 +178,10 @@ async def _connect_tls_only(
                 "handshake_first in its tls block, wants --tls-upgrade"
             ) from None
         raise refused(address, creds.shown(), [*problems, exc]) from None
+
+
+def _quiet_tls_eof(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("returning true from eof_received()")
 
 
 def _tls_only_client() -> Any:
