@@ -112,3 +112,21 @@ def test_the_cluster_example_runs(tmp_path, cluster):
     assert result.statuses == [0], result.stderr
     lines = result.stdout.decode().splitlines()
     assert [json.loads(line)["seq"] for line in lines] == list(range(60))
+
+
+def test_replicas_can_be_chosen(cluster):
+    sent = sh(f"vflow int 0 2 | vflow send --durable --replicas 2 {cluster.url('two')}")
+    assert sent.statuses == [0, 0], sent.stderr
+    assert wait_for(lambda: cluster.replicas(stream_name("two")) == 2, 20)
+    auto = sh(f"vflow int 0 2 | vflow send --durable {cluster.url('three')}")
+    assert auto.statuses == [0, 0], auto.stderr
+    assert wait_for(lambda: cluster.replicas(stream_name("three")) == 3, 20)
+
+
+def test_replicas_on_a_single_server(server):
+    auto = sh(f"vflow int 0 2 | vflow send --durable {server.url('one')}")
+    assert auto.statuses == [0, 0], auto.stderr  # 1 replica: no cluster, no complaint
+    many = sh(f"vflow int 0 2 | vflow send --durable --replicas 3 {server.url('many')}")
+    assert many.statuses[1] == 1
+    lines = many.stderr.strip().splitlines()
+    assert len(lines) == 1 and b"JetStream refused the stream" in lines[0], lines

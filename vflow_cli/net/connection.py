@@ -36,6 +36,7 @@ class Limits:
     max_bytes: int = 1 << 30
     max_age: float = 3600.0
     discard: str = "new"
+    replicas: int = 0  # copies on a cluster; 0: as many as it has, up to 3
 
 
 def servers_and_token(address: Address) -> tuple[list[str], str | None]:
@@ -277,11 +278,13 @@ def jetstream(client: Any, timeout: float) -> Any:
     return Failover(client, timeout=timeout)
 
 
-async def _replicated(create: Any) -> Any:
-    """create(replicas): on a cluster, 3 replicas (the stream survives a server going
-    down), fewer on a smaller cluster, 1 on a single server."""
+async def _replicated(create: Any, wanted: int = 0) -> Any:
+    """create(replicas): `wanted` replicas, or by default, on a cluster, 3 (the stream
+    survives a server going down), fewer on a smaller cluster, 1 on a single server."""
     from nats.js import errors
 
+    if wanted:
+        return await create(wanted)
     for replicas in (3, 2, 1):
         try:
             return await create(replicas)
@@ -338,7 +341,9 @@ async def ensure_stream(js: Any, subject: str, limits: Limits, *, change: bool =
     )
     try:
         if name is None:
-            await _replicated(lambda n: js.add_stream(config.evolve(num_replicas=n)))
+            await _replicated(
+                lambda n: js.add_stream(config.evolve(num_replicas=n)), limits.replicas
+            )
             return config.name  # type: ignore[return-value]
         if change:
             info = await js.stream_info(name)
