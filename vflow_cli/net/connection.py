@@ -143,6 +143,7 @@ async def connect(
 #   no TLS gets no CONNECT;
 # - whatever the style, CONNECT is never written on a connection TLS does not protect.
 # (The NATS Go client makes the same choice explicit: TLSHandshakeFirst.)
+
 # what OpenSSL says when the first bytes are "INFO {...": a server that spoke first
 _PLAIN_ANSWER = ("wrong version number", "record layer failure", "packet length too long")
 PLAIN_TEXT = "the server offers no TLS (it answered in plain text); nothing was sent to it"
