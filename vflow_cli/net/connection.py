@@ -67,6 +67,7 @@ class State:
 
     connected = False
     closing = False
+    client: Any = None
 
 
 async def connect(
@@ -92,7 +93,9 @@ async def connect(
             log.warning("NATS: lost the connection to %s; reconnecting", address.shown())
 
     async def on_reconnect() -> None:
-        log.warning("NATS: reconnected to %s", address.shown())
+        now = getattr(state.client, "connected_url", None)  # which server of a cluster
+        through = f" (server {now.netloc})" if now is not None and len(servers) > 1 else ""
+        log.warning("NATS: reconnected to %s%s", address.shown(), through)
 
     options: dict[str, Any] = {
         "servers": servers,
@@ -128,6 +131,7 @@ async def connect(
     except Exception as exc:
         raise refused(address, creds.shown(), [*problems, exc]) from None
     state.connected = True
+    state.client = client
     client.options["max_reconnect_attempts"] = RECONNECT_TRIES
     client.options["allow_reconnect"] = True
     return client
