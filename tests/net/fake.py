@@ -11,13 +11,14 @@ from typing import Any
 
 
 class FakeServer:
-    def __init__(self, info: dict[str, Any] | None = None) -> None:
+    def __init__(self, info: dict[str, Any] | None = None, port: int = 0) -> None:
         self.info = info
         self.received = bytearray()
         self.connections = 0
         self._lock = threading.Lock()
         self._sock = socket.socket()
-        self._sock.bind(("127.0.0.1", 0))
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # a port just freed
+        self._sock.bind(("127.0.0.1", port))
         self._sock.listen(16)
         self.port = self._sock.getsockname()[1]
         self._thread = threading.Thread(target=self._accept, daemon=True)

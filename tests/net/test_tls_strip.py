@@ -10,7 +10,7 @@ import pytest
 from tests.helpers import ENV, unpack
 from tests.net.fake import FakeServer, nats_info
 from tests.net.test_security import _ca, _cert
-from tests.net.util import Server, seqs, sh, start
+from tests.net.util import Server, seqs, sh, start, wait_for
 
 SECRET = "s3cret-t0ken-never-in-clear"
 
@@ -90,3 +90,29 @@ def test_tls_to_a_real_server(tmp_path, pki, first):
         assert seqs(unpack(out)) == list(range(6))  # int 0 5: 0 to 5
     finally:
         srv.stop()
+
+
+def test_a_reconnection_is_tls_too(tmp_path, pki):
+    """A man in the middle who takes the server's place while a client reconnects gets
+    a TLS handshake, never the token."""
+    srv = Server(
+        tmp_path / "tls",
+        f'tls {{ handshake_first: true, cert_file: "{pki}/server.pem", '
+        f'key_file: "{pki}/server.key" }}\nauthorization {{ token: "{SECRET}" }}',
+    )
+    env = {**ENV, "VFLOW_NATS_TOKEN": SECRET}
+    url = srv.url("x", scheme="tls")
+    recv = start("recv", "--idle", "0", "--tls-ca", f"{pki}/ca.pem", url, env=env)
+    fake = None
+    try:
+        srv.wait_subscribed("x")
+        srv.stop()
+        fake = FakeServer(nats_info(), port=srv.port)
+        assert wait_for(lambda: fake.connections >= 2, 60), "recv never came back"
+        seen = fake.seen()
+        assert SECRET.encode() not in seen and b"CONNECT" not in seen, seen[:200]
+    finally:
+        recv.terminate()
+        recv.communicate(timeout=30)
+        if fake is not None:
+            fake.close()
