@@ -8,8 +8,9 @@ BIN    := $(CURDIR)/$(VENV)/bin
 # `vflow show`, a screenshot tool, ffmpeg (a peer in `make bench`, a local test stream),
 # graphviz (`vflow graph --dot --render`, the graph page), chromium (the browser the tests of
 # `vflow serve` and the graph page drive, through Playwright) and iproute2 (`ip netns`: the
-# network tests run send and recv in two namespaces joined by a veth pair, as root).
-APT_PACKAGES := xvfb xdotool x11-apps ffmpeg graphviz chromium iproute2
+# network tests run send and recv in two namespaces joined by a veth pair, as root) and
+# openssl (the TLS tests make their certificates with it).
+APT_PACKAGES := xvfb xdotool x11-apps ffmpeg graphviz chromium iproute2 openssl
 
 .DEFAULT_GOAL := check
 .PHONY: help check install system-deps venv link test test-all lint fmt bench man docs smoke clean

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
 
 from vflow_cli.net.options import Duration, credential_options, idle_option
-from vflow_cli.stage import Packet, producer
-
-
-def _list_streams(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """`vflow recv nats://hub/` (no subject): print the streams there instead."""
-    if value and value.rstrip("/").count("/") == 2 and not ctx.resilient_parsing:
-        from vflow_cli.net.command import print_streams
-
-        print_streams(value, ctx)
-        ctx.exit(0)
-    return value
+from vflow_cli.stage import REGISTRY, Packet, producer
 
 
 @producer
-@click.argument("url", callback=_list_streams)
+@click.argument("url")
 @click.option(
     "--durable",
     metavar="NAME",
@@ -123,3 +114,24 @@ def recv(
         pixels=not compressed,
         start=start,
     )
+
+
+def _listing(run: Callable[..., None]) -> Callable[..., None]:
+    """`vflow recv nats://hub/` (no subject) prints the streams there instead. Done when
+    the command runs, not in a callback of its URL: parsing the arguments (as `vflow graph
+    --check` and `--dot` do) must never connect anywhere."""
+
+    @functools.wraps(run)
+    def callback(**options: Any) -> None:
+        url = options["url"]
+        if url and url.rstrip("/").count("/") == 2:
+            from vflow_cli.net.command import print_streams
+
+            print_streams(url, click.get_current_context(), options)
+            return
+        run(**options)
+
+    return callback
+
+
+REGISTRY["recv"].callback = _listing(REGISTRY["recv"].callback)  # type: ignore[arg-type]

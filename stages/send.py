@@ -30,6 +30,13 @@ from vflow_cli.stage import Packet, consumer
 )
 @limit_options
 @click.option(
+    "--replicas",
+    type=click.IntRange(min=0, max=5),
+    default=0,
+    help="With --durable, for a new stream: the copies a NATS cluster keeps (0: 3 on a "
+    "cluster, fewer on a smaller one, 1 on a single server).  [default: 0]",
+)
+@click.option(
     "--queue",
     type=click.IntRange(min=1),
     default=8,
@@ -46,6 +53,7 @@ def send(
     raw: bool,
     max_bytes: int,
     max_age: float,
+    replicas: int,
     queue: int,
     **credentials: str | None,
 ) -> None:
@@ -77,7 +85,7 @@ def send(
         durable=durable,
         quality=None if raw else quality,
         queue=queue,
-        limits=Limits(max_bytes, max_age),
+        limits=Limits(max_bytes, max_age, replicas=replicas),
     )
     try:
         for packet in packets:

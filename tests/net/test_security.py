@@ -118,7 +118,8 @@ def test_tls_with_client_certificates(tmp_path):
     _cert(pki, "stranger", "other", ip=False)
     srv = Server(
         tmp_path / "tls",
-        f'tls {{ cert_file: "{pki}/server.pem", key_file: "{pki}/server.key", '
+        "tls { handshake_first: true, "
+        f'cert_file: "{pki}/server.pem", key_file: "{pki}/server.key", '
         f'ca_file: "{pki}/ca.pem", verify: true }}',
     )
     try:

@@ -3,6 +3,7 @@
 url.py         nats://[user[:password]@]host[:port]/SUBJECT, credentials, TLS
 options.py     the click options send, recv, worker and `vflow nats` share
 server.py      the local server behind nats:///SUBJECT (started on demand, shared, idles out)
+ours.py        proof that its folder, processes and socket are ours (records are not trusted)
 loop.py        the asyncio loop thread, and the bounded hand-offs to and from a stage
 session.py     one connection for one stage: connect, heartbeats, close
 messages.py    a stream as NATS messages: headers, bodies (JPEG on the wire), chunks

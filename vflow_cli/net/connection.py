@@ -8,9 +8,12 @@ start the local server and so runs first, in the stage thread.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +36,7 @@ class Limits:
     max_bytes: int = 1 << 30
     max_age: float = 3600.0
     discard: str = "new"
+    replicas: int = 0  # copies on a cluster; 0: as many as it has, up to 3
 
 
 def servers_and_token(address: Address) -> tuple[list[str], str | None]:
@@ -63,6 +67,7 @@ class State:
 
     connected = False
     closing = False
+    client: Any = None
 
 
 async def connect(
@@ -88,7 +93,9 @@ async def connect(
             log.warning("NATS: lost the connection to %s; reconnecting", address.shown())
 
     async def on_reconnect() -> None:
-        log.warning("NATS: reconnected to %s", address.shown())
+        now = getattr(state.client, "connected_url", None)  # which server of a cluster
+        through = f" (server {now.netloc})" if now is not None and len(servers) > 1 else ""
+        log.warning("NATS: reconnected to %s%s", address.shown(), through)
 
     options: dict[str, Any] = {
         "servers": servers,
@@ -113,14 +120,102 @@ async def connect(
         options["user_credentials"] = creds.creds
     if creds.nkey:
         options["nkeys_seed"] = creds.nkey
+    # bounded here, inside the loop, before the caller's own deadline: a server that never
+    # answers ends in one line, with no half-cancelled task left to complain
+    deadline = CONNECT_TIMEOUT * (len(servers) + 0.5)
+    connecting = _connect_tls_only(address, options, problems) if address.tls else None
     try:
-        client = await nats.connect(**options)
+        client = await _bounded(connecting or nats.connect(**options), deadline)
+    except StageError:
+        raise
     except Exception as exc:
         raise refused(address, creds.shown(), [*problems, exc]) from None
     state.connected = True
+    state.client = client
     client.options["max_reconnect_attempts"] = RECONNECT_TRIES
     client.options["allow_reconnect"] = True
     return client
+
+
+# TLS or nothing. nats-py's classic client sends CONNECT (and the password or token in it)
+# in plain text when the server's INFO does not ask for TLS, so a man in the middle that
+# answers in plain text would read the credentials and every packet. So:
+# - TLS first by default (nats-server 2.10.4+ with `handshake_first` in its tls block):
+#   the handshake precedes any byte of the NATS protocol;
+# - --tls-upgrade, for a server that speaks first (older, or without handshake_first): TLS
+#   after its INFO, whether that INFO demands TLS or only offers it; an INFO that offers
+#   no TLS gets no CONNECT;
+# - whatever the style, CONNECT is never written on a connection TLS does not protect.
+# (The NATS Go client makes the same choice explicit: TLSHandshakeFirst.)
+
+# what OpenSSL says when the first bytes are "INFO {...": a server that spoke first
+_PLAIN_ANSWER = ("wrong version number", "record layer failure", "packet length too long")
+PLAIN_TEXT = "the server offers no TLS (it answered in plain text); nothing was sent to it"
+
+
+async def _connect_tls_only(
+    address: Address, options: dict[str, Any], problems: list[BaseException]
+) -> Any:
+    """A client whose every connection, reconnections included, is TLS."""
+    # asyncio warns at every TLS close because nats-py's reader protocol keeps a
+    # half-closed socket open; that says nothing to a user
+    logging.getLogger("asyncio").addFilter(_quiet_tls_eof)
+    creds = address.credentials
+    first = not creds.tls_upgrade
+    client = _tls_only_client()
+    try:
+        await client.connect(**options, tls_handshake_first=first)
+        return client
+    except Exception as exc:
+        with contextlib.suppress(Exception):  # (client.close() waits for a flush here)
+            client._transport.close()
+        texts = [_describe(p) for p in [*problems, exc]]
+        where = address.shown()
+        if any(PLAIN_TEXT in t for t in texts):
+            raise StageError(
+                f"refused {where}: {PLAIN_TEXT} (TLS was asked for: is the server set up for "
+                "TLS, or is someone in the way?)"
+            ) from None
+        plain = any(w in " ".join(texts).lower() for w in _PLAIN_ANSWER)
+        if first and (plain or isinstance(exc, asyncio.TimeoutError | TimeoutError)):
+            raise StageError(
+                f"no TLS handshake with {where} (it answered in plain text, or not within "
+                f"{CONNECT_TIMEOUT:g} s); a server older than nats-server 2.10.4, or without "
+                "handshake_first in its tls block, wants --tls-upgrade"
+            ) from None
+        raise refused(address, creds.shown(), [*problems, exc]) from None
+
+
+def _quiet_tls_eof(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("returning true from eof_received()")
+
+
+def _tls_only_client() -> Any:
+    from nats import errors
+    from nats.aio.client import Client
+
+    class TlsOnly(Client):  # type: ignore[misc]
+        async def _process_info(self, info: Any, initial_connection: bool = False) -> None:
+            if initial_connection and not self.options.get("tls_handshake_first"):
+                if not (info.get("tls_required") or info.get("tls_available")):
+                    raise errors.Error(PLAIN_TEXT)
+                info["tls_required"] = True  # upgrade now, before CONNECT
+            await super()._process_info(info, initial_connection)
+
+        def _connect_command(self) -> bytes:
+            writer = getattr(self._transport, "_io_writer", None)
+            if writer is None or writer.get_extra_info("ssl_object") is None:
+                raise errors.Error(PLAIN_TEXT)
+            return super()._connect_command()
+
+    return TlsOnly()
+
+
+async def _bounded(coro: Any, seconds: float) -> Any:
+    try:
+        return await asyncio.wait_for(coro, seconds)
+    except TimeoutError:
+        raise ConnectionError("no answer") from None
 
 
 def refused(address: Address, how: str, problems: list[BaseException]) -> StageError:
@@ -149,6 +244,61 @@ def _describe(exc: BaseException) -> str:
 
 
 # -- JetStream ---------------------------------------------------------------------------------
+
+FAILOVER = 60.0  # seconds a stored publish is tried again while a cluster fails over
+ATTEMPT = 2.0  # seconds one try waits for its acknowledgement (a late one is a duplicate)
+NOT_CLUSTERED, TOO_FEW_SERVERS = 10074, 10023  # JetStream's error codes
+
+
+def jetstream(client: Any, timeout: float) -> Any:
+    """The JetStream context, whose publish survives a server of a cluster going down: a
+    message with an id (every vflow message has one) or a bookmark is published again,
+    after a lost acknowledgement or while the stream elects a new leader, until it is
+    stored. The stream drops the second copy of an id it already has, so nothing is
+    stored twice."""
+    from nats import errors
+    from nats.js import JetStreamContext
+    from nats.js import errors as js_errors
+
+    from vflow_cli.net.messages import MSG_ID
+
+    again = (errors.TimeoutError, js_errors.NoStreamResponseError, errors.NoRespondersError)
+
+    class Failover(JetStreamContext):  # type: ignore[misc]
+        async def publish(self, subject: str, payload: bytes = b"", **kw: Any) -> Any:  # type: ignore[override]
+            # an id: a second copy is dropped; a KV key: written again, the same value
+            if MSG_ID not in (kw.get("headers") or {}) and not subject.startswith("$KV."):
+                return await super().publish(subject, payload, **kw)
+            deadline = time.monotonic() + FAILOVER
+            attempt = min(ATTEMPT, kw.pop("timeout", None) or timeout)
+            while True:
+                try:
+                    return await super().publish(subject, payload, timeout=attempt, **kw)
+                except again:
+                    if client.is_closed or time.monotonic() > deadline:
+                        raise
+                    attempt = min(attempt * 2, timeout)  # a slow server: wait longer
+                await asyncio.sleep(0.1)
+
+    return Failover(client, timeout=timeout)
+
+
+async def _replicated(create: Any, wanted: int = 0) -> Any:
+    """create(replicas): `wanted` replicas, or by default, on a cluster, 3 (the stream
+    survives a server going down), fewer on a smaller cluster, 1 on a single server."""
+    from nats.js import errors
+
+    if wanted:
+        return await create(wanted)
+    for replicas in (3, 2, 1):
+        try:
+            return await create(replicas)
+        except errors.APIError as exc:
+            if replicas == 1 or exc.err_code not in (NOT_CLUSTERED, TOO_FEW_SERVERS):
+                raise
+            if exc.err_code == NOT_CLUSTERED:
+                return await create(1)
+    raise AssertionError("unreachable")
 
 
 def stream_name(subject: str) -> str:
@@ -196,7 +346,9 @@ async def ensure_stream(js: Any, subject: str, limits: Limits, *, change: bool =
     )
     try:
         if name is None:
-            await js.add_stream(config)
+            await _replicated(
+                lambda n: js.add_stream(config.evolve(num_replicas=n)), limits.replicas
+            )
             return config.name  # type: ignore[return-value]
         if change:
             info = await js.stream_info(name)
@@ -224,7 +376,11 @@ async def bookmarks(js: Any) -> Any:
     try:
         return await js.key_value(BOOKMARKS)
     except errors.BucketNotFoundError:
-        return await js.create_key_value(bucket=BOOKMARKS, history=1, description="vflow recv")
+        return await _replicated(
+            lambda n: js.create_key_value(
+                bucket=BOOKMARKS, history=1, description="vflow recv", replicas=n
+            )
+        )
 
 
 async def list_streams(client: Any, listen: float = 1.2) -> list[dict[str, Any]]:

@@ -66,14 +66,32 @@ def _file(name: str, help: str, envvar: str) -> F:
 
 
 def credential_options(fn: F) -> F:
-    """--creds, --nkey, --tls-ca, --tls-cert, --tls-key (and VFLOW_NATS_* variables)."""
+    """--server, --creds, --nkey, --tls-ca, --tls-cert, --tls-key, --tls-upgrade (and
+    VFLOW_NATS_* variables)."""
     for option in reversed(
         (
+            click.option(
+                "--server",
+                "servers",
+                multiple=True,
+                metavar="HOST[:PORT]",
+                help="Another server of the same NATS cluster, to fail over to (repeat it; "
+                "the same as nats://HOST1,HOST2,HOST3/SUBJECT).",
+            ),
             _file("--creds", "NATS credentials file (user JWT and nkey seed).", "VFLOW_NATS_CREDS"),
             _file("--nkey", "NATS nkey seed file (a user's private nkey).", "VFLOW_NATS_NKEY"),
             _file("--tls-ca", "Trust servers whose certificate this CA signed.", "VFLOW_NATS_CA"),
             _file("--tls-cert", "Client certificate for TLS (with --tls-key).", "VFLOW_NATS_CERT"),
             _file("--tls-key", "The client certificate's private key.", "VFLOW_NATS_KEY"),
+            click.option(
+                "--tls-upgrade",
+                is_flag=True,
+                envvar="VFLOW_NATS_TLS_UPGRADE",
+                show_envvar=True,
+                help="TLS after the server's first plain-text line, for a server without "
+                "handshake_first in its tls block (older than nats-server 2.10.4); by "
+                "default TLS comes first. Either way, no TLS: nothing sent.",
+            ),
         )
     ):
         fn = option(fn)
@@ -124,12 +142,14 @@ def credentials_from(options: dict[str, Any]) -> Credentials:
         tls_ca=options.pop("tls_ca", None),
         tls_cert=cert,
         tls_key=key,
+        tls_upgrade=bool(options.pop("tls_upgrade", False)),
     )
 
 
 def address_from(url: str, options: dict[str, Any], *, subject: bool = True) -> Address:
     """The stream's address from a URL argument and the credential options (popped)."""
-    address = parse(url, credentials_from(options))
+    servers = options.pop("servers", ())
+    address = parse(url, credentials_from(options), servers)
     if subject and not address.subject:
         raise click.BadParameter(
             f"{url!r} names no subject: write nats://HOST/SUBJECT (or nats:///SUBJECT)",

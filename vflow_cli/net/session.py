@@ -38,7 +38,7 @@ class Session:
         except BaseException:
             self.bridge.stop()
             raise
-        self.js = self.client.jetstream(timeout=10)
+        self.js = connection.jetstream(self.client, timeout=10)  # fails over
         self.sender = f"{socket.gethostname()}:{os.getpid()}"
         self._tasks: list[asyncio.Task[Any]] = []
         self.closed = False

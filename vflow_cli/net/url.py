@@ -5,7 +5,8 @@ credentials to reach it (user/password, token, nkey seed, .creds file, TLS).
     nats://alice:s3cret@hub/cam1  user and password
     nats://TOKEN@hub/cam1         a user without a password is a token (the NATS convention)
     tls://hub/cam1                TLS required (as nats:// with --tls-ca or a client cert)
-    nats://h1,h2:4223/cam1        several servers of one cluster
+    nats://h1,h2:4223/cam1        several servers of one cluster (or --server, repeated):
+                                  the client fails over from one to the next
     nats:///cam1                  no host: the local server vflow starts itself (net.server)
     nats://hub/                   no subject: list the streams (recv, `vflow nats list`)
 
@@ -44,6 +45,7 @@ class Credentials:
     tls_ca: str | None = None  # CA bundle that signed the server's certificate
     tls_cert: str | None = None  # client certificate (the server may require one)
     tls_key: str | None = None
+    tls_upgrade: bool = False  # TLS after the server's INFO (servers without handshake_first)
 
     def shown(self) -> str:
         """How we authenticate, for messages (never the secret itself)."""
@@ -79,8 +81,9 @@ class Address:
         return replace(self, subject=subject)
 
 
-def parse(url: str, credentials: Credentials | None = None) -> Address:
-    """Parse a stream URL (AddressError, a click.BadParameter, on a bad one)."""
+def parse(url: str, credentials: Credentials | None = None, more: tuple[str, ...] = ()) -> Address:
+    """Parse a stream URL (AddressError, a click.BadParameter, on a bad one); `more`: the
+    other servers of its cluster (--server HOST[:PORT])."""
     credentials = credentials or Credentials()
     parts = urllib.parse.urlsplit(url)
     if parts.scheme not in SCHEMES:
@@ -101,7 +104,13 @@ def parse(url: str, credentials: Credentials | None = None) -> Address:
         else:
             user = urllib.parse.unquote(secret)
     servers = []
-    for host in filter(None, netloc.split(",")):
+    hosts = [h for h in netloc.split(",") if h]
+    for host in more:
+        host = host.split("://", 1)[-1].strip("/")
+        if not host or "@" in host or "/" in host:
+            raise AddressError(f"--server {host!r}: write HOST or HOST:PORT (no user, no path)")
+        hosts.append(host)
+    for host in hosts:
         name, port = _host_port(host, url)
         scheme = "tls" if parts.scheme == "tls" else "nats"
         servers.append(f"{scheme}://{name}:{port}")
@@ -112,7 +121,7 @@ def parse(url: str, credentials: Credentials | None = None) -> Address:
     elif user is not None:
         credentials = replace(credentials, user=user, password=password)
     tls = parts.scheme == "tls" or bool(
-        credentials.tls_ca or credentials.tls_cert or credentials.tls_key
+        credentials.tls_ca or credentials.tls_cert or credentials.tls_key or credentials.tls_upgrade
     )
     return Address(tuple(servers), subject, tls, credentials)
 

@@ -153,7 +153,10 @@ def worker(
         raise click.UsageError(f"{info.name} is a processor: give --to URL for its output")
     if info.kind == "consumer" and target is not None:
         raise click.UsageError(f"{info.name} is a consumer and writes nothing: drop --to")
-    creds = {k: settings.pop(k) for k in ("creds", "nkey", "tls_ca", "tls_cert", "tls_key")}
+    creds = {
+        k: settings.pop(k)
+        for k in ("creds", "nkey", "tls_ca", "tls_cert", "tls_key", "tls_upgrade", "servers")
+    }
     try:
         from vflow_cli.net.connection import Limits
 
