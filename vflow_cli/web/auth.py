@@ -50,7 +50,8 @@ def access_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 default=None,
                 help="Every request must carry this token: `Authorization: Bearer TOKEN`, "
                 "the password in the browser's prompt, or ?token=TOKEN once (the page then "
-                "keeps a cookie). A wrong one gets 401 and is logged. Also from "
+                "keeps a cookie). A wrong one gets 401 and is logged. A token on the command "
+                "line shows in `ps` (graph pages mask it): prefer --token-file or "
                 "$VFLOW_SERVE_TOKEN.",
             ),
             click.option(
