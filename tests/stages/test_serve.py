@@ -406,3 +406,48 @@ def test_a_missing_token_file_is_one_line(tmp_path):
     result = vflow("serve", "--token-file", str(tmp_path / "nope"), input=pack([]))
     assert result.returncode == 1
     assert b"cannot read the token file" in result.stderr and b"Traceback" not in result.stderr
+
+
+def _status(port: int, host: str) -> bytes:
+    head = f"GET /meta HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    reply = raw_request(port, head.encode())
+    return reply.split(b" ", 2)[1]
+
+
+def _outward_address() -> str | None:
+    """An address of this machine beyond loopback, if it has one (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith(("0.", "127.")) else address
+
+
+def test_a_network_bind_needs_a_token_and_answers_only_to_this_machines_names():
+    refused = vflow("serve", "--bind", "0.0.0.0", "--port", "0", input=pack([]))
+    assert refused.returncode == 1 and refused.stderr.count(b"\n") == 1, refused.stderr
+    assert b"no token is set" in refused.stderr and b"--no-token" in refused.stderr
+    both = vflow("serve", "--port", "0", "--no-token", "--token", "x", input=pack([]))
+    assert both.returncode == 1 and b"--no-token, yet a token" in both.stderr, both.stderr
+
+    serve = ["serve", "--bind", "0.0.0.0", "-p", "0", "--no-token", "--allow-host", "cam.example"]
+    with Served([*CARD, "--fps", "20"], serve) as s:
+        # the address printed is the one bound, not a loopback one it is not limited to
+        assert f"serving on http://0.0.0.0:{s.port}/ (from elsewhere: http://" in s.stderr()
+        wait_for(lambda: _status(s.port, s.host) == b"200", what="a packet")
+        assert _status(s.port, f"localhost:{s.port}") == b"200"
+        assert _status(s.port, "cam.example:8080") == b"200"  # --allow-host
+        assert _status(s.port, socket.gethostname()) == b"200"
+        assert _status(s.port, "attacker.example") == b"403"  # DNS rebinding
+        assert _status(s.port, "203.0.113.7") == b"403"  # not an address of this machine
+        assert _status(s.port, "") == b"403"
+        outward = _outward_address()
+        if outward is not None:
+            assert _status(s.port, f"{outward}:{s.port}") == b"200"
+
+    with Served([*CARD, "--fps", "20"], ["serve", "-p", "0", "--allow-host", "cam.example"]) as s:
+        wait_for(lambda: _status(s.port, s.host) == b"200", what="a packet")
+        assert _status(s.port, "cam.example") == b"200"
+        assert _status(s.port, socket.gethostname()) == b"403"  # loopback only: localhost

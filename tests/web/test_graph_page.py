@@ -16,6 +16,7 @@ import pytest
 from tests.helpers import ENV
 from tests.web.script import ScriptedGraph
 from tests.web.util import get, metric, parse_metrics, wait_for
+from vflow_cli.runner import StageError
 from vflow_cli.web.graph_page import Rates, render_svg, serve_graph, view_of
 from vflow_cli.web.server import BindError
 
@@ -235,3 +236,13 @@ def test_the_graph_page_shows_no_secret_of_a_command_line(tmp_path):
             driver.wait()
         if driver.stderr is not None:
             driver.stderr.close()
+
+
+def test_a_graph_page_beyond_loopback_needs_a_token_or_no_token():
+    script = ScriptedGraph()
+    with pytest.raises(StageError, match="no token is set"):
+        serve_graph(script.status, script.dot, bind="0.0.0.0", port=0)
+    with serve_graph(script.status, script.dot, bind="0.0.0.0", port=0, no_token=True) as page:
+        assert page.url == f"http://0.0.0.0:{page.port}/"
+        assert get(page.port, "/status.json")[0] == 200
+        assert get(page.port, "/status.json", {"Host": "attacker.example"})[0] == 403

@@ -33,7 +33,8 @@ REPORT_EVERY = 60.0  # seconds between two log lines about the same client
 
 
 def access_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """--bind, --token and --token-file: who may reach a server (serve, graph --serve)."""
+    """--bind, --token, --token-file, --no-token and --allow-host: who may reach a server
+    (serve, graph --serve)."""
     for option in reversed(
         [
             click.option(
@@ -42,7 +43,8 @@ def access_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 show_default=True,
                 metavar="ADDRESS",
                 help="Address to listen on. The default lets only this machine in; 0.0.0.0 "
-                "(or ::) opens it to the network: give it a --token then.",
+                "(or ::, or any address beyond loopback) opens it to the network, and then "
+                "needs a token or --no-token.",
             ),
             click.option(
                 "--token",
@@ -60,16 +62,36 @@ def access_options(fn: Callable[..., Any]) -> Callable[..., Any]:
                 default=None,
                 help="Read the token from the first line of FILE (keeps it out of `ps`).",
             ),
+            click.option(
+                "--no-token",
+                is_flag=True,
+                help="Serve anyone who can reach the address, without a token: needed to "
+                "--bind beyond loopback without one.",
+            ),
+            click.option(
+                "--allow-host",
+                "allow_host",
+                multiple=True,
+                metavar="NAME",
+                help="Also answer requests for NAME (the Host a browser or a reverse proxy "
+                "sends), besides localhost and this machine's name and addresses; others "
+                "get 403 (DNS rebinding). Repeatable.",
+            ),
         ]
     ):
         fn = option(fn)
     return fn
 
 
-def read_token(token: str | None, token_file: str | None) -> str | None:
+def read_token(token: str | None, token_file: str | None, no_token: bool = False) -> str | None:
     """The token from --token or --token-file (its first line); None: no token needed."""
     if token is not None and token_file is not None:
         raise StageError("give --token or --token-file, not both")
+    if no_token and (token is not None or token_file is not None):
+        raise StageError(
+            "--no-token, yet a token is given (--token, --token-file or "
+            "$VFLOW_SERVE_TOKEN): give one or the other"
+        )
     if token_file is not None:
         try:
             with open(token_file, encoding="utf-8") as f:

@@ -6,7 +6,7 @@
                          stream, is dropped after `timeout` seconds
                            request line <= 8 KiB, whole head <= 32 KiB, GET and HEAD only,
                            no body; at most 100 requests on one kept-alive connection
-                           ─> Host check (loopback only, when bound to loopback)
+                           ─> Host check (web.hosts: this machine's names, --allow-host)
                            ─> token (web.auth): 401 and a log line
                            ─> the route of that exact path, else 404
 
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import contextlib
 import http.client
-import ipaddress
 import logging
 import os
 import selectors
@@ -33,7 +32,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -42,12 +41,12 @@ from urllib.parse import parse_qsl, urlsplit
 from vflow_cli.runner import StageError
 from vflow_cli.web import metrics
 from vflow_cli.web.auth import Auth
+from vflow_cli.web.hosts import Hosts, check_exposure
 
 MAX_LINE = 8 << 10  # the request line
 MAX_HEAD = 32 << 10  # the request line and every header together
 MAX_REQUESTS = 100  # on one kept-alive connection
 MAX_QUERY = 16  # fields in a query string
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
 
 # every answer carries these: nothing is cached, sniffed, framed by others or referred
 HEADERS = (
@@ -148,14 +147,17 @@ class WebServer:
         timeout: float = 10.0,
         log: logging.Logger | None = None,
         page_paths: frozenset[str] = frozenset({"/"}),
+        no_token: bool = False,
+        allow_hosts: Iterable[str] = (),
     ) -> None:
+        check_exposure(bind, token, no_token)
         self.routes = routes
         self.page_paths = page_paths  # pages: a ?token= there becomes a cookie
         self.max_clients = max_clients
         self.timeout = timeout
         self.log = log or logging.getLogger("vflow")
         self.closing = threading.Event()
-        self.loopback = _is_loopback(bind)
+        self.hosts = Hosts(bind, allow_hosts)
         self._lock = threading.Lock()
         self._clients: set[socket.socket] = set()
         self.requests: Counter[tuple[str, int]] = Counter()
@@ -183,11 +185,8 @@ class WebServer:
 
     @property
     def url(self) -> str:
-        host = self.bind
-        if host in ("0.0.0.0", ""):
-            host = "127.0.0.1"
-        elif host == "::":
-            host = "::1"
+        """Where the server listens, as the kernel says (0.0.0.0: every address)."""
+        host = str(self._httpd.server_address[0])
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}/"
@@ -288,22 +287,6 @@ class WebServer:
                 self.bytes_sent, **labels
             ),
         ]
-
-
-def _is_loopback(bind: str) -> bool:
-    try:
-        return ipaddress.ip_address(bind).is_loopback
-    except ValueError:
-        return bind in LOOPBACK_NAMES
-
-
-def _host_is_loopback(host: str) -> bool:
-    host = host.strip().lower()
-    if host.startswith("["):
-        host = host[1:].partition("]")[0]
-    elif host.count(":") == 1:
-        host = host.partition(":")[0]
-    return _is_loopback(host) or host.endswith(".localhost")
 
 
 class _Listener(ThreadingHTTPServer):
@@ -438,10 +421,10 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.reply(400, b"400 the target must be a path\n")
             return
-        if app.loopback and not _host_is_loopback(self.headers.get("Host", "")):
-            # DNS rebinding: a web page elsewhere must not read a loopback-only server
+        if not app.hosts.allows(self.headers.get("Host", "")):
+            # DNS rebinding: a web page elsewhere must not read this server as its own
             self.close_connection = True
-            self.reply(403, b"403 this server answers to localhost only (see --bind)\n")
+            self.reply(403, b"403 this server does not answer to that name (see --allow-host)\n")
             return
         target = urlsplit(self.path)
         try:
