@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 import socket
@@ -19,6 +20,7 @@ from tests.web.util import (
     MjpegReader,
     Served,
     metric,
+    parse_metrics,
     raw_request,
     rss,
     wait_for,
@@ -221,10 +223,11 @@ def test_only_its_own_paths_and_bounded_requests():
         rebound = b"GET /meta HTTP/1.1\r\nHost: attacker.example:8080\r\n\r\n"
         assert b" 403 " in raw_request(s.port, rebound)
         # --max-clients 4: with four connections open, the fifth is turned away at once
-        idle = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(3)]
+        wait_for(lambda: s.get("/meta")[0] == 200, what="a packet")
+        idle = [_kept(s.port) for _ in range(3)]
         try:
             wait_for(lambda: _clients(s) == 4, what="three clients and this one")
-            idle.append(_admitted(s.port))  # the fourth, once the server has room for it
+            idle.append(_kept(s.port))  # the fourth, once the server has room for it
             assert raw_request(s.port, b"").startswith(b"HTTP/1.1 503 ")
         finally:
             for sock in idle:
@@ -233,21 +236,20 @@ def test_only_its_own_paths_and_bounded_requests():
         assert "Traceback" not in s.stderr()
 
 
-def _admitted(port: int) -> socket.socket:
-    """A connection the server kept: one made while the connection that counted the
-    clients is still closing on the server's side is refused (503) at once; try again."""
+def _kept(port: int) -> http.client.HTTPConnection:
+    """A kept-alive connection whose request the server let in (so that it holds a slot of
+    its own). One made while the connection that counted the clients is still closing on
+    the server's side is refused (503) at once; try again."""
     deadline = time.monotonic() + 30
     while True:
-        sock = socket.create_connection(("127.0.0.1", port))
-        sock.settimeout(0.5)
-        try:
-            refused = sock.recv(16).startswith(b"HTTP/1.1 503")
-        except TimeoutError:
-            refused = False  # nothing came: it waits for a request, as an admitted one does
-        if not refused:
-            sock.settimeout(None)
-            return sock
-        sock.close()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        conn.request("GET", "/meta")
+        reply = conn.getresponse()
+        reply.read()
+        if reply.status != 503:
+            assert reply.status == 200 and not reply.will_close, reply.status
+            return conn
+        conn.close()
         assert time.monotonic() < deadline, "the server never had room for a fourth client"
         time.sleep(0.05)
 
@@ -451,3 +453,63 @@ def test_a_network_bind_needs_a_token_and_answers_only_to_this_machines_names():
         wait_for(lambda: _status(s.port, s.host) == b"200", what="a packet")
         assert _status(s.port, "cam.example") == b"200"
         assert _status(s.port, socket.gethostname()) == b"403"  # loopback only: localhost
+
+
+class Drippers:
+    """Slowloris: connections that send a request head a byte at a time and never end it,
+    each byte well within the server's timeout."""
+
+    def __init__(self, port: int, count: int, every: float = 0.2) -> None:
+        self.socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+        self.closed: set[int] = set()  # by the server
+        self._stop = threading.Event()
+        for sock in self.socks:
+            sock.setblocking(False)
+            sock.send(b"GET /meta HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Drip: ")
+        self._thread = threading.Thread(target=self._drip, args=(every,), daemon=True)
+        self._thread.start()
+
+    def _drip(self, every: float) -> None:
+        while not self._stop.wait(every):
+            for i, sock in enumerate(self.socks):
+                if i in self.closed:
+                    continue
+                try:
+                    if sock.recv(1) == b"":
+                        self.closed.add(i)
+                        continue
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self.closed.add(i)
+                    continue
+                try:
+                    sock.send(b"a")
+                except OSError:
+                    self.closed.add(i)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for sock in self.socks:
+            sock.close()
+
+
+def test_dripping_connections_lock_no_real_client_out():
+    serve = ["serve", "-p", "0", "--max-clients", "8", "--timeout", "3", "--token", "tok"]
+    with Served([*CARD, "--fps", "20"], serve) as s:
+        auth = {"Authorization": "Bearer tok"}
+        wait_for(lambda: s.get("/meta", auth)[0] == 200, what="a packet")
+        drip = Drippers(s.port, 12)  # more than every slot
+        try:
+            # connections not let in yet hold half the slots at most: a real client is served
+            assert s.get("/meta", auth)[0] == 200
+            assert s.get("/frame.jpg", auth)[0] == 200
+            # each dripped head meets its one deadline, however steadily the bytes come
+            wait_for(lambda: len(drip.closed) == 12, timeout=60, what="every dripper cut")
+        finally:
+            drip.close()
+        values = parse_metrics(s.get("/metrics", auth)[2].decode())
+        assert metric(values, "vflow_http_evicted_total") >= 8  # 12 drippers, 4 pending
+        assert metric(values, "vflow_http_timeouts_total") >= 1  # the rest: the deadline
+        assert "Traceback" not in s.stderr()

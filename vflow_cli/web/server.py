@@ -1,9 +1,10 @@
 """web.server: the HTTP core of every vflow page: routes, limits, the token, logging.
 
-    client ──TCP──> Listener: over max_clients connections, a 503 at once, nothing read
-                      └─ one thread per connection (Handler), a socket timeout on every
-                         read and send: a client that sends nothing, or stops reading a
-                         stream, is dropped after `timeout` seconds
+    client ──TCP──> Listener: a slot (web.connections): over max_clients connections, a
+                      │  503 at once; connections not yet let in hold at most half
+                      └─ one thread per connection (Handler): the whole request head
+                         within `timeout` seconds, a socket timeout on every send: a
+                         client that stops reading a stream is dropped after `timeout`
                            request line <= 8 KiB, whole head <= 32 KiB, GET and HEAD only,
                            no body; at most 100 requests on one kept-alive connection
                            ─> Host check (web.hosts: this machine's names, --allow-host)
@@ -16,9 +17,9 @@ response needs anyway (it blocks in send() until the client takes the bytes), an
 streams here are few and long; an event loop would add a dependency or a rewrite of
 http.server for no gain at tens of clients.
 
-Over 400 lines, on purpose: the listener, the per-connection handler and the request they
-share are one unit of limits (what a client may send, for how long, how many at once);
-what the pages serve is elsewhere (stream.py, graph_page.py).
+The listener, the per-connection handler and the request they share are one unit (what
+a client may send and how it is answered); who gets a slot and how long a head may take
+are web.connections; what the pages serve is elsewhere (stream.py, graph_page.py).
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ from urllib.parse import parse_qsl, urlsplit
 from vflow_cli.runner import StageError
 from vflow_cli.web import metrics
 from vflow_cli.web.auth import Auth
+from vflow_cli.web.connections import HeadReader, Slots, refuse_busy
 from vflow_cli.web.hosts import Hosts, check_exposure
 
 MAX_LINE = 8 << 10  # the request line
-MAX_HEAD = 32 << 10  # the request line and every header together
 MAX_REQUESTS = 100  # on one kept-alive connection
 MAX_QUERY = 16  # fields in a query string
 
@@ -159,10 +160,9 @@ class WebServer:
         self.closing = threading.Event()
         self.hosts = Hosts(bind, allow_hosts)
         self._lock = threading.Lock()
-        self._clients: set[socket.socket] = set()
+        self.slots = Slots(max_clients)
         self.requests: Counter[tuple[str, int]] = Counter()
         self.bytes_sent = 0
-        self.refused = 0  # connections over max_clients
         self.timeouts = 0  # clients dropped for not sending or not reading
         self._refusals_logged = 0.0
         listener = _Listener6 if ":" in bind else _Listener
@@ -222,8 +222,7 @@ class WebServer:
             os.close(self._wake_r)
             os.close(self._wake_w)
         self._httpd.server_close()
-        with self._lock:
-            clients = list(self._clients)
+        clients = self.slots.all()
         for sock in clients:  # a thread blocked in send() or recv() wakes with an error
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -231,16 +230,13 @@ class WebServer:
     # -- bookkeeping (from the connection threads) ----------------------------------------
 
     def admit(self, sock: socket.socket) -> bool:
+        if not self.closing.is_set() and self.slots.admit(sock):
+            return True
+        now = time.monotonic()
         with self._lock:
-            if len(self._clients) >= self.max_clients or self.closing.is_set():
-                self.refused += 1
-                now = time.monotonic()
-                report = now - self._refusals_logged >= 60
-                if report:
-                    self._refusals_logged = now
-            else:
-                self._clients.add(sock)
-                return True
+            report = now - self._refusals_logged >= 60
+            if report:
+                self._refusals_logged = now
         if report:
             self.log.warning(
                 "%d clients already connected (--max-clients); refusing more "
@@ -250,12 +246,15 @@ class WebServer:
         return False
 
     def leave(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._clients.discard(sock)
+        self.slots.leave(sock)
 
     @property
     def clients(self) -> int:
-        return len(self._clients)
+        return len(self.slots)
+
+    @property
+    def refused(self) -> int:
+        return self.slots.refused
 
     def count_sent(self, n: int) -> None:
         self.bytes_sent += n  # a race may lose a count under load; a gauge of traffic
@@ -277,6 +276,11 @@ class WebServer:
                 "Connections refused with 503: more than --max-clients at once.",
             ).add(self.refused, **labels),
             metrics.counter(
+                "vflow_http_evicted_total",
+                "Connections closed before their request was let in, to make room: at most "
+                "half the slots wait for a request head or a token.",
+            ).add(self.slots.evicted, **labels),
+            metrics.counter(
                 "vflow_http_unauthorized_total", "Requests refused with 401: no or a wrong token."
             ).add(self.auth.refused, **labels),
             metrics.counter(
@@ -297,7 +301,7 @@ class _Listener(ThreadingHTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self.app.admit(request):
-            _refuse_busy(request)
+            refuse_busy(request)
             return
         super().process_request(request, client_address)
 
@@ -319,39 +323,6 @@ class _Listener6(_Listener):
     address_family = socket.AF_INET6
 
 
-def _refuse_busy(sock: socket.socket) -> None:
-    body = b"503 too many clients; try again later\n"
-    head = (
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
-        f"Content-Length: {len(body)}\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
-    )
-    with contextlib.suppress(OSError):
-        sock.setblocking(False)  # never wait on a client in the accepting thread
-        sock.send(head.encode() + body)
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-    sock.close()
-
-
-class _BoundedReader:
-    """The request's input, refusing to read a head longer than MAX_HEAD."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-        self.left = MAX_HEAD
-
-    def readline(self, limit: int = -1) -> bytes:
-        want = self.left + 1 if limit < 0 else min(limit, self.left + 1)
-        line = self._stream.readline(want)
-        self.left -= len(line)
-        if self.left < 0:
-            raise http.client.LineTooLong(f"request head over {MAX_HEAD} bytes")
-        return line
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "vflow"
@@ -366,13 +337,14 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         self.timeout = self.server.app.timeout  # type: ignore[misc]  # setup() applies it
         super().setup()
-        self.rfile = _BoundedReader(self.rfile)  # type: ignore[assignment]
+        self.rfile.close()  # the buffered file setup() made: a head has a deadline instead
+        self.rfile = HeadReader(self.connection, self.timeout)  # type: ignore[assignment]
         self.handled = 0
         self.client = f"{self.client_address[0]}:{self.client_address[1]}"
         self._code_counted = False
 
     def handle_one_request(self) -> None:
-        self.rfile.left = MAX_HEAD  # type: ignore[attr-defined]
+        self.rfile.start()  # type: ignore[attr-defined]
         self._code_counted = False
         self.command, self.request_version, self.requestline = "", "", ""
         try:
@@ -387,6 +359,7 @@ class Handler(BaseHTTPRequestHandler):
             if not self.parse_request():
                 self.close_connection = True
                 return
+            self.rfile.done()  # type: ignore[attr-defined]
             self.handled += 1
             if self.handled >= MAX_REQUESTS:
                 self.close_connection = True
@@ -398,7 +371,7 @@ class Handler(BaseHTTPRequestHandler):
         except TimeoutError:
             self.close_connection = True
             self.server.app.timeouts += 1
-            self.log_error("no request within %s s", self.timeout)
+            self.log_error("no whole request head within %s s", self.timeout)
         except (ConnectionError, ClientGone, ValueError) as exc:
             self.close_connection = True
             self.log_error("client left: %s", exc)
@@ -442,6 +415,7 @@ class Handler(BaseHTTPRequestHandler):
                 headers=(("WWW-Authenticate", 'Basic realm="vflow", charset="UTF-8"'),),
             )
             return
+        app.slots.trust(self.request)
         route = app.routes.get(path)
         if route is None:
             self.reply(404, b"404 not found\n")
