@@ -65,3 +65,17 @@ def redact(text: str) -> str:
 def redact_line(line: str) -> str:
     """A command line as one string of words separated by spaces (a graph node's label)."""
     return " ".join(redact_words(line.split(" ")))
+
+
+def printable(text: str) -> str:
+    """Text from the network as it may reach a terminal: control characters (ESC starts a
+    terminal's commands) written as escapes, \\x1b."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def for_log(text: str) -> str:
+    """A request line or a path from a client, fit for a log line: secrets masked,
+    control characters escaped."""
+    return printable(redact(text))

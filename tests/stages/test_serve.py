@@ -175,33 +175,75 @@ def test_a_stalled_viewer_is_dropped_with_flat_memory_and_no_slower_stream():
     assert max(samples) - min(samples) < 30e6, [round(m / 1e6) for m in samples]
 
 
-def test_a_wrong_token_gets_401_and_is_logged(tmp_path):
+TOKEN = "s3cret-token"
+
+
+def _ways(cookie_name: str) -> dict:
+    """Each way a client can give the token: value -> (path suffix, headers)."""
+    import base64
+
+    return {
+        "Bearer": lambda v: ("", {"Authorization": f"Bearer {v}"}),
+        "?token=": lambda v: (f"?token={v}", {}),
+        "Basic password": lambda v: (
+            "",
+            {"Authorization": "Basic " + base64.b64encode(f"me:{v}".encode()).decode()},
+        ),
+        "cookie": lambda v: ("", {"Cookie": f"other=1; {cookie_name}={v}"}),
+    }
+
+
+def test_a_wrong_token_in_every_way_gets_401_the_right_one_200(tmp_path):
     secret = tmp_path / "token"
-    secret.write_text("s3cret-token\n")
+    secret.write_text(TOKEN + "\n")
     secret.chmod(0o600)
-    with Served([*CARD, "--fps", "20"], ["serve", "-p", "0", "--token-file", str(secret)]) as s:
+    serve = ["serve", "-p", "0", "-vv", "--token-file", str(secret)]
+    with Served([*CARD, "--fps", "20"], serve) as s:
+        good = {"Authorization": f"Bearer {TOKEN}"}
+        wait_for(lambda: s.get("/meta", good)[0] == 200, what="a packet")
+        # a scanner's first try, with ESC in its path: logged once, escaped
+        scan = f"GET /\x1b[31mx HTTP/1.1\r\nHost: {s.host}\r\nConnection: close\r\n\r\n"
+        assert b" 401 " in raw_request(s.port, scan.encode())
+        wait_for(lambda: "401 GET /\\x1b[31mx from 127.0.0.1:" in s.stderr(), what="the log")
         status, headers, _ = s.get("/meta")
         assert status == 401 and headers["WWW-Authenticate"].startswith("Basic")
-        status, _, _ = s.get("/frame.jpg", {"Authorization": "Bearer wrong"})
-        assert status == 401
         assert s.get("/nowhere")[0] == 401  # nothing, not even which paths exist
-        wait_for(lambda: "401 GET /frame.jpg from 127.0.0.1:" in s.stderr(), what="the log")
-        assert "a wrong token" in s.stderr()
 
-        good = {"Authorization": "Bearer s3cret-token"}
-        assert s.get("/frame.jpg", good)[0] == 200
-        assert s.get("/frame.jpg?token=s3cret-token")[0] == 200
-        basic = "Basic " + __import__("base64").b64encode(b"me:s3cret-token").decode()
-        assert s.get("/metrics", {"Authorization": basic})[0] == 200
-        # a link with the token: the page swaps it for a cookie and a clean address
-        status, headers, _ = s.get("/?token=s3cret-token")
+        # a link with the token: the page swaps it for a session cookie and a clean address
+        status, headers, _ = s.get(f"/?token={TOKEN}")
         assert status == 303 and headers["Location"] == "./"
-        cookie = headers["Set-Cookie"].split(";")[0]
-        assert "HttpOnly" in headers["Set-Cookie"]
-        assert s.get("/meta", {"Cookie": cookie})[0] == 200
-        status, _, body = s.get("/metrics", good)
-        assert status == 200
-        assert b"vflow_http_unauthorized_total" in body
+        name, _, session = headers["Set-Cookie"].split(";")[0].partition("=")
+        assert name == f"vflow_session_{s.port}" and "HttpOnly" in headers["Set-Cookie"]
+        assert TOKEN not in headers["Set-Cookie"] and len(session) >= 32
+
+        ways = _ways(name)
+        right = {way: session if way == "cookie" else TOKEN for way in ways}
+        for way, give in ways.items():
+            wrongs = ["wrong", right[way][:-1], right[way] + "x", right[way].upper()]
+            if way == "cookie":
+                wrongs.append(TOKEN)  # the cookie holds a session, never the token
+            for wrong in wrongs:
+                for path in ("/meta", "/frame.jpg", "/metrics"):
+                    suffix, headers = give(wrong)
+                    assert s.get(path + suffix, headers)[0] == 401, (way, wrong, path)
+            suffix, headers = give(right[way])
+            for path in ("/meta", "/frame.jpg", "/metrics"):
+                assert s.get(path + suffix, headers)[0] == 200, (way, path)
+
+        log = s.stderr()
+        assert TOKEN not in log and session not in log, log  # even at -vv
+        assert "?token=*** HTTP/1.1" in log  # -vv logs request lines, masked
+        assert "\x1b" not in log
+        # dozens refused from 127.0.0.1, each from a port of its own: one line a minute
+        assert log.count("vflow serve: 401 ") == 1, log
+        values = parse_metrics(s.get("/metrics", good)[2].decode())
+        assert metric(values, "vflow_http_unauthorized_total") >= 50
+
+        # another server with the same token takes neither this session nor its own name
+        with Served(["int", "0", "3"], ["serve", "-p", "0", "--wait", "--token", TOKEN]) as t:
+            for cookie in (f"{name}={session}", f"vflow_session_{t.port}={session}"):
+                assert t.get("/meta", {"Cookie": cookie})[0] == 401
+            assert t.get("/meta", {"Authorization": f"Bearer {TOKEN}"})[0] == 200
 
 
 def test_only_its_own_paths_and_bounded_requests():

@@ -39,6 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from vflow_cli.redact import for_log
 from vflow_cli.runner import StageError
 from vflow_cli.web import metrics
 from vflow_cli.web.auth import Auth
@@ -180,7 +181,7 @@ class WebServer:
         self._httpd.app = self
         self.bind = bind
         self.port = self._httpd.server_address[1]
-        self.auth = Auth(token, f"vflow_token_{self.port}", self.log)
+        self.auth = Auth(token, self.port, self.log)
         self._thread: threading.Thread | None = None
 
     @property
@@ -316,7 +317,8 @@ class _Listener(ThreadingHTTPServer):
         import sys
 
         exc = sys.exc_info()[1]
-        self.app.log.debug("http: %s: %s: %s", client_address, type(exc).__name__, exc)
+        reason = for_log(str(exc))
+        self.app.log.debug("http: %s: %s: %s", client_address, type(exc).__name__, reason)
 
 
 class _Listener6(_Listener):
@@ -421,13 +423,11 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(404, b"404 not found\n")
             return
         if how == "query" and path in app.page_paths:
-            # the token leaves the address bar (and the history) for a cookie
-            token = query["token"]
-            cookie = f"{app.auth.cookie}={token}; HttpOnly; SameSite=Strict"
+            # the token leaves the address bar (and the history) for a session cookie
             self.reply(
                 303,
                 b"303 see ./\n",
-                headers=(("Location", "./"), ("Set-Cookie", cookie)),
+                headers=(("Location", "./"), ("Set-Cookie", app.auth.set_cookie())),
             )
             return
         route(Request(self, path, query))
@@ -470,8 +470,10 @@ class Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.reply(code, f"{code} {message or status.phrase}\n".encode())
 
+    # a ?token= in a request line is masked, control characters escaped, even at -vv
     def log_message(self, format: str, *args: Any) -> None:
-        self.server.app.log.debug("http: %s %s", self.client, format % args)
+        self.server.app.log.debug("http: %s %s", self.client, for_log(format % args))
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        self.server.app.log.debug('http: %s "%s" %s', self.client, self.requestline, code)
+        line = for_log(self.requestline)
+        self.server.app.log.debug('http: %s "%s" %s', self.client, line, code)
