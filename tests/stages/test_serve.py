@@ -555,3 +555,20 @@ def test_dripping_connections_lock_no_real_client_out():
         assert metric(values, "vflow_http_evicted_total") >= 8  # 12 drippers, 4 pending
         assert metric(values, "vflow_http_timeouts_total") >= 1  # the rest: the deadline
         assert "Traceback" not in s.stderr()
+
+
+def test_serve_wait_gives_the_last_frame_whole_and_counts_viewers_that_leave():
+    card = ["testcard", "--size", "160x120", "--frames", "3"]
+    with Served(card, ["serve", "-p", "0", "--wait"]) as s:
+        wait_for(lambda: "serving the last frame until Ctrl-C" in s.stderr(), what="the end")
+        viewer = MjpegReader(s.port)
+        try:
+            headers, data = viewer.part()
+            assert headers["x-frame-seq"] == "2" and data.startswith(b"\xff\xd8")
+            # a browser paints a part once the next one begins: its headers follow
+            assert viewer._headers()["x-frame-seq"] == "2"
+            wait_for(lambda: metric(s.metrics(), "vflow_serve_viewers") == 1, what="1 viewer")
+        finally:
+            viewer.close()
+        # no frame will be sent to find out the viewer left: the server looks
+        wait_for(lambda: metric(s.metrics(), "vflow_serve_viewers") == 0, what="0 viewers")

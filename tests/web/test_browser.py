@@ -21,7 +21,7 @@ import pytest
 
 from tests.helpers import ENV, ROOT
 from tests.web.script import ScriptedGraph
-from tests.web.util import Served
+from tests.web.util import Served, wait_for
 from vflow_cli.web.graph_page import serve_graph
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -224,3 +224,30 @@ def test_a_real_graph_shows_its_rates_and_a_killed_node(browser, tmp_path):
             driver.wait()
         if driver.stderr is not None:
             driver.stderr.close()
+
+
+def test_serve_wait_shows_the_last_frame_once_the_input_has_ended(browser):
+    """`serve --wait`: the input ends, then a browser comes; it paints the last frame,
+    and the viewer count is right."""
+    from playwright.sync_api import expect
+
+    card = ["testcard", "--size", "320x240", "--frames", "3"]
+    with Served(card, ["serve", "-p", "0", "--wait"]) as s:
+        wait_for(lambda: "serving the last frame until Ctrl-C" in s.stderr(), what="the end")
+        browser.goto(f"http://{s.host}/")
+        browser.wait_for_function(
+            "document.getElementById('live').complete "
+            "&& document.getElementById('live').naturalWidth === 320",
+            timeout=15000,
+        )
+        picture = _png(browser.locator("#live").screenshot())
+        assert picture.std() > 10  # the test card, not a blank box
+        expect(browser.locator("#status")).to_contain_text("input ended")
+        expect(browser.locator("#status")).to_contain_text("· 1 viewer")
+        # the viewer leaves; the next one's page counts itself alone, though no frame
+        # was sent in between to find out that the first had gone
+        browser.goto("about:blank")
+        second = browser.context.new_page()
+        second.goto(f"http://{s.host}/")
+        expect(second.locator("#status")).to_contain_text("· 1 viewer", timeout=15000)
+        second.close()

@@ -28,6 +28,7 @@ import contextlib
 import http.client
 import logging
 import os
+import select
 import selectors
 import socket
 import threading
@@ -116,6 +117,17 @@ class Request:
             return False
         handler.wfile.flush()
         return True
+
+    def gone(self) -> bool:
+        """Has the client closed its side? (For a stream with nothing to send: a closed
+        connection is otherwise found only by the next send.)"""
+        sock = self._handler.connection
+        try:
+            if not select.select([sock], [], [], 0)[0]:
+                return False
+            return sock.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
 
     def write(self, *pieces: bytes | memoryview) -> None:
         """Send bytes of a started stream; ClientGone when the client has left or has not
