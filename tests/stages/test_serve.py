@@ -15,8 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.helpers import pack, unpack, vflow
+from tests.helpers import ENV, pack, unpack, vflow
 from tests.web.util import (
+    VFLOW,
     MjpegReader,
     Served,
     metric,
@@ -572,3 +573,33 @@ def test_serve_wait_gives_the_last_frame_whole_and_counts_viewers_that_leave():
             viewer.close()
         # no frame will be sent to find out the viewer left: the server looks
         wait_for(lambda: metric(s.metrics(), "vflow_serve_viewers") == 0, what="0 viewers")
+
+
+@pytest.mark.parametrize(
+    ("source", "ready"),
+    [(["--fps", "20"], "serving on http://"), (["--frames", "3"], "serving the last frame")],
+    ids=["live", "ended"],
+)
+def test_ctrl_c_stops_a_graph_with_a_serve_wait_node_at_once(tmp_path, source, ready):
+    """As in a shell pipe: one Ctrl-C, and `serve --wait` stops, while its input runs or
+    after it has ended; the graph does not sit out its grace period (600 s here)."""
+    spec = tmp_path / "wait.toml"
+    card = ", ".join(f'"{word}"' for word in ["testcard", "--size", "160x120", *source])
+    spec.write_text(
+        f"[graph]\ngrace = 600\n[nodes.src]\nrun = [{card}]\n"
+        '[nodes.view]\nrun = ["serve", "-p", "0", "--wait"]\nfrom = ["src"]\n'
+    )
+    err = tmp_path / "graph.log"
+    with open(err, "wb") as log:
+        graph = subprocess.Popen(
+            [*VFLOW, "graph", str(spec)], stderr=log, stdout=subprocess.DEVNULL, env=ENV
+        )
+    try:
+        wait_for(lambda: ready in err.read_text(), what=ready)
+        graph.send_signal(signal.SIGINT)
+        assert graph.wait(timeout=60) == 130, err.read_text()
+    finally:
+        if graph.poll() is None:
+            graph.kill()
+            graph.wait()
+    assert "SIGTERM" not in err.read_text() and "Traceback" not in err.read_text()
