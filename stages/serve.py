@@ -152,7 +152,9 @@ def serve(packets: Iterator[Packet], **options: Any) -> None:
     """Serve the stream over HTTP: a live picture for browsers, its metadata, /metrics.
 
     \b
-      /             a page: the live picture and the newest packet's fields
+      /             a page: the live picture and the newest packet's fields; it shows
+                    the pixel under the cursor (in the frame's own coordinates), and
+                    clicks on the picture make a `vflow line` or `vflow zone` argument
       /stream.mjpg  the picture as MJPEG (an <img>, VLC, ffplay, OpenCV read it)
       /frame.jpg    the newest frame as one JPEG (for curl in a cron job)
       /meta         the newest packet's metadata as JSON (?kind=K: of kind K)
