@@ -88,3 +88,32 @@ def test_a_damaged_header_is_one_line(tmp_path):
     status, _, err = run_measured(["resize", "4x4"], _stream(tmp_path / "c", "jpeg", cut), ENV)
     assert status == 1 and err.count(b"\n") == 1, err
     assert b"jpeg image in the stream is damaged" in err, err
+
+
+def test_serve_passes_no_lying_jpeg_on_to_browsers(tmp_path):
+    """serve sends a JPEG frame to viewers as it came, undecoded: its header is checked
+    first, or each browser would decode the 10000x10000 picture."""
+    import re
+    import subprocess
+    import sys
+
+    from tests.web.util import get, wait_for
+
+    stream = _stream(tmp_path / "lie.vflow", "jpeg", jpeg_saying(10000, 10000))
+    err = tmp_path / "serve.log"
+    with open(stream, "rb") as source, open(err, "wb") as log:
+        serve = subprocess.Popen(
+            [sys.executable, "-m", "vflow_cli", "serve", "-p", "0", "--wait", "--timeout", "2"],
+            stdin=source,
+            stderr=log,
+            env=ENV,
+        )
+    try:
+        wait_for(lambda: "serving the last frame" in err.read_text(), what="the end of input")
+        port = int(re.search(r"127\.0\.0\.1:(\d+)/", err.read_text()).group(1))
+        assert get(port, "/frame.jpg")[0] == 503
+        wait_for(lambda: "10000x10000 by its own header" in err.read_text(), what="the line")
+        assert "not shown to viewers: a jpeg image" in err.read_text()
+    finally:
+        serve.terminate()
+        serve.wait(20)
