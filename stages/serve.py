@@ -89,12 +89,14 @@ def _server(**opts: Any) -> Iterator[Any]:
     from vflow_cli.web.auth import read_token
     from vflow_cli.web.stream import StreamServer
 
-    token = read_token(opts["token"], opts["token_file"])
+    token = read_token(opts["token"], opts["token_file"], opts["no_token"])
     server = StreamServer(
         name=opts["name"],
         bind=opts["bind"],
         port=opts["port"],
         token=token,
+        no_token=opts["no_token"],
+        allow_hosts=opts["allow_host"],
         quality=opts["quality"],
         max_fps=opts["max_fps"],
         max_clients=opts["max_clients"],
@@ -103,7 +105,7 @@ def _server(**opts: Any) -> Iterator[Any]:
         log=log,
     )
     # the address is what a person starting a server needs, so it shows without -v
-    log.warning("serving on %s%s", server.url, " (a token is needed)" if token else "")
+    log.warning("serving on %s%s", server.url, _reach(server.url, token))
     try:
         yield server
         server.end()
@@ -113,6 +115,18 @@ def _server(**opts: Any) -> Iterator[Any]:
                 time.sleep(0.2)
     finally:
         server.close()
+
+
+def _reach(url: str, token: str | None) -> str:
+    """What follows the address: how others reach a server on every address, the token."""
+    import socket
+
+    notes = []
+    if url.startswith(("http://0.0.0.0:", "http://[::]:")):
+        notes.append(f"from elsewhere: http://{socket.gethostname()}:{url.rsplit(':', 1)[1]}")
+    notes.append("a token is needed" if token else "")
+    text = "; ".join(n for n in notes if n)
+    return f" ({text})" if text else ""
 
 
 def _refuse_pass(ctx: click.Context, param: click.Parameter, value: bool) -> None:
@@ -138,7 +152,9 @@ def serve(packets: Iterator[Packet], **options: Any) -> None:
     """Serve the stream over HTTP: a live picture for browsers, its metadata, /metrics.
 
     \b
-      /             a page: the live picture and the newest packet's fields
+      /             a page: the live picture and the newest packet's fields; it shows
+                    the pixel under the cursor (in the frame's own coordinates), and
+                    clicks on the picture make a `vflow line` or `vflow zone` argument
       /stream.mjpg  the picture as MJPEG (an <img>, VLC, ffplay, OpenCV read it)
       /frame.jpg    the newest frame as one JPEG (for curl in a cron job)
       /meta         the newest packet's metadata as JSON (?kind=K: of kind K)

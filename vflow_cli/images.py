@@ -21,8 +21,11 @@ def pixels(image: Any) -> Any:
         import cv2
         import numpy as np
 
+        from vflow_cli.framing import max_packet_size
+        from vflow_cli.image_headers import check_encoded
         from vflow_cli.opencv import native_stderr_to_log
 
+        check_encoded(image, max_packet_size())  # its header's size, before any allocation
         with native_stderr_to_log():  # libjpeg's "Corrupt JPEG data": -vv shows it
             decoded = cv2.imdecode(np.frombuffer(image.data, np.uint8), cv2.IMREAD_UNCHANGED)
         if decoded is None:

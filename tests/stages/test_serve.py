@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import json
 import signal
 import socket
@@ -14,11 +15,13 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.helpers import pack, unpack, vflow
+from tests.helpers import ENV, pack, unpack, vflow
 from tests.web.util import (
+    VFLOW,
     MjpegReader,
     Served,
     metric,
+    parse_metrics,
     raw_request,
     rss,
     wait_for,
@@ -173,33 +176,75 @@ def test_a_stalled_viewer_is_dropped_with_flat_memory_and_no_slower_stream():
     assert max(samples) - min(samples) < 30e6, [round(m / 1e6) for m in samples]
 
 
-def test_a_wrong_token_gets_401_and_is_logged(tmp_path):
+TOKEN = "s3cret-token"
+
+
+def _ways(cookie_name: str) -> dict:
+    """Each way a client can give the token: value -> (path suffix, headers)."""
+    import base64
+
+    return {
+        "Bearer": lambda v: ("", {"Authorization": f"Bearer {v}"}),
+        "?token=": lambda v: (f"?token={v}", {}),
+        "Basic password": lambda v: (
+            "",
+            {"Authorization": "Basic " + base64.b64encode(f"me:{v}".encode()).decode()},
+        ),
+        "cookie": lambda v: ("", {"Cookie": f"other=1; {cookie_name}={v}"}),
+    }
+
+
+def test_a_wrong_token_in_every_way_gets_401_the_right_one_200(tmp_path):
     secret = tmp_path / "token"
-    secret.write_text("s3cret-token\n")
+    secret.write_text(TOKEN + "\n")
     secret.chmod(0o600)
-    with Served([*CARD, "--fps", "20"], ["serve", "-p", "0", "--token-file", str(secret)]) as s:
+    serve = ["serve", "-p", "0", "-vv", "--token-file", str(secret)]
+    with Served([*CARD, "--fps", "20"], serve) as s:
+        good = {"Authorization": f"Bearer {TOKEN}"}
+        wait_for(lambda: s.get("/meta", good)[0] == 200, what="a packet")
+        # a scanner's first try, with ESC in its path: logged once, escaped
+        scan = f"GET /\x1b[31mx HTTP/1.1\r\nHost: {s.host}\r\nConnection: close\r\n\r\n"
+        assert b" 401 " in raw_request(s.port, scan.encode())
+        wait_for(lambda: "401 GET /\\x1b[31mx from 127.0.0.1:" in s.stderr(), what="the log")
         status, headers, _ = s.get("/meta")
         assert status == 401 and headers["WWW-Authenticate"].startswith("Basic")
-        status, _, _ = s.get("/frame.jpg", {"Authorization": "Bearer wrong"})
-        assert status == 401
         assert s.get("/nowhere")[0] == 401  # nothing, not even which paths exist
-        wait_for(lambda: "401 GET /frame.jpg from 127.0.0.1:" in s.stderr(), what="the log")
-        assert "a wrong token" in s.stderr()
 
-        good = {"Authorization": "Bearer s3cret-token"}
-        assert s.get("/frame.jpg", good)[0] == 200
-        assert s.get("/frame.jpg?token=s3cret-token")[0] == 200
-        basic = "Basic " + __import__("base64").b64encode(b"me:s3cret-token").decode()
-        assert s.get("/metrics", {"Authorization": basic})[0] == 200
-        # a link with the token: the page swaps it for a cookie and a clean address
-        status, headers, _ = s.get("/?token=s3cret-token")
+        # a link with the token: the page swaps it for a session cookie and a clean address
+        status, headers, _ = s.get(f"/?token={TOKEN}")
         assert status == 303 and headers["Location"] == "./"
-        cookie = headers["Set-Cookie"].split(";")[0]
-        assert "HttpOnly" in headers["Set-Cookie"]
-        assert s.get("/meta", {"Cookie": cookie})[0] == 200
-        status, _, body = s.get("/metrics", good)
-        assert status == 200
-        assert b"vflow_http_unauthorized_total" in body
+        name, _, session = headers["Set-Cookie"].split(";")[0].partition("=")
+        assert name == f"vflow_session_{s.port}" and "HttpOnly" in headers["Set-Cookie"]
+        assert TOKEN not in headers["Set-Cookie"] and len(session) >= 32
+
+        ways = _ways(name)
+        right = {way: session if way == "cookie" else TOKEN for way in ways}
+        for way, give in ways.items():
+            wrongs = ["wrong", right[way][:-1], right[way] + "x", right[way].upper()]
+            if way == "cookie":
+                wrongs.append(TOKEN)  # the cookie holds a session, never the token
+            for wrong in wrongs:
+                for path in ("/meta", "/frame.jpg", "/metrics"):
+                    suffix, headers = give(wrong)
+                    assert s.get(path + suffix, headers)[0] == 401, (way, wrong, path)
+            suffix, headers = give(right[way])
+            for path in ("/meta", "/frame.jpg", "/metrics"):
+                assert s.get(path + suffix, headers)[0] == 200, (way, path)
+
+        log = s.stderr()
+        assert TOKEN not in log and session not in log, log  # even at -vv
+        assert "?token=*** HTTP/1.1" in log  # -vv logs request lines, masked
+        assert "\x1b" not in log
+        # dozens refused from 127.0.0.1, each from a port of its own: one line a minute
+        assert log.count("vflow serve: 401 ") == 1, log
+        values = parse_metrics(s.get("/metrics", good)[2].decode())
+        assert metric(values, "vflow_http_unauthorized_total") >= 50
+
+        # another server with the same token takes neither this session nor its own name
+        with Served(["int", "0", "3"], ["serve", "-p", "0", "--wait", "--token", TOKEN]) as t:
+            for cookie in (f"{name}={session}", f"vflow_session_{t.port}={session}"):
+                assert t.get("/meta", {"Cookie": cookie})[0] == 401
+            assert t.get("/meta", {"Authorization": f"Bearer {TOKEN}"})[0] == 200
 
 
 def test_only_its_own_paths_and_bounded_requests():
@@ -221,10 +266,11 @@ def test_only_its_own_paths_and_bounded_requests():
         rebound = b"GET /meta HTTP/1.1\r\nHost: attacker.example:8080\r\n\r\n"
         assert b" 403 " in raw_request(s.port, rebound)
         # --max-clients 4: with four connections open, the fifth is turned away at once
-        idle = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(3)]
+        wait_for(lambda: s.get("/meta")[0] == 200, what="a packet")
+        idle = [_kept(s.port) for _ in range(3)]
         try:
             wait_for(lambda: _clients(s) == 4, what="three clients and this one")
-            idle.append(_admitted(s.port))  # the fourth, once the server has room for it
+            idle.append(_kept(s.port))  # the fourth, once the server has room for it
             assert raw_request(s.port, b"").startswith(b"HTTP/1.1 503 ")
         finally:
             for sock in idle:
@@ -233,21 +279,20 @@ def test_only_its_own_paths_and_bounded_requests():
         assert "Traceback" not in s.stderr()
 
 
-def _admitted(port: int) -> socket.socket:
-    """A connection the server kept: one made while the connection that counted the
-    clients is still closing on the server's side is refused (503) at once; try again."""
+def _kept(port: int) -> http.client.HTTPConnection:
+    """A kept-alive connection whose request the server let in (so that it holds a slot of
+    its own). One made while the connection that counted the clients is still closing on
+    the server's side is refused (503) at once; try again."""
     deadline = time.monotonic() + 30
     while True:
-        sock = socket.create_connection(("127.0.0.1", port))
-        sock.settimeout(0.5)
-        try:
-            refused = sock.recv(16).startswith(b"HTTP/1.1 503")
-        except TimeoutError:
-            refused = False  # nothing came: it waits for a request, as an admitted one does
-        if not refused:
-            sock.settimeout(None)
-            return sock
-        sock.close()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        conn.request("GET", "/meta")
+        reply = conn.getresponse()
+        reply.read()
+        if reply.status != 503:
+            assert reply.status == 200 and not reply.will_close, reply.status
+            return conn
+        conn.close()
         assert time.monotonic() < deadline, "the server never had room for a fourth client"
         time.sleep(0.05)
 
@@ -406,3 +451,155 @@ def test_a_missing_token_file_is_one_line(tmp_path):
     result = vflow("serve", "--token-file", str(tmp_path / "nope"), input=pack([]))
     assert result.returncode == 1
     assert b"cannot read the token file" in result.stderr and b"Traceback" not in result.stderr
+
+
+def _status(port: int, host: str) -> bytes:
+    head = f"GET /meta HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    reply = raw_request(port, head.encode())
+    return reply.split(b" ", 2)[1]
+
+
+def _outward_address() -> str | None:
+    """An address of this machine beyond loopback, if it has one (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith(("0.", "127.")) else address
+
+
+def test_a_network_bind_needs_a_token_and_answers_only_to_this_machines_names():
+    refused = vflow("serve", "--bind", "0.0.0.0", "--port", "0", input=pack([]))
+    assert refused.returncode == 1 and refused.stderr.count(b"\n") == 1, refused.stderr
+    assert b"no token is set" in refused.stderr and b"--no-token" in refused.stderr
+    both = vflow("serve", "--port", "0", "--no-token", "--token", "x", input=pack([]))
+    assert both.returncode == 1 and b"--no-token, yet a token" in both.stderr, both.stderr
+
+    serve = ["serve", "--bind", "0.0.0.0", "-p", "0", "--no-token", "--allow-host", "cam.example"]
+    with Served([*CARD, "--fps", "20"], serve) as s:
+        # the address printed is the one bound, not a loopback one it is not limited to
+        assert f"serving on http://0.0.0.0:{s.port}/ (from elsewhere: http://" in s.stderr()
+        wait_for(lambda: _status(s.port, s.host) == b"200", what="a packet")
+        assert _status(s.port, f"localhost:{s.port}") == b"200"
+        assert _status(s.port, "cam.example:8080") == b"200"  # --allow-host
+        assert _status(s.port, socket.gethostname()) == b"200"
+        assert _status(s.port, "attacker.example") == b"403"  # DNS rebinding
+        assert _status(s.port, "203.0.113.7") == b"403"  # not an address of this machine
+        assert _status(s.port, "") == b"403"
+        outward = _outward_address()
+        if outward is not None:
+            assert _status(s.port, f"{outward}:{s.port}") == b"200"
+
+    with Served([*CARD, "--fps", "20"], ["serve", "-p", "0", "--allow-host", "cam.example"]) as s:
+        wait_for(lambda: _status(s.port, s.host) == b"200", what="a packet")
+        assert _status(s.port, "cam.example") == b"200"
+        assert _status(s.port, socket.gethostname()) == b"403"  # loopback only: localhost
+
+
+class Drippers:
+    """Slowloris: connections that send a request head a byte at a time and never end it,
+    each byte well within the server's timeout."""
+
+    def __init__(self, port: int, count: int, every: float = 0.2) -> None:
+        self.socks = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+        self.closed: set[int] = set()  # by the server
+        self._stop = threading.Event()
+        for sock in self.socks:
+            sock.setblocking(False)
+            sock.send(b"GET /meta HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Drip: ")
+        self._thread = threading.Thread(target=self._drip, args=(every,), daemon=True)
+        self._thread.start()
+
+    def _drip(self, every: float) -> None:
+        while not self._stop.wait(every):
+            for i, sock in enumerate(self.socks):
+                if i in self.closed:
+                    continue
+                try:
+                    if sock.recv(1) == b"":
+                        self.closed.add(i)
+                        continue
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    self.closed.add(i)
+                    continue
+                try:
+                    sock.send(b"a")
+                except OSError:
+                    self.closed.add(i)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for sock in self.socks:
+            sock.close()
+
+
+def test_dripping_connections_lock_no_real_client_out():
+    serve = ["serve", "-p", "0", "--max-clients", "8", "--timeout", "3", "--token", "tok"]
+    with Served([*CARD, "--fps", "20"], serve) as s:
+        auth = {"Authorization": "Bearer tok"}
+        wait_for(lambda: s.get("/meta", auth)[0] == 200, what="a packet")
+        drip = Drippers(s.port, 12)  # more than every slot
+        try:
+            # connections not let in yet hold half the slots at most: a real client is served
+            assert s.get("/meta", auth)[0] == 200
+            assert s.get("/frame.jpg", auth)[0] == 200
+            # each dripped head meets its one deadline, however steadily the bytes come
+            wait_for(lambda: len(drip.closed) == 12, timeout=60, what="every dripper cut")
+        finally:
+            drip.close()
+        values = parse_metrics(s.get("/metrics", auth)[2].decode())
+        assert metric(values, "vflow_http_evicted_total") >= 8  # 12 drippers, 4 pending
+        assert metric(values, "vflow_http_timeouts_total") >= 1  # the rest: the deadline
+        assert "Traceback" not in s.stderr()
+
+
+def test_serve_wait_gives_the_last_frame_whole_and_counts_viewers_that_leave():
+    card = ["testcard", "--size", "160x120", "--frames", "3"]
+    with Served(card, ["serve", "-p", "0", "--wait"]) as s:
+        wait_for(lambda: "serving the last frame until Ctrl-C" in s.stderr(), what="the end")
+        viewer = MjpegReader(s.port)
+        try:
+            headers, data = viewer.part()
+            assert headers["x-frame-seq"] == "2" and data.startswith(b"\xff\xd8")
+            # a browser paints a part once the next one begins: its headers follow
+            assert viewer._headers()["x-frame-seq"] == "2"
+            wait_for(lambda: metric(s.metrics(), "vflow_serve_viewers") == 1, what="1 viewer")
+        finally:
+            viewer.close()
+        # no frame will be sent to find out the viewer left: the server looks
+        wait_for(lambda: metric(s.metrics(), "vflow_serve_viewers") == 0, what="0 viewers")
+
+
+@pytest.mark.parametrize(
+    ("source", "ready"),
+    [(["--fps", "20"], "serving on http://"), (["--frames", "3"], "serving the last frame")],
+    ids=["live", "ended"],
+)
+def test_ctrl_c_stops_a_graph_with_a_serve_wait_node_at_once(tmp_path, source, ready):
+    """As in a shell pipe: one Ctrl-C, and `serve --wait` stops, while its input runs or
+    after it has ended; the graph does not sit out its grace period (600 s here)."""
+    spec = tmp_path / "wait.toml"
+    card = ", ".join(f'"{word}"' for word in ["testcard", "--size", "160x120", *source])
+    spec.write_text(
+        f"[graph]\ngrace = 600\n[nodes.src]\nrun = [{card}]\n"
+        '[nodes.view]\nrun = ["serve", "-p", "0", "--wait"]\nfrom = ["src"]\n'
+    )
+    err = tmp_path / "graph.log"
+    with open(err, "wb") as log:
+        graph = subprocess.Popen(
+            [*VFLOW, "graph", str(spec)], stderr=log, stdout=subprocess.DEVNULL, env=ENV
+        )
+    try:
+        wait_for(lambda: ready in err.read_text(), what=ready)
+        graph.send_signal(signal.SIGINT)
+        assert graph.wait(timeout=60) == 130, err.read_text()
+    finally:
+        if graph.poll() is None:
+            graph.kill()
+            graph.wait()
+    assert "SIGTERM" not in err.read_text() and "Traceback" not in err.read_text()

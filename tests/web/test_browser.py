@@ -19,9 +19,9 @@ import cv2
 import numpy as np
 import pytest
 
-from tests.helpers import ENV, ROOT
+from tests.helpers import ENV, ROOT, sh
 from tests.web.script import ScriptedGraph
-from tests.web.util import Served
+from tests.web.util import Served, wait_for
 from vflow_cli.web.graph_page import serve_graph
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -224,3 +224,77 @@ def test_a_real_graph_shows_its_rates_and_a_killed_node(browser, tmp_path):
             driver.wait()
         if driver.stderr is not None:
             driver.stderr.close()
+
+
+def test_serve_wait_shows_the_last_frame_once_the_input_has_ended(browser):
+    """`serve --wait`: the input ends, then a browser comes; it paints the last frame,
+    and the viewer count is right."""
+    from playwright.sync_api import expect
+
+    card = ["testcard", "--size", "320x240", "--frames", "3"]
+    with Served(card, ["serve", "-p", "0", "--wait"]) as s:
+        wait_for(lambda: "serving the last frame until Ctrl-C" in s.stderr(), what="the end")
+        browser.goto(f"http://{s.host}/")
+        browser.wait_for_function(
+            "document.getElementById('live').complete "
+            "&& document.getElementById('live').naturalWidth === 320",
+            timeout=15000,
+        )
+        picture = _png(browser.locator("#live").screenshot())
+        assert picture.std() > 10  # the test card, not a blank box
+        expect(browser.locator("#status")).to_contain_text("input ended")
+        expect(browser.locator("#status")).to_contain_text("· 1 viewer")
+        # the viewer leaves; the next one's page counts itself alone, though no frame
+        # was sent in between to find out that the first had gone
+        browser.goto("about:blank")
+        second = browser.context.new_page()
+        second.goto(f"http://{s.host}/")
+        expect(second.locator("#status")).to_contain_text("· 1 viewer", timeout=15000)
+        second.close()
+
+
+def test_the_cursor_shows_frame_pixels_and_clicks_make_a_line_and_a_zone(browser):
+    """The picture is shown at another size than the frame's; the page speaks in the
+    frame's pixels, and the argument it builds runs as it is."""
+    from playwright.sync_api import expect
+
+    with Served(["testcard", "--size", "640x360", "--fps", "10"], ["serve", "-p", "0"]) as s:
+        browser.goto(f"http://{s.host}/")
+        browser.wait_for_function("document.getElementById('live').naturalWidth === 640")
+        box = browser.locator("#live").bounding_box()
+        assert box is not None and abs(box["width"] - 640) > 50, box
+
+        def at(x: int, y: int) -> tuple[float, float]:
+            scale = box["width"] / 640
+            return box["x"] + (x + 0.5) * scale, box["y"] + (y + 0.5) * scale
+
+        def near(text: str, want: list[int]) -> None:
+            got = [int(n) for n in re.findall(r"\d+", text)]
+            assert len(got) == len(want), (text, want)
+            assert all(abs(g - w) <= 1 for g, w in zip(got, want, strict=True)), (text, want)
+
+        browser.mouse.move(*at(320, 180))
+        near(browser.locator("#cursor").inner_text(), [320, 180])
+        browser.mouse.move(*at(639, 359))
+        near(browser.locator("#cursor").inner_text(), [639, 359])
+
+        command = browser.locator("#command")
+        browser.mouse.click(*at(100, 50))
+        expect(command).to_have_value("")  # one point is no line yet
+        browser.mouse.click(*at(500, 300))
+        line = command.input_value()
+        assert line.startswith("vflow line line1 "), line
+        near(line.rsplit(" ", 1)[1], [100, 50, 500, 300])
+        assert browser.locator("#marks circle").count() == 2
+
+        browser.locator("#mode-zone").click()
+        for x, y in ((10, 10), (600, 20), (320, 340)):
+            browser.mouse.click(*at(x, y))
+        zone = command.input_value()
+        assert zone.startswith("vflow zone zone1 "), zone
+        near(zone.split(" ", 3)[3], [10, 10, 600, 20, 320, 340])
+        assert browser.locator("#marks polygon").count() == 1
+
+    for built in (line, zone):  # what the page made is a stage's valid argument
+        result = sh(f"vflow testcard --size 640x360 --frames 2 | {built} | vflow null")
+        assert result.statuses == [0, 0, 0], result.stderr

@@ -7,12 +7,16 @@ import json
 import logging
 import re
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
 
+from tests.helpers import ENV
 from tests.web.script import ScriptedGraph
 from tests.web.util import get, metric, parse_metrics, wait_for
+from vflow_cli.runner import StageError
 from vflow_cli.web.graph_page import Rates, render_svg, serve_graph, view_of
 from vflow_cli.web.server import BindError
 
@@ -166,3 +170,79 @@ def test_view_of_keeps_the_snapshot_and_adds_numbers():
     view = view_of(snapshot, rates, 1.0, 102.0)
     assert view["uptime"] == 2.0 and view["nodes"][0]["rate_out"] == 0.0
     assert "rate_out" not in snapshot["nodes"][0]  # the runner's dict is left alone
+
+
+SECRET_SPEC = """
+[nodes.src]
+run = ["int", "0", "9"]
+[nodes.view]
+run = ["serve-pass", "--token", "serve-s3cret", "--port", "0"]
+from = ["src"]
+[nodes.copy]
+python = ["-c", "import sys; sys.stdout.buffer.write(sys.stdin.buffer.read())",
+          "--password=hunter2", "nats://alice:pw0rd@example.invalid/cam", "--key", "/keys/cam.key",
+          "NATS_TOKEN=envtok", "http://example.invalid/x?token=qtok&size=2"]
+from = ["view"]
+[nodes.out]
+run = ["null"]
+from = ["copy"]
+"""
+SECRETS = (b"serve-s3cret", b"hunter2", b"pw0rd", b"alice", b"envtok", b"qtok")
+
+
+def test_the_graph_page_shows_no_secret_of_a_command_line(tmp_path):
+    """A real `vflow graph --serve`: its page, drawing, status and events mask option values
+    named token/password/key/secret and URL userinfo; a --key FILE stays a path."""
+    spec = tmp_path / "secrets.toml"
+    spec.write_text(SECRET_SPEC)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "vflow_cli", "graph", "--serve", "0", "--linger", "60", str(spec)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env=ENV,
+    )
+    try:
+        assert driver.stderr is not None
+        port = int(driver.stderr.readline().decode().strip().rsplit(":", 1)[1].strip("/"))
+        status = wait_for(
+            lambda: (
+                (s := json.loads(get(port, "/status.json")[2]))["graph"]["state"] == "done" and s
+            ),
+            what="the graph's end",
+        )
+        labels = {n["name"]: n["label"] for n in status["nodes"]}
+        assert labels["view"] == "serve-pass --token *** --port 0"
+        assert "--password=*** nats://***@example.invalid/cam --key /keys/cam.key" in labels["copy"]
+        assert "NATS_TOKEN=*** http://example.invalid/x?token=***&size=2" in labels["copy"]
+        drawing = html.unescape(get(port, "/graph.svg")[2].decode()).encode()
+        assert b"serve-pass --token *** --port 0" in drawing  # the drawing's label too
+        page = get(port, "/")[2] + drawing + get(port, "/status.json")[2]
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(f"GET /events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+            events = b""
+            while b"\n\n" not in events.partition(b"event: status")[2]:
+                chunk = sock.recv(65536)
+                assert chunk, events
+                events += chunk
+        assert b"--password=***" in events
+        for secret in SECRETS:
+            assert secret not in page and secret not in events, secret
+    finally:
+        driver.terminate()
+        try:
+            driver.wait(20)
+        except subprocess.TimeoutExpired:
+            driver.kill()
+            driver.wait()
+        if driver.stderr is not None:
+            driver.stderr.close()
+
+
+def test_a_graph_page_beyond_loopback_needs_a_token_or_no_token():
+    script = ScriptedGraph()
+    with pytest.raises(StageError, match="no token is set"):
+        serve_graph(script.status, script.dot, bind="0.0.0.0", port=0)
+    with serve_graph(script.status, script.dot, bind="0.0.0.0", port=0, no_token=True) as page:
+        assert page.url == f"http://0.0.0.0:{page.port}/"
+        assert get(page.port, "/status.json")[0] == 200
+        assert get(page.port, "/status.json", {"Host": "attacker.example"})[0] == 403

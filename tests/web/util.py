@@ -50,7 +50,7 @@ class Served:
     def _port(self, timeout: float = 30) -> int:
         end = time.monotonic() + timeout
         while time.monotonic() < end:
-            match = re.search(r"serving on http://127\.0\.0\.1:(\d+)/", self.stderr())
+            match = re.search(r"serving on http://(?:127|0)\.0\.0\.[01]:(\d+)/", self.stderr())
             if match:
                 return int(match.group(1))
             if self.server.poll() is not None:

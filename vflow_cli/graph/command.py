@@ -83,6 +83,8 @@ def graph(
     bind: str,
     token: str | None,
     token_file: str | None,
+    no_token: bool,
+    allow_host: tuple[str, ...],
     verbose: int,
     quiet: int,
     debug: bool,
@@ -160,7 +162,8 @@ def graph(
     runner = Graph(plan, verbosity=verbosity, grace=grace, stats=stats)
     page = None
     if serve_port is not None:
-        page = _live_page(runner, plan, serve_port, bind, token, token_file, verbosity)
+        access = {"no_token": no_token, "allow_hosts": allow_host}
+        page = _live_page(runner, plan, serve_port, bind, token, token_file, verbosity, access)
     try:
         code = runner.run()
     except Exception as exc:  # a bug in the runner: one line, unless asked for more
@@ -202,6 +205,7 @@ def _live_page(
     token: str | None,
     token_file: str | None,
     verbosity: int,
+    access: dict[str, Any],
 ) -> Any:
     """Start the graph's live page (vflow_cli.web.graph_page); one line and exit 1 if it
     cannot listen or its token is unusable."""
@@ -218,7 +222,8 @@ def _live_page(
             to_dot(plan),
             bind=bind,
             port=port,
-            token=read_token(token, token_file),
+            token=read_token(token, token_file, access["no_token"]),
+            **access,
         )
     except StageError as exc:
         click.echo(f"vflow graph: {exc}", err=True)

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 
 from vflow_cli.graph.plan import Plan, PlanNode
+from vflow_cli.redact import redact_line
 
 SHAPES = {"producer": "invhouse", "processor": "box", "consumer": "house"}
 
@@ -21,7 +22,8 @@ def _quote(text: str) -> str:
 
 def _label(planned: PlanNode) -> str:
     node = planned.node
-    parts = [node.name, node.label if len(node.label) <= 40 else node.label[:37] + "..."]
+    label = redact_line(node.label)  # the drawing is on the graph's page: no secrets
+    parts = [node.name, label if len(label) <= 40 else label[:37] + "..."]
     extra = []
     if node.workers > 1:
         extra.append(f"x{node.workers} workers")

@@ -24,8 +24,10 @@ The main thread only starts processes, watches them (polling), forwards signals 
 statistics; signal handlers set flags and nothing else.
 
 Stopping: the producers get SIGINT (Ctrl-C, or a node failed) or SIGTERM; every other node
-drains until EOF. After `grace` seconds whatever is left gets SIGTERM, and SIGKILL 3
-seconds later. A second Ctrl-C (or SIGTERM) sends SIGTERM to every node at once.
+drains until EOF. On Ctrl-C, a vflow stage given --wait (serve --wait: it goes on past the
+end of its input, until Ctrl-C) gets SIGINT too, as in a shell pipe. After `grace` seconds
+whatever is left gets SIGTERM, and SIGKILL 3 seconds later. A second Ctrl-C (or SIGTERM)
+sends SIGTERM to every node at once.
 """
 
 from __future__ import annotations
@@ -185,7 +187,7 @@ class Graph(Launch):
         elif reason == "terminate":
             self.log.info("terminated: stopping the producers; the rest drains")
         for proc in self._all():
-            if proc.node.kind == "producer":
+            if proc.node.kind == "producer" or (reason == "interrupt" and _waits(proc)):
                 proc.signal(signum)
         if first or self.stop_at is None:
             self.stop_at = time.monotonic() + self.grace
@@ -300,3 +302,10 @@ class Graph(Launch):
         if self.stop_reason == "terminate":
             return Exit.TERMINATED
         return Exit.OK
+
+
+def _waits(proc: Proc) -> bool:
+    """A vflow stage that goes on past the end of its input until Ctrl-C (--wait); it
+    drains on SIGINT like any stage, then ends."""
+    argv = proc.node.argv
+    return argv[1:3] == ["-m", "vflow_cli"] and "--wait" in argv[4:]

@@ -1,8 +1,12 @@
 """web: what vflow serves over HTTP, with the standard library alone.
 
     server.py      the HTTP core every page shares: one thread per connection, limits on
-                   requests and clients, the loopback Host check, logging
+                   requests, the Host check, logging
+    connections.py the client slots (503 when full; connections not yet let in hold at
+                   most half) and the one deadline of a request head (slowloris)
     auth.py        the access token: header, Basic password, query or cookie; 401s logged
+    hosts.py       who may listen (beyond loopback: a token or --no-token) and the Host
+                   names a server answers to (DNS rebinding)
     mjpeg.py       Broadcaster: one JPEG encode per frame for any number of viewers, each
                    viewer a latest-frame slot, so a slow one skips frames and costs no memory
     events.py      Feed and Server-Sent Events: the latest value, sent to each client when

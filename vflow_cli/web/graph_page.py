@@ -22,7 +22,8 @@ packet counts of a node whose edges are direct pipes):
                "state": "running" | "stopping" | "done",
                "exit": int | None},            the graph's exit status once done
      "nodes": [{"name": str,                   as in the spec and in `dot` (the node's id)
-                "label": str,                  its command, for people
+                "label": str,                  its command, for people (secrets are masked here:
+                                               vflow_cli.redact)
                 "kind": "producer" | "processor" | "consumer",
                 "workers": int,
                 "state": "running" | "done" | "failed" | "stopped",
@@ -61,6 +62,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from vflow_cli.redact import redact_line
 from vflow_cli.web import metrics, pages
 from vflow_cli.web.events import Feed, stream_events, to_json
 from vflow_cli.web.server import Request, WebServer
@@ -138,6 +140,11 @@ def view_of(snapshot: dict[str, Any], rates: Rates, now: float, wall: float) -> 
     keys: set[Any] = set()
     key: tuple[Any, ...]
     for node in view.setdefault("nodes", []):
+        # whoever reads the page may not read the secrets a command was given
+        if isinstance(node.get("label"), str):
+            node["label"] = redact_line(node["label"])
+        if isinstance(node.get("stderr"), list):
+            node["stderr"] = [redact_line(str(line)) for line in node["stderr"]]
         for counter, name in NODE_RATES:
             key = ("node", node.get("name"), counter)
             keys.add(key)
@@ -231,6 +238,8 @@ class GraphPage:
         bind: str,
         port: int,
         token: str | None,
+        no_token: bool,
+        allow_hosts: tuple[str, ...],
         interval: float,
         window: float,
         max_clients: int,
@@ -259,6 +268,8 @@ class GraphPage:
             bind=bind,
             port=port,
             token=token,
+            no_token=no_token,
+            allow_hosts=allow_hosts,
             max_clients=max_clients,
             timeout=timeout,
             log=log,
@@ -356,6 +367,8 @@ def serve_graph(
     bind: str = "127.0.0.1",
     port: int = 0,
     token: str | None = None,
+    no_token: bool = False,
+    allow_hosts: tuple[str, ...] = (),
     interval: float = 1.0,
     window: float = 3.0,
     max_clients: int = 32,
@@ -374,6 +387,8 @@ def serve_graph(
         bind=bind,
         port=port,
         token=token,
+        no_token=no_token,
+        allow_hosts=allow_hosts,
         interval=interval,
         window=window,
         max_clients=max_clients,

@@ -166,6 +166,10 @@ class Broadcaster:
 
         picture = raw.picture
         if isinstance(picture, Encoded) and picture.format == "jpeg":
+            from vflow_cli.framing import max_packet_size
+            from vflow_cli.image_headers import check_encoded
+
+            check_encoded(picture, max_packet_size())  # a browser would decode it
             self.passed += 1
             return bytes(picture.data)
         import cv2

@@ -1,12 +1,13 @@
 """web.server: the HTTP core of every vflow page: routes, limits, the token, logging.
 
-    client ──TCP──> Listener: over max_clients connections, a 503 at once, nothing read
-                      └─ one thread per connection (Handler), a socket timeout on every
-                         read and send: a client that sends nothing, or stops reading a
-                         stream, is dropped after `timeout` seconds
+    client ──TCP──> Listener: a slot (web.connections): over max_clients connections, a
+                      │  503 at once; connections not yet let in hold at most half
+                      └─ one thread per connection (Handler): the whole request head
+                         within `timeout` seconds, a socket timeout on every send: a
+                         client that stops reading a stream is dropped after `timeout`
                            request line <= 8 KiB, whole head <= 32 KiB, GET and HEAD only,
                            no body; at most 100 requests on one kept-alive connection
-                           ─> Host check (loopback only, when bound to loopback)
+                           ─> Host check (web.hosts: this machine's names, --allow-host)
                            ─> token (web.auth): 401 and a log line
                            ─> the route of that exact path, else 404
 
@@ -16,38 +17,39 @@ response needs anyway (it blocks in send() until the client takes the bytes), an
 streams here are few and long; an event loop would add a dependency or a rewrite of
 http.server for no gain at tens of clients.
 
-Over 400 lines, on purpose: the listener, the per-connection handler and the request they
-share are one unit of limits (what a client may send, for how long, how many at once);
-what the pages serve is elsewhere (stream.py, graph_page.py).
+The listener, the per-connection handler and the request they share are one unit (what
+a client may send and how it is answered); who gets a slot and how long a head may take
+are web.connections; what the pages serve is elsewhere (stream.py, graph_page.py).
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
-import ipaddress
 import logging
 import os
+import select
 import selectors
 import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from vflow_cli.redact import for_log
 from vflow_cli.runner import StageError
 from vflow_cli.web import metrics
 from vflow_cli.web.auth import Auth
+from vflow_cli.web.connections import HeadReader, Slots, refuse_busy
+from vflow_cli.web.hosts import Hosts, check_exposure
 
 MAX_LINE = 8 << 10  # the request line
-MAX_HEAD = 32 << 10  # the request line and every header together
 MAX_REQUESTS = 100  # on one kept-alive connection
 MAX_QUERY = 16  # fields in a query string
-LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
 
 # every answer carries these: nothing is cached, sniffed, framed by others or referred
 HEADERS = (
@@ -116,6 +118,17 @@ class Request:
         handler.wfile.flush()
         return True
 
+    def gone(self) -> bool:
+        """Has the client closed its side? (For a stream with nothing to send: a closed
+        connection is otherwise found only by the next send.)"""
+        sock = self._handler.connection
+        try:
+            if not select.select([sock], [], [], 0)[0]:
+                return False
+            return sock.recv(1, socket.MSG_PEEK) == b""
+        except OSError:
+            return True
+
     def write(self, *pieces: bytes | memoryview) -> None:
         """Send bytes of a started stream; ClientGone when the client has left or has not
         taken them within the server's timeout."""
@@ -148,19 +161,21 @@ class WebServer:
         timeout: float = 10.0,
         log: logging.Logger | None = None,
         page_paths: frozenset[str] = frozenset({"/"}),
+        no_token: bool = False,
+        allow_hosts: Iterable[str] = (),
     ) -> None:
+        check_exposure(bind, token, no_token)
         self.routes = routes
         self.page_paths = page_paths  # pages: a ?token= there becomes a cookie
         self.max_clients = max_clients
         self.timeout = timeout
         self.log = log or logging.getLogger("vflow")
         self.closing = threading.Event()
-        self.loopback = _is_loopback(bind)
+        self.hosts = Hosts(bind, allow_hosts)
         self._lock = threading.Lock()
-        self._clients: set[socket.socket] = set()
+        self.slots = Slots(max_clients)
         self.requests: Counter[tuple[str, int]] = Counter()
         self.bytes_sent = 0
-        self.refused = 0  # connections over max_clients
         self.timeouts = 0  # clients dropped for not sending or not reading
         self._refusals_logged = 0.0
         listener = _Listener6 if ":" in bind else _Listener
@@ -178,16 +193,13 @@ class WebServer:
         self._httpd.app = self
         self.bind = bind
         self.port = self._httpd.server_address[1]
-        self.auth = Auth(token, f"vflow_token_{self.port}", self.log)
+        self.auth = Auth(token, self.port, self.log)
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        host = self.bind
-        if host in ("0.0.0.0", ""):
-            host = "127.0.0.1"
-        elif host == "::":
-            host = "::1"
+        """Where the server listens, as the kernel says (0.0.0.0: every address)."""
+        host = str(self._httpd.server_address[0])
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}/"
@@ -223,8 +235,7 @@ class WebServer:
             os.close(self._wake_r)
             os.close(self._wake_w)
         self._httpd.server_close()
-        with self._lock:
-            clients = list(self._clients)
+        clients = self.slots.all()
         for sock in clients:  # a thread blocked in send() or recv() wakes with an error
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
@@ -232,16 +243,13 @@ class WebServer:
     # -- bookkeeping (from the connection threads) ----------------------------------------
 
     def admit(self, sock: socket.socket) -> bool:
+        if not self.closing.is_set() and self.slots.admit(sock):
+            return True
+        now = time.monotonic()
         with self._lock:
-            if len(self._clients) >= self.max_clients or self.closing.is_set():
-                self.refused += 1
-                now = time.monotonic()
-                report = now - self._refusals_logged >= 60
-                if report:
-                    self._refusals_logged = now
-            else:
-                self._clients.add(sock)
-                return True
+            report = now - self._refusals_logged >= 60
+            if report:
+                self._refusals_logged = now
         if report:
             self.log.warning(
                 "%d clients already connected (--max-clients); refusing more "
@@ -251,12 +259,15 @@ class WebServer:
         return False
 
     def leave(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._clients.discard(sock)
+        self.slots.leave(sock)
 
     @property
     def clients(self) -> int:
-        return len(self._clients)
+        return len(self.slots)
+
+    @property
+    def refused(self) -> int:
+        return self.slots.refused
 
     def count_sent(self, n: int) -> None:
         self.bytes_sent += n  # a race may lose a count under load; a gauge of traffic
@@ -278,6 +289,11 @@ class WebServer:
                 "Connections refused with 503: more than --max-clients at once.",
             ).add(self.refused, **labels),
             metrics.counter(
+                "vflow_http_evicted_total",
+                "Connections closed before their request was let in, to make room: at most "
+                "half the slots wait for a request head or a token.",
+            ).add(self.slots.evicted, **labels),
+            metrics.counter(
                 "vflow_http_unauthorized_total", "Requests refused with 401: no or a wrong token."
             ).add(self.auth.refused, **labels),
             metrics.counter(
@@ -290,22 +306,6 @@ class WebServer:
         ]
 
 
-def _is_loopback(bind: str) -> bool:
-    try:
-        return ipaddress.ip_address(bind).is_loopback
-    except ValueError:
-        return bind in LOOPBACK_NAMES
-
-
-def _host_is_loopback(host: str) -> bool:
-    host = host.strip().lower()
-    if host.startswith("["):
-        host = host[1:].partition("]")[0]
-    elif host.count(":") == 1:
-        host = host.partition(":")[0]
-    return _is_loopback(host) or host.endswith(".localhost")
-
-
 class _Listener(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # streams end when close() shuts their sockets, not by joining
@@ -314,7 +314,7 @@ class _Listener(ThreadingHTTPServer):
 
     def process_request(self, request: Any, client_address: Any) -> None:
         if not self.app.admit(request):
-            _refuse_busy(request)
+            refuse_busy(request)
             return
         super().process_request(request, client_address)
 
@@ -329,44 +329,12 @@ class _Listener(ThreadingHTTPServer):
         import sys
 
         exc = sys.exc_info()[1]
-        self.app.log.debug("http: %s: %s: %s", client_address, type(exc).__name__, exc)
+        reason = for_log(str(exc))
+        self.app.log.debug("http: %s: %s: %s", client_address, type(exc).__name__, reason)
 
 
 class _Listener6(_Listener):
     address_family = socket.AF_INET6
-
-
-def _refuse_busy(sock: socket.socket) -> None:
-    body = b"503 too many clients; try again later\n"
-    head = (
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
-        f"Content-Length: {len(body)}\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
-    )
-    with contextlib.suppress(OSError):
-        sock.setblocking(False)  # never wait on a client in the accepting thread
-        sock.send(head.encode() + body)
-    with contextlib.suppress(OSError):
-        sock.shutdown(socket.SHUT_RDWR)
-    sock.close()
-
-
-class _BoundedReader:
-    """The request's input, refusing to read a head longer than MAX_HEAD."""
-
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
-        self.left = MAX_HEAD
-
-    def readline(self, limit: int = -1) -> bytes:
-        want = self.left + 1 if limit < 0 else min(limit, self.left + 1)
-        line = self._stream.readline(want)
-        self.left -= len(line)
-        if self.left < 0:
-            raise http.client.LineTooLong(f"request head over {MAX_HEAD} bytes")
-        return line
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -383,13 +351,14 @@ class Handler(BaseHTTPRequestHandler):
     def setup(self) -> None:
         self.timeout = self.server.app.timeout  # type: ignore[misc]  # setup() applies it
         super().setup()
-        self.rfile = _BoundedReader(self.rfile)  # type: ignore[assignment]
+        self.rfile.close()  # the buffered file setup() made: a head has a deadline instead
+        self.rfile = HeadReader(self.connection, self.timeout)  # type: ignore[assignment]
         self.handled = 0
         self.client = f"{self.client_address[0]}:{self.client_address[1]}"
         self._code_counted = False
 
     def handle_one_request(self) -> None:
-        self.rfile.left = MAX_HEAD  # type: ignore[attr-defined]
+        self.rfile.start()  # type: ignore[attr-defined]
         self._code_counted = False
         self.command, self.request_version, self.requestline = "", "", ""
         try:
@@ -404,6 +373,7 @@ class Handler(BaseHTTPRequestHandler):
             if not self.parse_request():
                 self.close_connection = True
                 return
+            self.rfile.done()  # type: ignore[attr-defined]
             self.handled += 1
             if self.handled >= MAX_REQUESTS:
                 self.close_connection = True
@@ -415,7 +385,7 @@ class Handler(BaseHTTPRequestHandler):
         except TimeoutError:
             self.close_connection = True
             self.server.app.timeouts += 1
-            self.log_error("no request within %s s", self.timeout)
+            self.log_error("no whole request head within %s s", self.timeout)
         except (ConnectionError, ClientGone, ValueError) as exc:
             self.close_connection = True
             self.log_error("client left: %s", exc)
@@ -438,10 +408,10 @@ class Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.reply(400, b"400 the target must be a path\n")
             return
-        if app.loopback and not _host_is_loopback(self.headers.get("Host", "")):
-            # DNS rebinding: a web page elsewhere must not read a loopback-only server
+        if not app.hosts.allows(self.headers.get("Host", "")):
+            # DNS rebinding: a web page elsewhere must not read this server as its own
             self.close_connection = True
-            self.reply(403, b"403 this server answers to localhost only (see --bind)\n")
+            self.reply(403, b"403 this server does not answer to that name (see --allow-host)\n")
             return
         target = urlsplit(self.path)
         try:
@@ -459,18 +429,17 @@ class Handler(BaseHTTPRequestHandler):
                 headers=(("WWW-Authenticate", 'Basic realm="vflow", charset="UTF-8"'),),
             )
             return
+        app.slots.trust(self.request)
         route = app.routes.get(path)
         if route is None:
             self.reply(404, b"404 not found\n")
             return
         if how == "query" and path in app.page_paths:
-            # the token leaves the address bar (and the history) for a cookie
-            token = query["token"]
-            cookie = f"{app.auth.cookie}={token}; HttpOnly; SameSite=Strict"
+            # the token leaves the address bar (and the history) for a session cookie
             self.reply(
                 303,
                 b"303 see ./\n",
-                headers=(("Location", "./"), ("Set-Cookie", cookie)),
+                headers=(("Location", "./"), ("Set-Cookie", app.auth.set_cookie())),
             )
             return
         route(Request(self, path, query))
@@ -513,8 +482,10 @@ class Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             self.reply(code, f"{code} {message or status.phrase}\n".encode())
 
+    # a ?token= in a request line is masked, control characters escaped, even at -vv
     def log_message(self, format: str, *args: Any) -> None:
-        self.server.app.log.debug("http: %s %s", self.client, format % args)
+        self.server.app.log.debug("http: %s %s", self.client, for_log(format % args))
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        self.server.app.log.debug('http: %s "%s" %s', self.client, self.requestline, code)
+        line = for_log(self.requestline)
+        self.server.app.log.debug('http: %s "%s" %s', self.client, line, code)

@@ -46,6 +46,8 @@ class StreamServer:
         bind: str = "127.0.0.1",
         port: int = 8080,
         token: str | None = None,
+        no_token: bool = False,
+        allow_hosts: tuple[str, ...] = (),
         quality: int = 80,
         max_fps: float | None = None,
         max_clients: int = 64,
@@ -82,6 +84,8 @@ class StreamServer:
                 bind=bind,
                 port=port,
                 token=token,
+                no_token=no_token,
+                allow_hosts=allow_hosts,
                 max_clients=max_clients,
                 timeout=timeout,
                 log=log,
@@ -91,6 +95,7 @@ class StreamServer:
             raise
         self.log = self.server.log
         self._rates: deque[tuple[float, int]] = deque(maxlen=4)
+        self._status_lock = threading.Lock()  # the ticker, the stage and viewers publish
         self._ticker = threading.Thread(target=self._tick, name="serve-status", daemon=True)
         self.server.start()
         self._ticker.start()
@@ -166,19 +171,23 @@ class StreamServer:
             return 0.0
         return (rates[-1][1] - rates[0][1]) / (rates[-1][0] - rates[0][0])
 
-    def _publish_status(self) -> None:
+    def _publish_status(self, *, now: bool = True) -> None:
+        """The status, once a second, and at once when a viewer comes or goes (the page
+        counts itself among them)."""
         b = self.broadcaster
-        self.status.publish(
-            {
-                "name": self.title,
-                "fps": round(self._fps(), 2),
-                "frames": b.seen,
-                "packets": self.packets,
-                "viewers": b.viewers,
-                "encoded": b.encoded + b.passed,
-                "ended": self.ended,
-            }
-        )
+        with self._status_lock:
+            fps = self._fps() if now else (self.status.value or {}).get("fps", 0.0)
+            self.status.publish(
+                {
+                    "name": self.title,
+                    "fps": round(fps, 2),
+                    "frames": b.seen,
+                    "packets": self.packets,
+                    "viewers": b.viewers,
+                    "encoded": b.encoded + b.passed,
+                    "ended": self.ended,
+                }
+            )
 
     # -- routes ----------------------------------------------------------------------------
 
@@ -194,17 +203,26 @@ class StreamServer:
         if not request.start(CONTENT_TYPE, headers=(("Pragma", "no-cache"),)):
             return
         last: Any = None
-        with b.watching():
+        with _Counted(self, b):
             # a new viewer starts at the newest frame, not at one encoded for a viewer
             # that left long ago
             after = max(b.seen, 1) - 1
             try:
                 request.write(b"--" + BOUNDARY + b"\r\n")
+                shown = False  # the last frame, once the input has ended
                 while not request.closing.is_set():
                     jpeg = b.next(last.number if last else after, 1.0)
                     if jpeg is None:
                         if b.closed or (self.ended and not self.keep_last):
                             return
+                        if request.gone():  # no frame to send finds it out: look
+                            return
+                        if not shown and self.ended and last is not None and last.number >= b.seen:
+                            # a browser shows a part only once the next one begins, and
+                            # no frame comes any more: the next part's headers (the same
+                            # picture's, never sent) make it show this one (--wait)
+                            request.write(last.part())
+                            shown = True
                         continue
                     if last is not None:
                         b.skipped += jpeg.index - last.index - 1
@@ -317,3 +335,19 @@ class StreamServer:
             *self.server.families(labels),
             *metrics.process_families(),
         ]
+
+
+class _Counted:
+    """A viewer's stream: counted by the broadcaster, and the status says so at once."""
+
+    def __init__(self, server: StreamServer, broadcaster: Broadcaster) -> None:
+        self.server = server
+        self.watch = broadcaster.watching()
+
+    def __enter__(self) -> None:
+        self.watch.__enter__()
+        self.server._publish_status(now=False)
+
+    def __exit__(self, *exc: Any) -> None:
+        self.watch.__exit__(*exc)
+        self.server._publish_status(now=False)
