@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import click
 
 from vflow_cli.stage import Packet, processor
-from vflow_cli.vision.counting import classes_option, name_argument
+from vflow_cli.vision.counting import classes_option, name_argument, report_option
 
 
 def _segment(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -44,6 +44,7 @@ def _segment(ctx: click.Context, param: click.Parameter, value: str) -> str:
     show_default=True,
     help="Send an 'event' packet after the frame of each crossing.",
 )
+@report_option
 def line(
     packets: Iterator[Packet],
     name: str,
@@ -52,6 +53,7 @@ def line(
     classes: str | None,
     forget: float,
     events: bool,
+    report: float | None,
 ) -> Iterator[Packet]:
     """Count tracked ids crossing the segment X1,Y1-X2,Y2 in each direction, as NAME.
 
@@ -75,12 +77,18 @@ def line(
     the stream one {"kind": "summary", "lines": {NAME: {...}}}. Several `line` stages in a
     row each add their own NAME.
 
+    With --report 60s, one {"kind": "report", "line": NAME, "t0", "t1", "in", "out",
+    "frames"} per minute of media time (t0 <= t < t1, from t = 0), intervals without a
+    crossing included, sent before the first frame after the interval (the last one at end
+    of input): `vflow print --kind report --format csv` is a table of crossings a minute.
+
     \b
       vflow read hall.mp4 | vflow detect | vflow track \\
           | vflow line door 400,0,400,576 | vflow print --kind event
       ... | vflow line a 0,300,768,300 | vflow line b 200,0,200,576 | vflow annotate
+      ... | vflow line door 400,0,400,576 --report 1m | vflow print --kind report --format csv
     """
-    from vflow_cli.vision.counting import Counting
+    from vflow_cli.vision.counting import Counting, Intervals
     from vflow_cli.vision.geometry import Segment, parse_segment, plain
     from vflow_cli.vision.lines import IN, OUT, LineCounter
 
@@ -89,11 +97,17 @@ def line(
     shown = [plain(v) for v in ends]
     counter = LineCounter(segment, band=band, forget=forget)
     counting = Counting("line", name, "lines", classes, segment.meets_rect)
+    intervals = Intervals("line", name, report or 0.0, lambda: {IN: 0, OUT: 0, "frames": 0})
     for packet, feet in counting.frames_of(packets):
         if feet is None:
             yield packet
             continue
         crossings = counter.update(feet.points, feet.now)
+        if report:
+            yield from intervals.tick(feet.now)
+            intervals.tally["frames"] += 1
+            for _, direction in crossings:
+                intervals.tally[direction] += 1
         counting.record(
             packet, {"points": list(shown), IN: counter.counts[IN], OUT: counter.counts[OUT]}
         )
@@ -101,6 +115,8 @@ def line(
         if events:
             for ident, direction in crossings:
                 yield counting.event(packet, feet, "cross", ident, direction=direction)
+    if report:
+        yield from intervals.finish()
     summary = {
         "points": shown,
         IN: counter.counts[IN],

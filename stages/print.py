@@ -70,7 +70,8 @@ def _cell(value: Any, dumps: Any) -> str:
     type=click.Choice(("json", "csv")),
     default="json",
     show_default=True,
-    help="json: one JSON object per line; csv: a header row, then one row per packet (needs -f).",
+    help="json: one JSON object per line; csv: a header row, then one row per packet (the "
+    "columns: -f, else the fields of the first packet printed).",
 )
 @click.option(
     "--header/--no-header",
@@ -90,23 +91,28 @@ def print_(
     -f picks fields; a field is a key of the packet or, failing that, a dotted path into
     it (lines.door.in, zones.till.occupancy, objects.0.box), printed under that name.
     --format csv prints the chosen fields as CSV rows for a spreadsheet or a plot: an
-    absent field is an empty cell, a map or list a JSON cell.
+    absent field is an empty cell, a map or list a JSON cell. Without -f, the columns are
+    the fields of the first packet printed (its image left out), which suits packets of one
+    shape: `--kind report` after `line --report` or `zone --report` is a table as it is.
 
     \b
       vflow int 0 40 | vflow sum | vflow print | tail -n 1
       vflow testcard --frames 3 | vflow print --kind frame | jq .seq
       ... | vflow line door 400,0,400,576 | vflow print --kind frame --format csv \\
           -f t -f lines.door.in -f lines.door.out > counts.csv
+      ... | vflow line door 400,0,400,576 --report 1m | vflow print --kind report --format csv
     """
-    if format_ == "csv" and not fields:
-        raise click.UsageError("--format csv needs the columns: give them with -f FIELD")
     write = sys.stdout.write
     rows = csv.writer(sys.stdout, lineterminator="\n") if format_ == "csv" else None
-    if rows is not None and header:
+    if rows is not None and header and fields:
         rows.writerow(fields)
     for packet in packets:
         if kinds and packet.get("kind") not in kinds:
             continue
+        if rows is not None and not fields:  # the first packet's fields are the columns
+            fields = tuple(str(key) for key in packet if key != "image")
+            if header:
+                rows.writerow(fields)
         values = [lookup(packet, f) for f in fields]
         if fields and all(v is MISSING for v in values):
             continue

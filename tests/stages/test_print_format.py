@@ -2,6 +2,7 @@ import csv
 import io
 import json
 
+import numpy as np
 from vflow_stages.print import MISSING, lookup
 
 from tests.helpers import pack, sh, vflow
@@ -61,9 +62,14 @@ def test_csv_rows_with_a_header_empty_cells_and_json_cells():
     assert bare.stdout == b"7\n"
 
 
-def test_csv_needs_fields():
-    result = vflow("print", "--format", "csv", input=pack([PACKET]))
-    assert result.returncode == 2 and b"-f FIELD" in result.stderr
+def test_csv_without_fields_takes_the_first_packet_s_fields_as_columns():
+    second = {"kind": "frame", "seq": 8, "image": np.zeros((2, 2), np.uint8), "extra": 1}
+    result = vflow("print", "--format", "csv", input=pack([PACKET, second]))
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.reader(io.StringIO(result.stdout.decode())))
+    assert rows[0] == ["kind", "seq", "lines", "objects", "a.b", "a"]
+    assert rows[1][:2] == ["frame", "7"] and rows[1][4] == "a key with a dot"
+    assert rows[2] == ["frame", "8", "", "", "", ""]  # its other fields are not columns
 
 
 def test_counts_over_time_as_csv_from_a_real_pipe(tmp_path):
