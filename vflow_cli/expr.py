@@ -28,7 +28,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "sum": sum,
     "round": round,
 }
-DEFAULTS: dict[str, list[Any]] = {"objects": []}  # a frame without detections has none: len(objects) is 0
+# a frame without detections has no objects field: len(objects) is 0 then
+DEFAULTS: dict[str, list[Any]] = {"objects": []}
 COMPARE: dict[type, Callable[[Any, Any], Any]] = {
     ast.Eq: operator.eq,
     ast.NotEq: operator.ne,
