@@ -170,7 +170,7 @@ def test_grid_lines_every_n_pixels_with_their_coordinates():
     inked = (image != GREY).any(axis=2) & ~lit
     assert inked[:30, 103:140].any() and inked[180:200, :40].any()
     assert not inked[60:180, 60:].any()  # no label in the middle of the picture
-    plain = list(annotate(iter([picture(640, 480)]), frozenset(), 20, None))[0]["image"]
+    (plain,) = [p["image"] for p in annotate(iter([picture(640, 480)]), frozenset(), 20, None)]
     assert (plain == GREY).all()  # no grid unless asked
 
 
