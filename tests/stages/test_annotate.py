@@ -179,3 +179,22 @@ def test_grid_through_real_pipes():
     assert result.statuses == [0, 0, 0], result.stderr
     bad = vflow("annotate", "--grid", "0", input=pack([]))
     assert bad.returncode == 2 and b"--grid" in bad.stderr
+
+
+def test_counts_are_drawn_over_people_s_labels():
+    """A person standing where a line's counts are written must not hide them: the counts
+    are drawn last. Their band keeps the line's colour where the person's label would be."""
+    from vflow_cli.vision.draw import id_colour, name_colour
+
+    line = {"door": {"points": [100, 200, 600, 200], "in": 3, "out": 1}}
+    alone = picture(768, 576, lines=line)
+    crowded = picture(768, 576, [person([95, 190, 300, 400], 7)], lines=line)
+    (bare,) = [p["image"] for p in draw([alone], trail=0)]
+    (busy,) = [p["image"] for p in draw([crowded], trail=0)]
+    band = (bare == name_colour("door")).all(axis=2)  # the counts' band, drawn alone ...
+    band[195:] = False  # ... above the line itself (the person's box may cross the line)
+    assert band.sum() > 500
+    # with the person there, every pixel of that band is still the line's colour ...
+    assert (busy[band] == name_colour("door")).all()
+    # ... while the person's label (id 7's colour) is drawn, just not over the counts
+    assert (busy == id_colour(7)).all(axis=2).sum() > 100
