@@ -8,7 +8,7 @@ from tests.scene import DOOR, HALL, SCENE, SCENE_FRAMES, SHORT, Walker, stream, 
 
 
 def run(points, walkers=SCENE, frames=SCENE_FRAMES, name="door", **options):
-    settings = {"band": 8.0, "classes": None, "forget": 30.0, "events": True, "report": None}
+    settings = {"band": 8.0, "classes": None, "forget": 30.0, "events": True, "report": None, "born": 0.0}
     settings.update(options)
     return list(line(stream(walkers, frames), name, points, **settings))
 
@@ -235,3 +235,32 @@ def test_a_huge_jump_in_time_is_one_report_not_millions():
     reports = intervals.tick(1e12)
     assert [(r["t0"], r["t1"]) for r in reports] == [(0, 1), (1, 1e12)]
     assert [(r["t0"], r["t1"]) for r in intervals.finish()] == [(1e12, 1e12 + 1)]
+
+
+def test_an_id_born_just_past_the_line_walking_away_has_crossed():
+    """The tracker lost someone at the line and found them a step later under a new id:
+    the crossing fell between the two ids. Born within --born pixels past the line (after
+    the first frame), walking away: a crossing; otherwise not."""
+    lost = Walker(1, [(0, 200, 300), (20, 390, 300)])  # walks right, lost 10 px before DOOR
+    found = Walker(2, [(22, 410, 300), (40, 600, 300)])  # found 10 px past it, walking on
+    assert crossings(run(DOOR, walkers=[lost, found])) == []  # neither id saw both sides
+    assert crossings(run(DOOR, walkers=[lost, found], born=24.0)) == [(2, "out")]
+    far = Walker(2, [(22, 440, 300), (40, 600, 300)])  # born 40 px past: not counted
+    assert crossings(run(DOOR, walkers=[lost, far], born=24.0)) == []
+    back = Walker(2, [(22, 410, 300), (30, 380, 300), (40, 200, 300)])  # walks back across
+    assert crossings(run(DOOR, walkers=[lost, back], born=24.0)) == [(2, "in")]
+    along = Walker(2, [(22, 410, 300), (40, 410, 500)])  # along the line, not away
+    assert crossings(run(DOOR, walkers=[lost, along], born=24.0)) == []
+    there = Walker(2, [(0, 410, 300), (40, 600, 300)])  # in the very first frame: not born
+    assert crossings(run(DOOR, walkers=[there], born=24.0)) == []
+    below = Walker(2, [(22, 110, 110), (40, 110, 300)])  # 10 px under the short segment
+    assert crossings(run(SHORT, walkers=[below], name="short", born=24.0), "short") == [
+        (2, "in")
+    ]  # born over the segment on its "in" side, walking down, away from it
+    aside = Walker(2, [(22, 320, 110), (40, 320, 300)])  # beside the segment's end
+    assert crossings(run(SHORT, walkers=[aside], name="short", born=24.0), "short") == []
+
+
+def test_the_shipped_default_counts_born_ids():
+    result = vflow("line", "door", DOOR, "--help")
+    assert b"[default: 24.0" in result.stdout
