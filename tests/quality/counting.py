@@ -66,14 +66,15 @@ def main() -> None:
     borns = args.born or [0.0, 12.0, 24.0, 36.0, 48.0]
     results = {born: evaluate(born, range(args.seeds)) for born in borns}
     keys = list(next(iter(results.values())))
-    print(f"{'line, direction':34} {'truth':>5} " + " ".join(f"born {b:g}".rjust(14) for b in borns))
+    heads = " ".join(f"born {b:g}".rjust(14) for b in borns)
+    print(f"{'line, direction':34} {'truth':>5} {heads}")
     for key in keys:
         truth = results[borns[0]][key][0]
-        cells = " ".join(f"{results[b][key][1]:6.1f} ±{results[b][key][2]:4.1f}".rjust(14) for b in borns)
+        cells = " ".join(
+            f"{results[b][key][1]:6.1f} ±{results[b][key][2]:4.1f}".rjust(14) for b in borns
+        )
         print(f"{key:34} {truth:5d} {cells}")
-    totals = " ".join(
-        f"{sum(v[2] for v in results[b].values()):14.1f}" for b in borns
-    )
+    totals = " ".join(f"{sum(v[2] for v in results[b].values()):14.1f}" for b in borns)
     print(f"{'sum of mean |error| per run':34} {'':5} {totals}")
 
 

@@ -8,7 +8,8 @@ from tests.scene import DOOR, HALL, SCENE, SCENE_FRAMES, SHORT, Walker, stream, 
 
 
 def run(points, walkers=SCENE, frames=SCENE_FRAMES, name="door", **options):
-    settings = {"band": 8.0, "classes": None, "forget": 30.0, "events": True, "report": None, "born": 0.0}
+    settings = {"band": 8.0, "classes": None, "forget": 30.0, "events": True, "report": None}
+    settings["born"] = 0.0
     settings.update(options)
     return list(line(stream(walkers, frames), name, points, **settings))
 
