@@ -9,8 +9,9 @@ libvpx in its wheel), on a thread of their own.
 Why a thread: the stage's own thread reads and unpacks the next packet while the previous
 frame is converted and encoded; PyAV releases the GIL inside FFmpeg. Measured against
 FFmpeg's own program fed through a pipe, on 300 frames of 640x360 (2 cores, same run):
-libx264 223 fps in process against 141 fps through `ffmpeg -f rawvideo -i -`; VP9
-(realtime) 259 fps against 33 fps with ffmpeg's defaults.
+libx264 223 fps in process against 141 fps through `ffmpeg -f rawvideo -i -` (preset
+medium; veryfast on a loaded machine 92-152 against 74-86). VP9 with libvpx's realtime
+settings: 259 fps (its default "good" deadline: 33 fps, too slow for a stream).
 
 Same interface as cv2.VideoWriter (isOpened, write, release), so `write` keeps one path
 for segments, a full disk and a cut input.
