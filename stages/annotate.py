@@ -21,6 +21,14 @@ def _parts(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -
 
 @processor(stateful=True)
 @click.option(
+    "--grid",
+    type=click.IntRange(min=4),
+    default=None,
+    metavar="N",
+    help="Draw a coordinate grid every N pixels, labelled, under everything else: where to "
+    "put a line's or a zone's points.",
+)
+@click.option(
     "--hide",
     multiple=True,
     metavar="PARTS",
@@ -44,7 +52,11 @@ def _parts(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -
     help="Size of text and strokes (1.0 suits 720 lines). Default: follows the frame height.",
 )
 def annotate(
-    packets: Iterator[Packet], hide: frozenset[str], trail: int, scale: float | None
+    packets: Iterator[Packet],
+    hide: frozenset[str],
+    trail: int,
+    scale: float | None,
+    grid: int | None = None,
 ) -> Iterator[Packet]:
     """Draw boxes, labels, scores, track ids, trails, lines and zones with their counts.
 
@@ -59,6 +71,7 @@ def annotate(
     \b
       vflow camera 0 | vflow detect | vflow track | vflow annotate | vflow show
       ... | vflow line door 400,0,400,576 | vflow annotate --hide scores | vflow write out.mp4
+      vflow read hall.mp4 --frames 1 | vflow annotate --grid 50 | vflow save . --name grid.png
     """
     from vflow_cli.colors import viewable
     from vflow_cli.images import VIEWS, pixels
@@ -79,6 +92,11 @@ def annotate(
             picture = picture.copy()
         if "colorspace" in packet:
             packet["colorspace"] = "bgr"
+        if grid:
+            from vflow_cli.vision.grid import draw_grid
+
+            style = painter.style(picture.shape[0])
+            draw_grid(picture, grid, style.font * 0.8, style.text)
         painter.paint(picture, packet, objects)
         packet["image"] = picture
         yield packet

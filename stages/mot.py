@@ -11,7 +11,7 @@ import click
 from vflow_cli.stage import Packet, StageError, consumer, log
 
 
-@consumer(pixels=False)
+@consumer(pixels=False, passes="pass_")
 @click.argument("file", metavar="FILE|-")
 @click.option(
     "--classes",
@@ -20,7 +20,16 @@ from vflow_cli.stage import Packet, StageError, consumer, log
     help="Write only objects with these labels or class numbers, comma-separated. "
     "Default: every tracked object.",
 )
-def mot(packets: Iterator[Packet], file: str, classes: str | None) -> None:
+@click.option(
+    "--pass",
+    "pass_",
+    is_flag=True,
+    help="Also pass every packet on, unchanged, so that mot can sit in the middle of a pipe "
+    "(FILE cannot be - then).",
+)
+def mot(
+    packets: Iterator[Packet], file: str, classes: str | None, pass_: bool = False
+) -> Iterator[Packet] | None:
     """Write tracks in MOTChallenge format to FILE (- for stdout), for scoring tools.
 
     One line per tracked object per frame: frame,id,x,y,w,h,score,-1,-1,-1, where x,y is
@@ -32,7 +41,19 @@ def mot(packets: Iterator[Packet], file: str, classes: str | None) -> None:
     \b
       vflow read MOT17-04.mp4 | vflow detect | vflow track | vflow mot tracks.txt
       vflow read clip.mp4 | vflow detect | vflow track | vflow mot - | head
+      ... | vflow track | vflow mot tracks.txt --pass | vflow annotate | vflow write out.mp4
     """
+    if pass_ and file == "-":
+        raise StageError("--pass sends the packets on stdout: give mot a FILE, not -")
+    if pass_:
+        return _passing(packets, file, classes)
+    for _ in _passing(packets, file, classes):
+        pass
+    return None
+
+
+def _passing(packets: Iterator[Packet], file: str, classes: str | None) -> Iterator[Packet]:
+    """Write the rows of every frame, yielding each packet once its rows are written."""
     from vflow_cli.videofile import check_writable
     from vflow_cli.vision.objects import objects_of, parse_classes, track_id, wanted
 
@@ -47,30 +68,30 @@ def mot(packets: Iterator[Packet], file: str, classes: str | None) -> None:
     frames = with_objects = rows = 0
     try:
         for packet in packets:
-            if packet.get("kind") != "frame":
-                continue
-            frames += 1
-            number = _frame_number(packet, frames)
-            objects = objects_of(packet)
-            with_objects += bool(objects)
-            lines = []
-            for obj in objects:
-                ident = track_id(obj)
-                if ident is None or not wanted(obj, labels):
-                    continue
-                x1, y1, x2, y2 = obj["box"]
-                score = obj.get("score")
-                if not isinstance(score, (int, float)):
-                    score = 1.0
-                lines.append(
-                    f"{number},{ident},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},"
-                    f"{score:.4f},-1,-1,-1\n"
-                )
-            if lines:
-                out.write("".join(lines))
-                rows += len(lines)
-                if file != "-":
-                    out.flush()
+            if packet.get("kind") == "frame":
+                frames += 1
+                number = _frame_number(packet, frames)
+                objects = objects_of(packet)
+                with_objects += bool(objects)
+                lines = []
+                for obj in objects:
+                    ident = track_id(obj)
+                    if ident is None or not wanted(obj, labels):
+                        continue
+                    x1, y1, x2, y2 = obj["box"]
+                    score = obj.get("score")
+                    if not isinstance(score, (int, float)):
+                        score = 1.0
+                    lines.append(
+                        f"{number},{ident},{x1:.2f},{y1:.2f},{x2 - x1:.2f},{y2 - y1:.2f},"
+                        f"{score:.4f},-1,-1,-1\n"
+                    )
+                if lines:
+                    out.write("".join(lines))
+                    rows += len(lines)
+                    if file != "-":
+                        out.flush()
+            yield packet
     finally:
         if file != "-":
             out.close()

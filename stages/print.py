@@ -15,13 +15,21 @@ from vflow_cli.stage import Packet, consumer
 MISSING = object()
 
 
+class Each(list):
+    """The values of one field in each element of a list (objects.id: the frame's ids)."""
+
+
 def lookup(packet: Packet, field: str) -> Any:
     """A field's value, or MISSING. FIELD is a key of the packet; failing that, a dotted
-    path through maps (by key) and lists (by index from 0, or from -1 for the last)."""
+    path through maps (by key) and lists (by index from 0, or from -1 for the last; a name
+    instead of an index goes into every element: objects.id is the list of their ids)."""
     if field in packet:
         return packet[field]
-    value: Any = packet
-    for part in field.split("."):
+    return _walk(packet, field.split("."))
+
+
+def _walk(value: Any, parts: list[str]) -> Any:
+    for i, part in enumerate(parts):
         if isinstance(value, dict):
             if part not in value:
                 return MISSING
@@ -29,8 +37,11 @@ def lookup(packet: Packet, field: str) -> Any:
         elif isinstance(value, (list, tuple)):
             try:
                 value = value[int(part)]
-            except (ValueError, IndexError):
+            except IndexError:
                 return MISSING
+            except ValueError:  # a name: the field of every element that has it
+                found = Each(v for v in (_walk(e, parts[i:]) for e in value) if v is not MISSING)
+                return found or MISSING
         else:
             return MISSING
     return value
@@ -44,6 +55,8 @@ def _cell(value: Any, dumps: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, (str, int, float)):
         return str(value)
+    if isinstance(value, Each):  # objects.id: "3;5;9"
+        return ";".join(_cell(item, dumps) for item in value)
     return dumps(value)
 
 
@@ -70,7 +83,15 @@ def _cell(value: Any, dumps: Any) -> str:
     type=click.Choice(("json", "csv")),
     default="json",
     show_default=True,
-    help="json: one JSON object per line; csv: a header row, then one row per packet (needs -f).",
+    help="json: one JSON object per line; csv: a header row, then one row per packet (the "
+    "columns: -f, else the fields of the first packet printed).",
+)
+@click.option(
+    "--explode",
+    metavar="FIELD",
+    default=None,
+    help="One row per element of this list field (objects: one per object), each with its "
+    "frame's seq, frame and t; -f then picks among the element's fields.",
 )
 @click.option(
     "--header/--no-header",
@@ -84,29 +105,45 @@ def print_(
     kinds: tuple[str, ...],
     format_: str,
     header: bool,
+    explode: str | None = None,
 ) -> None:
     """Print each packet as a line of JSON (or CSV): metadata in full, an image as shape and dtype.
 
     -f picks fields; a field is a key of the packet or, failing that, a dotted path into
     it (lines.door.in, zones.till.occupancy, objects.0.box), printed under that name.
     --format csv prints the chosen fields as CSV rows for a spreadsheet or a plot: an
-    absent field is an empty cell, a map or list a JSON cell.
+    absent field is an empty cell, a map or list a JSON cell, and a name that goes into
+    every element of a list gives their values joined by ';' (-f objects.id: "3;5;9",
+    the ids in the frame). Without -f, the columns are
+    the fields of the first packet printed (its image left out), which suits packets of one
+    shape: `--kind report` after `line --report` or `zone --report` is a table as it is.
 
     \b
       vflow int 0 40 | vflow sum | vflow print | tail -n 1
       vflow testcard --frames 3 | vflow print --kind frame | jq .seq
       ... | vflow line door 400,0,400,576 | vflow print --kind frame --format csv \\
           -f t -f lines.door.in -f lines.door.out > counts.csv
+      ... | vflow line door 400,0,400,576 --report 1m | vflow print --kind report --format csv
+      ... | vflow track | vflow print --explode objects --format csv > objects.csv
+
+    --explode objects makes one row per object, for a table of tracks: frame, t, id, box,
+    score, label and velocity (CSV columns without -f; seq too when there is no frame).
     """
-    if format_ == "csv" and not fields:
-        raise click.UsageError("--format csv needs the columns: give them with -f FIELD")
     write = sys.stdout.write
     rows = csv.writer(sys.stdout, lineterminator="\n") if format_ == "csv" else None
-    if rows is not None and header:
+    if rows is not None and header and fields:
         rows.writerow(fields)
-    for packet in packets:
+    for packet in _exploded(packets, explode) if explode else packets:
         if kinds and packet.get("kind") not in kinds:
             continue
+        if rows is not None and not fields and explode == "objects":
+            fields = tuple(k for k in (*CONTEXT, *OBJECT) if k != "seq" or "frame" not in packet)
+            if header:
+                rows.writerow(fields)
+        if rows is not None and not fields:  # the first packet's fields are the columns
+            fields = tuple(str(key) for key in packet if key != "image")
+            if header:
+                rows.writerow(fields)
         values = [lookup(packet, f) for f in fields]
         if fields and all(v is MISSING for v in values):
             continue
@@ -117,3 +154,20 @@ def print_(
         if fields:
             packet = {f: v for f, v in zip(fields, values, strict=True) if v is not MISSING}
         write(to_json(packet) + "\n")
+
+
+CONTEXT = ("seq", "frame", "t")  # what an exploded row keeps of its packet
+OBJECT = ("id", "box", "score", "label", "velocity")
+
+
+def _exploded(packets: Iterator[Packet], field: str) -> Iterator[Packet]:
+    """One packet per element of `field` (a list): the element's fields (a value that is
+    not a map goes under the field's name), with the packet's kind, seq, frame and t."""
+    for packet in packets:
+        items = lookup(packet, field)
+        settle(packet)
+        if not isinstance(items, (list, tuple)):
+            continue
+        context = {k: packet[k] for k in ("kind", *CONTEXT) if k in packet}
+        for item in items:
+            yield {**context, **item} if isinstance(item, dict) else {**context, field: item}

@@ -15,15 +15,31 @@ FORMATS = ("png", "jpg")
 
 
 def check_name(text: str) -> str:
-    try:
-        text.format(seq=0, n=0, ext="png")
-    except (KeyError, ValueError, IndexError) as exc:
-        raise click.BadParameter(
-            f"{text!r} is not a name template ({exc}); use {{seq}}, {{n}} and {{ext}}"
-        ) from None
-    if os.sep in text.format(seq=0, n=0, ext="png"):
+    from vflow_cli.template import check_template
+
+    check_template(text)
+    if os.sep in text:
         raise click.BadParameter(f"{text!r}: a name, not a path (DIR is given separately)")
     return text
+
+
+def file_name(template: str, packet: Packet, number: int, saved: int, ext: str) -> str:
+    """The file name for a frame: the template filled from its fields. A value from the
+    stream never makes a path: '/', NUL and control characters become '_'."""
+    from vflow_cli.images import frame_name
+    from vflow_cli.template import render
+
+    missing: set[str] = set()
+    fields = {**packet, "seq": number, "ext": ext}
+    name = render(template, fields, saved, missing)
+    if missing:
+        raise StageError(
+            f"{frame_name(packet)} has no field {sorted(missing)[0]!r} for --name {template!r}"
+        )
+    name = "".join("_" if c in (os.sep, "\0") or not c.isprintable() else c for c in name)
+    if name in ("", ".", "..") or len(name.encode()) > 255:
+        raise StageError(f"--name {template!r} makes {name[:60]!r} for {frame_name(packet)}")
+    return name
 
 
 @consumer
@@ -46,7 +62,8 @@ def check_name(text: str) -> str:
     default="{seq:06d}.{ext}",
     show_default=True,
     callback=checked(check_name),
-    help="File name template: {seq} (the frame's number), {n} (saved so far), {ext}.",
+    help="File name template: any field of the packet as `vflow stamp` takes it ({seq}, "
+    "{frame}, {t:.1f}, {time}), {n} (saved so far) and {ext}.",
 )
 def save(
     packets: Iterator[Packet],
@@ -59,11 +76,15 @@ def save(
     """Save frames as numbered image files in DIR (created if missing).
 
     JPEG frames from `vflow jpeg` are saved as they are when --format is jpg (no
-    re-encoding). Files already in DIR with the same names are overwritten.
+    re-encoding). Files already in DIR with the same names are overwritten. A frame that
+    lacks a field --name uses stops the stage (it would overwrite one file); a '/' in a
+    field's value becomes '_' (a name never leaves DIR).
 
     \b
       vflow read talk.mp4 | vflow save frames/ --every 25
       vflow camera 0 --frames 1 | vflow save . --format jpg --name snapshot.{ext}
+      vflow read walk.mp4 | vflow detect | vflow select 'len(objects) >= 8' \\
+          | vflow save busy/ --name 'f{frame:05d}-t{t:.1f}.{ext}'
     """
     import cv2
 
@@ -93,7 +114,7 @@ def save(
                 _make_directory(directory)  # only once a frame is there to save
             seq = packet.get("seq")
             number = seq if isinstance(seq, int) else seen - 1
-            path = os.path.join(directory, template.format(seq=number, n=saved, ext=format_))
+            path = os.path.join(directory, file_name(template, packet, number, saved, format_))
             if (
                 format_ == "jpg"
                 and isinstance(image, Encoded)

@@ -1,4 +1,4 @@
-"""write: encode frames into a video file (mp4, avi, mkv), optionally in segments. Streaming."""
+"""write: encode frames into a video file (mp4, webm, avi, mkv), maybe in segments. Streaming."""
 
 from __future__ import annotations
 
@@ -36,9 +36,19 @@ def free_bytes(path: str) -> int:
 class _Segments:
     """The open cv2.VideoWriter, and when to start the next file."""
 
-    def __init__(self, pattern: str, fourcc: str, fps: float, seconds: float | None) -> None:
+    def __init__(
+        self,
+        pattern: str,
+        fourcc: str,
+        fps: float,
+        seconds: float | None,
+        quality: int = 55,
+        bitrate: int | None = None,
+    ) -> None:
         self.pattern = pattern
         self.fourcc = fourcc
+        self.quality = quality
+        self.bitrate = bitrate
         self.fps = fps
         self.seconds = seconds
         self.writer: Any = None
@@ -69,9 +79,6 @@ class _Segments:
         return self.in_segment >= round(self.seconds * self.fps)
 
     def open(self, size: tuple[int, int], t: Any, wall: Any) -> None:
-        from vflow_cli.opencv import cv2_module, native_stderr_to_log
-
-        cv2 = cv2_module()
         self.close()
         when = wall if isinstance(wall, (int, float)) else time.time()
         name = self.name(when)
@@ -79,8 +86,7 @@ class _Segments:
             self.index += 1
         if free_bytes(name) < SPARE:
             raise DiskFull
-        with native_stderr_to_log():
-            writer = cv2.VideoWriter(name, cv2.VideoWriter.fourcc(*self.fourcc), self.fps, size)
+        writer = self._writer(name, size)
         if not writer.isOpened():
             if free_bytes(name) < SPARE:
                 raise DiskFull
@@ -95,6 +101,24 @@ class _Segments:
         self.files.append(name)
         log.info("writing %s (%s, %dx%d, %g fps)", name, self.fourcc, *size, self.fps)
 
+    def _writer(self, name: str, size: tuple[int, int]) -> Any:
+        """An open writer (cv2.VideoWriter's interface): PyAV's for h264, vp9 and vp8."""
+        from vflow_cli.opencv import cv2_module, native_stderr_to_log
+        from vflow_cli.videofile import is_av
+
+        if is_av(self.fourcc):
+            from vflow_cli.videoencoder import AvWriter
+
+            try:
+                return AvWriter(name, self.fourcc, self.fps, size, self.quality, self.bitrate)
+            except Exception as exc:
+                if free_bytes(name) < SPARE:
+                    raise DiskFull from None
+                raise StageError(f"cannot write {name} with {self.fourcc}: {exc}") from None
+        cv2 = cv2_module()
+        with native_stderr_to_log():
+            return cv2.VideoWriter(name, cv2.VideoWriter.fourcc(*self.fourcc), self.fps, size)
+
     def write(self, picture: Any) -> None:
         """Write one frame, unless the disk is about to be full: OpenCV's writer reports no
         error when it is, and leaves a file without its index. Stopping while there is room
@@ -102,39 +126,81 @@ class _Segments:
 
         The file's size lags behind the frames written by what FFmpeg holds in its output
         buffer (32 KiB; 256 KiB for Matroska), so the room needed is the largest step the
-        file has grown by at once, plus three frames and the container's index."""
+        file has grown by at once, plus three frames and the container's index; and for
+        PyAV's encoder, the frames still in its queue and in the encoder."""
         try:
             size = os.path.getsize(self.files[-1])
         except OSError:
             size = 0
+        done = getattr(self.writer, "muxed", self.in_segment)  # frames that reached FFmpeg
         if size != self.seen_size:
             self.step = max(self.step, size - self.seen_size)
-            self.seen_size, self.seen_frames = size, self.in_segment
+            self.seen_size, self.seen_frames = size, done
         # until something is measured, assume 8:1 compression
         per_frame = size / self.seen_frames if self.seen_frames and size else picture.nbytes / 8
-        needed = SPARE + self.step + 3 * per_frame + INDEX_PER_FRAME * (self.in_segment + 1)
+        coming = 3 + self.in_segment - done
+        needed = SPARE + self.step + coming * per_frame + INDEX_PER_FRAME * (self.in_segment + 1)
         if free_bytes(self.files[-1]) < needed:
             raise DiskFull
-        self.writer.write(picture)
+        try:
+            self.writer.write(picture)
+        except OSError as exc:  # PyAV's encoder thread failed
+            if free_bytes(self.files[-1]) < needed:
+                raise DiskFull from None
+            raise StageError(f"{self.files[-1]}: {exc}") from None
         self.in_segment += 1
         self.frames += 1
 
     def close(self) -> None:
         if self.writer is not None:
-            self.writer.release()  # writes the index: the file plays
-            self.writer = None
+            writer, self.writer = self.writer, None
+            try:
+                writer.release()  # writes the index: the file plays
+            except OSError as exc:
+                if free_bytes(self.files[-1]) >= 4096:
+                    raise StageError(f"{self.files[-1]}: {exc}") from None
+                self.full = True
             if free_bytes(self.files[-1]) < 4096:
                 self.full = True  # the disk filled up anyway: the file may be cut short
+
+
+def _bitrate(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    text = value.strip().lower()
+    scale = {"k": 1000, "m": 1000_000}.get(text[-1:], 1)
+    try:
+        rate = float(text[:-1] if scale > 1 else text) * scale
+    except ValueError:
+        rate = 0
+    if not 1000 <= rate <= 1e9:
+        raise click.BadParameter(f"{value!r} is not a bit rate from 1k to 1000M (800k, 2M)")
+    return int(rate)
 
 
 @consumer
 @click.argument("file", metavar="FILE")
 @click.option(
     "--codec",
-    metavar="FOURCC",
+    metavar="CODEC",
     default=None,
-    help="Codec FOURCC: mp4v, MJPG, XVID, FFV1 (lossless). Default: by extension "
-    "(.mp4/.mov mp4v, .avi MJPG, .mkv FFV1). H.264 (avc1) cannot be written.",
+    help="h264, vp9, vp8 (what browsers play), or an OpenCV FOURCC: mp4v, MJPG, XVID, FFV1 "
+    "(lossless). Default: by extension (.mp4/.mov h264, .webm vp9, .avi MJPG, .mkv FFV1).",
+)
+@click.option(
+    "--quality",
+    type=click.IntRange(1, 100),
+    default=55,
+    show_default=True,
+    help="h264, vp9, vp8: constant quality, higher is better and larger (55 is x264's "
+    "own default, CRF 23; the scale maps onto each encoder's CRF).",
+)
+@click.option(
+    "--bitrate",
+    metavar="RATE",
+    default=None,
+    callback=_bitrate,
+    help="h264, vp9, vp8: aim at RATE bits a second (800k, 2M) instead of a quality.",
 )
 @rate_option(f"Frame rate of the file. Default: the stream's, else {DEFAULT_FPS:g}.")
 @click.option(
@@ -160,6 +226,8 @@ def write(
     fps: float | None,
     segment: float | None,
     meta_path: str | None,
+    quality: int = 55,
+    bitrate: int | None = None,
 ) -> None:
     """Write frames to a video file; the codec follows the extension.
 
@@ -170,19 +238,33 @@ def write(
     this one died), the file is finalised too, and the message says what it holds. The
     frame rate comes from the stream announcement.
 
+    By extension: .mp4 (and .mov, .m4v) H.264 and .webm VP9, which browsers play (through
+    PyAV, encoding on a thread of its own, at --quality or --bitrate; width and height are
+    made even by repeating the last column or row); .avi Motion JPEG; .mkv FFV1, lossless
+    and about 60 times larger than H.264.
+
     \b
       vflow camera 0 --duration 60 | vflow write clip.mp4
+      vflow read big.mkv | vflow resize 1280x-1 | vflow write --quality 70 web.webm
       vflow read in.mp4 | vflow gray | vflow write --codec MJPG grey.avi
       vflow camera 0 | vflow write 'cam-%Y%m%d-%H%M%S.mkv' --segment 600 --meta cam.jsonl
     """
     from vflow_cli.framing import StreamError
     from vflow_cli.images import to_json, viewable_picture
     from vflow_cli.opencv import cv2_module
-    from vflow_cli.videofile import check_writable, codec_for, probe_codec, segment_name
+    from vflow_cli.videofile import (
+        check_writable,
+        codec_for,
+        is_av,
+        probe_codec,
+        segment_name,
+    )
 
     first = segment_name(file, 0, time.time()) if segment else file
     check_writable(first)
     fourcc = codec_for(file, codec)
+    if not is_av(fourcc) and (bitrate is not None or quality != 55):
+        raise StageError(f"--quality and --bitrate are for h264, vp9 and vp8, not {fourcc}")
     probe_codec(first, fourcc)
     meta: IO[str] | None = None
     if meta_path is not None:
@@ -220,7 +302,7 @@ def write(
                         "(set it with --fps)",
                         DEFAULT_FPS,
                     )
-                out = _Segments(file, fourcc, rate or DEFAULT_FPS, segment)
+                out = _Segments(file, fourcc, rate or DEFAULT_FPS, segment, quality, bitrate)
             height, width = picture.shape[:2]
             t = packet.get("t")
             if out.due(t):

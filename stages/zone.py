@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import click
 
 from vflow_cli.stage import Packet, processor
-from vflow_cli.vision.counting import classes_option, name_argument
+from vflow_cli.vision.counting import classes_option, name_argument, report_option
 
 
 def _corners(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -45,6 +46,7 @@ def _corners(ctx: click.Context, param: click.Parameter, value: tuple[str, ...])
     show_default=True,
     help="Send an 'event' packet after the frame of each entry and exit.",
 )
+@report_option
 def zone(
     packets: Iterator[Packet],
     name: str,
@@ -53,6 +55,7 @@ def zone(
     timeout: float,
     classes: str | None,
     events: bool,
+    report: float | None,
 ) -> Iterator[Packet]:
     """Count tracked ids inside the polygon X,Y X,Y X,Y... as NAME: occupancy, entries, exits.
 
@@ -73,12 +76,20 @@ def zone(
     occupancy, dwell statistics over all visits (open ones until last seen) and each id's
     visits and dwell. Several `zone` stages in a row each add their own NAME.
 
+    With --report 60s, one {"kind": "report", "zone": NAME, "t0", "t1", "entries", "exits",
+    "peak", "mean", "frames"} per minute of media time (t0 <= t < t1, from t = 0): entries
+    and exits in it, the highest occupancy and the mean over its frames (an interval
+    without frames: the occupancy it began with), intervals without a visit included, sent
+    before the first frame after the interval (the last one at end of input).
+
     \b
       vflow camera 0 | vflow detect | vflow track \\
           | vflow zone till 100,300 400,300 400,560 100,560 | vflow annotate | vflow show
       ... | vflow zone till 100,300 400,300 400,560 100,560 | vflow print --kind summary
+      ... | vflow zone till 100,300 400,300 400,560 100,560 --report 5m \\
+          | vflow print --kind report --format csv
     """
-    from vflow_cli.vision.counting import Counting
+    from vflow_cli.vision.counting import Counting, Intervals
     from vflow_cli.vision.geometry import Polygon, parse_polygon, plain
     from vflow_cli.vision.zones import ZoneCounter
 
@@ -87,11 +98,37 @@ def zone(
     shown = [[plain(x), plain(y)] for x, y in points]
     counter = ZoneCounter(polygon, band=band, timeout=timeout)
     counting = Counting("zone", name, "zones", classes, polygon.meets_rect)
+
+    def fresh() -> dict[str, Any]:
+        occupancy = counter.occupancy
+        return {"entries": 0, "exits": 0, "peak": occupancy, "sum": 0, "frames": 0, "at": occupancy}
+
+    def close(tally: dict[str, Any]) -> dict[str, Any]:
+        frames = tally["frames"]
+        mean = tally["sum"] / frames if frames else tally["at"]
+        return {
+            "entries": tally["entries"],
+            "exits": tally["exits"],
+            "peak": tally["peak"],
+            "mean": round(float(mean), 3),
+            "frames": frames,
+        }
+
+    intervals = Intervals("zone", name, report or 0.0, fresh, close)
     for packet, feet in counting.frames_of(packets):
         if feet is None:
             yield packet
             continue
+        if report:
+            yield from intervals.tick(feet.now)
         changes = counter.update(feet.points, feet.now)
+        if report:
+            tally = intervals.tally
+            tally["entries"] += sum(what == "enter" for what, _, _ in changes)
+            tally["exits"] += sum(what == "exit" for what, _, _ in changes)
+            tally["peak"] = max(tally["peak"], counter.occupancy)
+            tally["sum"] += counter.occupancy
+            tally["frames"] += 1
         counting.record(
             packet,
             {
@@ -106,5 +143,7 @@ def zone(
         if events:
             for what, ident, details in changes:
                 yield counting.event(packet, feet, what, ident, **details)
+    if report:
+        yield from intervals.finish()
     summary = {"polygon": shown, **counter.summary(), "frames": counting.frames}
     yield {"kind": "summary", "zones": {name: summary}}

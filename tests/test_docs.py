@@ -213,3 +213,39 @@ def test_the_stage_page_example_is_a_working_stage(tmp_path):
     bad = sh(f"vflow testcard --frames 1 | {sys.executable} {script} --by 999 | vflow null")
     assert bad.statuses[1] == 1
     assert b"brighten.py: --by 999 is out of -255..255\n" in bad.stderr
+
+
+def _readme_stage(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    code = text.split("## Writing a stage")[1].split("```python\n")[1].split("```")[0]
+    script = tmp_path / "brighten_readme.py"
+    script.write_text(code)
+    return script
+
+
+def _page_stage(tmp_path):
+    page = (MAN / "vflow-stage.7").read_text()
+    code = page.split("BEGIN EXAMPLE")[1].split("\n", 1)[1].split('.\\" END EXAMPLE')[0]
+    script = tmp_path / "brighten_page.py"
+    script.write_text(code.replace("\\-", "-"))
+    return script
+
+
+@pytest.mark.parametrize("where", [_readme_stage, _page_stage], ids=["readme", "stage.7"])
+@pytest.mark.parametrize("compress", ["", "| vflow jpeg --quality 100 "], ids=["raw", "jpeg"])
+def test_the_documented_stages_brighten_raw_and_compressed_frames(tmp_path, where, compress):
+    """Both documented example stages run on raw frames and on frames compressed by
+    `vflow jpeg` (they once died on the latter: 'Encoded' object has no attribute 'astype')."""
+    from tests.helpers import unpack
+
+    script = where(tmp_path)
+    source = "vflow testcard --size 32x16 --frames 3 "
+    result = sh(f"{source}{compress}| {sys.executable} {script} --by 60")
+    assert result.statuses == ([0, 0] if not compress else [0, 0, 0]), result.stderr
+    assert TRACEBACK not in result.stderr and b"error" not in result.stderr
+    before = [p["image"] for p in unpack(sh(f"{source}{compress}| vflow unjpeg").stdout)[1:]]
+    after = [p["image"] for p in unpack(result.stdout)[1:]]
+    assert len(after) == 3
+    for a, b in zip(before, after, strict=True):
+        assert b.shape == a.shape and b.dtype == a.dtype
+        assert (b.astype(int) == (a.astype(int) + 60).clip(0, 255)).all()

@@ -56,6 +56,16 @@ STAGES = [
     ["print", "--format", "csv", "-f", "seq", "-f", "objects.0.box"],
     ["serve", "-p", "0", "-q"],
     ["serve-pass", "-p", "0", "-q"],
+    ["select", "len(objects) > 0 and t >= 0"],
+    ["tile", "2x2"],
+    ["print", "--explode", "objects", "--format", "csv"],
+    ["print", "--format", "csv", "-f", "objects.id"],
+    ["mot", "{tmp}/tracks.txt", "--pass"],
+    ["line", "door", "4,0,4,8", "--report", "1s"],
+    ["zone", "z", "0,0", "5,0", "5,5", "--report", "1s"],
+    ["annotate", "--grid", "4"],
+    ["write", "{tmp}/out.mp4"],
+    ["save", "{tmp}/saved", "--name", "{frame}-{t}.{ext}"],
 ]
 DTYPES = [
     "uint8",

@@ -66,7 +66,7 @@ class StageInfo:
     """What vflow knows about a stage: the graph, `--check` and the network worker read it.
     (A plain class, not a dataclass: importing dataclasses costs every stage's start-up.)"""
 
-    __slots__ = ("command", "function", "kind", "name", "pixels", "stateful")
+    __slots__ = ("command", "function", "kind", "name", "passes", "pixels", "stateful")
 
     def __init__(
         self,
@@ -77,6 +77,7 @@ class StageInfo:
         pixels: Pixels,  # False: it never looks at pixels (images may pass it by splice(2))
         stateful: Stateful,  # it keeps state across packets (a tracker, a counter); or a
         # function of its options (detect keeps a background model only with --model motion)
+        passes: str | None = None,  # a consumer's option that makes it pass packets on
     ) -> None:
         self.name = name
         self.kind = kind
@@ -84,6 +85,14 @@ class StageInfo:
         self.command = command
         self.pixels = pixels
         self.stateful = stateful
+        self.passes = passes
+
+    def kind_for(self, options: dict[str, Any]) -> str:
+        """The kind with these options: a consumer with its `passes` option set (mot
+        --pass) is a processor."""
+        if self.passes is not None and options.get(self.passes):
+            return "processor"
+        return self.kind
 
     def parse(self, args: list[str]) -> dict[str, Any]:
         """The function's options from a command line, as `vflow NAME ARGS` would parse
@@ -96,7 +105,9 @@ class StageInfo:
 
     def with_function(self, function: Callable[..., Any]) -> StageInfo:
         """The same stage running another function (a wrapper of its own)."""
-        return StageInfo(self.name, self.kind, function, self.command, self.pixels, self.stateful)
+        return StageInfo(
+            self.name, self.kind, function, self.command, self.pixels, self.stateful, self.passes
+        )
 
     def looks_at_pixels(self, options: dict[str, Any]) -> bool:
         return bool(self.pixels(options) if callable(self.pixels) else self.pixels)
@@ -117,7 +128,7 @@ class StageInfo:
         any packet source and sink (stdin and stdout by default). Exits the process."""
         lazy = source is None and not self.looks_at_pixels(options)
         run_stage(
-            self.kind,
+            self.kind_for(options),
             self.function,
             options,
             verbosity=verbosity,
@@ -132,20 +143,29 @@ REGISTRY: dict[str, click.Command] = {}
 INFO: dict[str, StageInfo] = {}
 
 
-def _register(fn: F, kind: str, name: str | None, pixels: Pixels, stateful: Stateful) -> F:
+def _register(
+    fn: F,
+    kind: str,
+    name: str | None,
+    pixels: Pixels,
+    stateful: Stateful,
+    passes: str | None = None,
+) -> F:
     name = name or fn.__name__.strip("_").replace("_", "-")
     info: StageInfo
 
     @functools.wraps(fn)
     def callback(verbose: int, quiet: int, debug: bool, **options: Any) -> None:
         lazy = not info.looks_at_pixels(options)
-        run_stage(kind, fn, options, verbosity=verbose - quiet, debug=debug, lazy=lazy)
+        run_stage(
+            info.kind_for(options), fn, options, verbosity=verbose - quiet, debug=debug, lazy=lazy
+        )
 
     callback.__click_params__ = list(getattr(fn, "__click_params__", []))  # type: ignore[attr-defined]
     command = click.command(name, cls=StageCommand, context_settings=CONTEXT)(
         common_options(callback)
     )
-    info = StageInfo(name, kind, fn, command, pixels, stateful)
+    info = StageInfo(name, kind, fn, command, pixels, stateful, passes)
     REGISTRY[name] = command
     INFO[name] = info
     return fn
@@ -158,6 +178,7 @@ def _decorator(kind: str):
         name: str | None = None,
         pixels: Pixels = True,
         stateful: Stateful = False,
+        passes: str | None = None,
     ) -> Any:
         """name: the command's name (default: the function's).
 
@@ -171,10 +192,13 @@ def _decorator(kind: str):
         stateful=True: what the stage does with a packet depends on the packets before it
         (a tracker, a counter, a running sum). Spread over workers it would be wrong, so
         `vflow graph` refuses `workers = N` on it, and so does `vflow worker`. A function
-        of the options may decide per run."""
+        of the options may decide per run.
+
+        passes="OPTION" (consumers): with that option set, the stage passes its packets on
+        and is a processor (`mot --pass`); its function then returns their iterator."""
         if fn is None:
-            return lambda f: _register(f, kind, name, pixels, stateful)
-        return _register(fn, kind, name, pixels, stateful)
+            return lambda f: _register(f, kind, name, pixels, stateful, passes)
+        return _register(fn, kind, name, pixels, stateful, passes)
 
     return decorate
 

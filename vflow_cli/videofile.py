@@ -7,38 +7,56 @@ import re
 import tempfile
 import time
 
+from vflow_cli.console import one_line
 from vflow_cli.opencv import cv2_module, native_stderr_to_log
 from vflow_cli.runner import StageError
 
-# What the opencv-python wheel's FFmpeg can write, by file extension. H.264 ('avc1', 'H264',
-# 'X264') has no encoder in that wheel; 'FFV1' is lossless.
+# By file extension: what browsers play (H.264 in MP4, VP9 in WebM), written through PyAV
+# (vflow_cli.videoencoder); what OpenCV's own FFmpeg writes (FOURCCs) for the rest.
 CODEC_BY_EXTENSION = {
-    ".mp4": "mp4v",
-    ".m4v": "mp4v",
-    ".mov": "mp4v",
+    ".mp4": "h264",
+    ".m4v": "h264",
+    ".mov": "h264",
+    ".webm": "vp9",
     ".avi": "MJPG",
     ".mkv": "FFV1",
 }
-NO_ENCODER = {"avc1", "h264", "x264", "avc3", "hev1", "hvc1", "h265", "x265"}
+# --codec names of the PyAV encoders, and the FOURCCs that mean them
+AV_CODECS = {"h264": "h264", "avc1": "h264", "x264": "h264", "vp9": "vp9", "vp90": "vp9"}
+AV_CODECS |= {"vp8": "vp8", "vp80": "vp8"}
+NO_ENCODER = {"avc3", "hev1", "hvc1", "h265", "x265", "hevc"}
+
+
+def is_av(codec: str) -> bool:
+    """Is this codec written through PyAV (rather than OpenCV's VideoWriter)?"""
+    return codec in ("h264", "vp9", "vp8")
 
 
 def codec_for(path: str, codec: str | None) -> str:
-    """The FOURCC to write `path` with: --codec, else by extension; StageError if unusable."""
+    """The codec to write `path` with: --codec, else by extension; StageError if unusable.
+    h264, vp9 and vp8 go through PyAV; any other is a FOURCC for OpenCV."""
     ext = os.path.splitext(path)[1].lower()
     if codec is None:
         if ext not in CODEC_BY_EXTENSION:
             known = ", ".join(sorted(CODEC_BY_EXTENSION))
             raise StageError(
                 f"no default codec for {ext or 'a file without an extension'!r}; "
-                f"use one of {known} or give --codec FOURCC"
+                f"use one of {known} or give --codec (h264, vp9, vp8, or a FOURCC)"
             )
         return CODEC_BY_EXTENSION[ext]
+    if codec.lower() in AV_CODECS:
+        chosen = AV_CODECS[codec.lower()]
+        if (ext == ".webm" and chosen == "h264") or (ext == ".avi" and is_av(chosen)):
+            raise StageError(f"a {ext} file cannot hold {chosen}; use .mp4 or .mkv")
+        return chosen
     if len(codec) != 4:
-        raise StageError(f"--codec {codec!r} is not a FOURCC (four characters, e.g. mp4v, MJPG)")
+        raise StageError(
+            f"--codec {codec!r} is neither h264, vp9, vp8 nor a FOURCC (four characters, "
+            "e.g. mp4v, MJPG, FFV1)"
+        )
     if codec.lower() in NO_ENCODER:
         raise StageError(
-            f"codec {codec!r} (H.264/H.265) cannot be written by OpenCV's bundled FFmpeg; "
-            "write mp4v, MJPG or FFV1 and re-encode with ffmpeg if you need it"
+            f"codec {codec!r} (H.265) cannot be written; use h264 (.mp4) or vp9 (.webm)"
         )
     return codec
 
@@ -46,10 +64,12 @@ def codec_for(path: str, codec: str | None) -> str:
 def probe_codec(path: str, fourcc: str) -> None:
     """Open a tiny writer with this codec and container in a scratch directory: StageError
     now, before any frame is consumed, rather than after the first one."""
+    ext = os.path.splitext(path)[1] or ".avi"
+    if is_av(fourcc):
+        return _probe_av(ext, fourcc)
     cv2 = cv2_module()
     import numpy as np
 
-    ext = os.path.splitext(path)[1] or ".avi"
     with tempfile.TemporaryDirectory(prefix="vflow-probe-") as scratch:
         target = os.path.join(scratch, "probe" + ext)
         with native_stderr_to_log():
@@ -65,6 +85,23 @@ def probe_codec(path: str, fourcc: str) -> None:
             f"cannot write codec {fourcc!r} into a {ext} file with this OpenCV; "
             "try mp4v (.mp4), MJPG (.avi) or FFV1 (.mkv)"
         )
+
+
+def _probe_av(ext: str, codec: str) -> None:
+    import numpy as np
+
+    from vflow_cli.videoencoder import AvWriter
+
+    with tempfile.TemporaryDirectory(prefix="vflow-probe-") as scratch:
+        try:
+            writer = AvWriter(os.path.join(scratch, "probe" + ext), codec, 10.0, (64, 48))
+            writer.write(np.zeros((48, 64, 3), np.uint8))
+            writer.release()
+        except Exception as exc:  # PyAV's errors name FFmpeg's reasons
+            raise StageError(
+                f"cannot write {codec} into a {ext} file: {one_line(str(exc))}; "
+                "try .mp4 (h264), .webm (vp9) or .mkv (FFV1)"
+            ) from None
 
 
 _COUNTER = re.compile(r"%0?\d*d")

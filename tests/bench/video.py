@@ -40,8 +40,29 @@ def rows() -> list[Row]:
             repeat=5,
         )
         ratio = decode / decode_peer
+        # .mp4 is H.264 (libx264 veryfast, CRF 23, through PyAV); the peer encodes the same
         chain, chain_peer = paired(
             f"vflow read {clip} | vflow resize 640x360 | vflow write {out}",
+            f"ffmpeg -v error -y -i {clip} -vf scale=640:360:flags=area -c:v libx264 "
+            f"-preset veryfast -crf 23 -pix_fmt yuv420p {peer_out}",
+        )
+        # the encoder alone, the same 640x360 frames and x264 settings: vflow's (PyAV, on a
+        # thread) against FFmpeg's own program fed raw frames through a pipe
+        recording, raw = folder / "small.vflow", folder / "small.bgr"
+        wall(f"vflow read {clip} | vflow resize 640x360 > {recording}", repeat=1)
+        wall(
+            f"ffmpeg -v error -y -i {clip} -vf scale=640:360:flags=area -f rawvideo "
+            f"-pix_fmt bgr24 {raw}",
+            repeat=1,
+        )
+        encode, encode_peer = paired(
+            f"vflow write {out} < {recording}",
+            f"cat {raw} | ffmpeg -v error -y -f rawvideo -pix_fmt bgr24 -s 640x360 -r 30 -i - "
+            f"-c:v libx264 -preset veryfast -crf 23 -pix_fmt yuv420p {peer_out}",
+        )
+        # the path .mp4 took before H.264: OpenCV's single-threaded MPEG-4 Part 2 writer
+        old, old_peer = paired(
+            f"vflow read {clip} | vflow resize 640x360 | vflow write {out} --codec mp4v",
             f"ffmpeg -v error -y -i {clip} -vf scale=640:360:flags=area -c:v mpeg4 -q:v 5 "
             f"{peer_out}",
         )
@@ -56,11 +77,28 @@ def rows() -> list[Row]:
             ratio <= 1.2,
         ),
         Row(
-            f"{FRAMES} frames 1080p: read | resize 640x360 | write .mp4",
+            f"{FRAMES} frames 1080p: read | resize 640x360 | write .mp4 (H.264)",
             chain,
             "s",
-            "ffmpeg -vf scale -c:v mpeg4",
+            "ffmpeg -vf scale -c:v libx264 veryfast",
             chain_peer,
+            "<= 1.3x",
+            chain / chain_peer <= 1.3,
+        ),
+        Row(
+            f"{FRAMES} frames 640x360: write .mp4 (H.264 through PyAV)",
+            encode,
+            "s",
+            "raw frames | ffmpeg -c:v libx264 (a pipe)",
+            encode_peer,
+            "reported (why PyAV)",
+        ),
+        Row(
+            f"{FRAMES} frames 1080p: read | resize 640x360 | write --codec mp4v",
+            old,
+            "s",
+            "ffmpeg -vf scale -c:v mpeg4",
+            old_peer,
             "reported",
         ),
     ]

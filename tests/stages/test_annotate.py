@@ -153,3 +153,48 @@ def test_wild_coordinates_are_drawn_not_a_crash():
     packet["zones"] = {"big": {"polygon": [[0, 0], [1e12, 0], [0, 1e12]]}}
     mask = changed(draw([packet])[0]["image"])
     assert mask[:, 5].any() and mask[25, :].any()
+
+
+def test_grid_lines_every_n_pixels_with_their_coordinates():
+    (out,) = list(annotate(iter([picture(640, 480)]), frozenset(), 20, None, 100))
+    image = out["image"]
+    lit = (image > GREY + 50).all(axis=2)  # grid lines: half-way to white
+    # every 100th column and row is a line from edge to edge (below the labels)
+    for x in (0, 100, 200, 300, 400, 500, 600):
+        assert lit[40:, x].all(), x
+    for y in (100, 200, 300, 400):
+        assert lit[y, 60:].all(), y
+    # nothing between the lines, away from the labels
+    assert not lit[101:200, 101:200].any() and not lit[201:300, 301:400].any()
+    # labels: text at the top right of each vertical line and above each horizontal one
+    inked = (image != GREY).any(axis=2) & ~lit
+    assert inked[:30, 103:140].any() and inked[180:200, :40].any()
+    assert not inked[60:180, 60:].any()  # no label in the middle of the picture
+    (plain,) = [p["image"] for p in annotate(iter([picture(640, 480)]), frozenset(), 20, None)]
+    assert (plain == GREY).all()  # no grid unless asked
+
+
+def test_grid_through_real_pipes():
+    result = sh("vflow testcard --frames 1 --size 320x240 | vflow annotate --grid 40 | vflow null")
+    assert result.statuses == [0, 0, 0], result.stderr
+    bad = vflow("annotate", "--grid", "0", input=pack([]))
+    assert bad.returncode == 2 and b"--grid" in bad.stderr
+
+
+def test_counts_are_drawn_over_people_s_labels():
+    """A person standing where a line's counts are written must not hide them: the counts
+    are drawn last. Their band keeps the line's colour where the person's label would be."""
+    from vflow_cli.vision.draw import id_colour, name_colour
+
+    line = {"door": {"points": [100, 200, 600, 200], "in": 3, "out": 1}}
+    alone = picture(768, 576, lines=line)
+    crowded = picture(768, 576, [person([95, 190, 300, 400], 7)], lines=line)
+    (bare,) = [p["image"] for p in draw([alone], trail=0)]
+    (busy,) = [p["image"] for p in draw([crowded], trail=0)]
+    band = (bare == name_colour("door")).all(axis=2)  # the counts' band, drawn alone ...
+    band[195:] = False  # ... above the line itself (the person's box may cross the line)
+    assert band.sum() > 500
+    # with the person there, every pixel of that band is still the line's colour ...
+    assert (busy[band] == name_colour("door")).all()
+    # ... while the person's label (id 7's colour) is drawn, just not over the counts
+    assert (busy == id_colour(7)).all(axis=2).sum() > 100

@@ -129,3 +129,40 @@ def test_a_face_pipeline_through_real_pipes(tmp_path):
 def test_bad_colour_is_a_usage_error():
     result = vflow("blur", "--method", "fill", "--colour", "red", input=pack([]))
     assert result.returncode == 2 and b"RRGGBB" in result.stderr
+
+
+def test_objects_of_other_classes_are_named_and_the_hidden_boxes_counted():
+    """`detect | blur` once hid nothing and said nothing: the person detector's boxes are no
+    faces. It warns (once) naming what the frames carry, and counts what it hid at the end."""
+    image = np.random.default_rng(2).integers(0, 255, (64, 96, 3), np.uint8)
+    person = {"box": [10, 10, 40, 60], "score": 0.9, "class": 0, "label": "person\x1b[2J"}
+    frames = [{"kind": "frame", "seq": i, "image": image, "objects": [person]} for i in range(3)]
+    out, stderr = blurred(frames)
+    assert [p["image"].tolist() for p in out] == [image.tolist()] * 3  # nothing hidden ...
+    lines = stderr.decode().splitlines()
+    warned = [line for line in lines if "none of --classes face" in line]
+    assert len(warned) == 1 and "frame 0 carries 1 object (person?[2J)" in warned[0]
+    assert "--classes person" in warned[0] and "\x1b" not in stderr.decode()
+    assert lines[-1] == "vflow blur: hid 0 boxes in 0 of 3 frames"
+    out, stderr = blurred(frames, "--classes", "*")
+    assert (out[0]["image"] != image).any()
+    assert stderr.decode().splitlines() == ["vflow blur: hid 3 boxes in 3 of 3 frames"]
+    _, quiet = blurred(frames, "-q")
+    assert quiet == b""
+
+
+def test_detect_then_blur_warns_then_hides_every_person_through_real_pipes(tmp_path):
+    """The bug as a user met it (`detect | blur`: the default --classes face matches no box
+    of the person detector), then the documented recipe that hides every person."""
+    source = f"vflow images {DATA / 'astronaut.png'} | vflow detect"
+    result = sh(f"{source} | vflow blur | vflow null")
+    assert result.statuses == [0, 0, 0, 0], result.stderr
+    assert b"vflow blur: frame 0 carries 1 object (person) but none of --classes face" in (
+        result.stderr
+    )
+    assert b"vflow blur: hid 0 boxes in 0 of 1 frames\n" in result.stderr
+    result = sh(f"{source} | vflow blur --classes person > {tmp_path}/out")
+    assert result.statuses == [0, 0, 0], result.stderr
+    assert result.stderr == b"vflow blur: hid 1 boxes in 1 of 1 frames\n"
+    (out,) = [p for p in unpack((tmp_path / "out").read_bytes()) if p.get("kind") == "frame"]
+    assert (out["image"] != cv2.imread(str(DATA / "astronaut.png"))).any()

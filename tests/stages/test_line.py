@@ -8,7 +8,9 @@ from tests.scene import DOOR, HALL, SCENE, SCENE_FRAMES, SHORT, Walker, stream, 
 
 
 def run(points, walkers=SCENE, frames=SCENE_FRAMES, name="door", **options):
-    settings = {"band": 8.0, "classes": None, "forget": 30.0, "events": True, **options}
+    settings = {"band": 8.0, "classes": None, "forget": 30.0, "events": True, "report": None}
+    settings["born"] = 0.0
+    settings.update(options)
     return list(line(stream(walkers, frames), name, points, **settings))
 
 
@@ -197,3 +199,69 @@ def test_declared_stateful():
     stateful = {name for name, info in INFO.items() if info.stateful}
     assert {"line", "zone", "annotate"} <= stateful
     assert not {"blur", "mot", "print"} & stateful
+
+
+def test_report_counts_each_direction_per_interval_empty_ones_included():
+    out = run(DOOR, report=2.0)
+    reports = [p for p in out if p.get("kind") == "report"]
+    assert [(r["t0"], r["t1"]) for r in reports] == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10)]
+    events = [p for p in out if p.get("kind") == "event"]
+    for r in reports:
+        assert r["line"] == "door" and r["frames"] == 20
+        for direction in ("in", "out"):
+            inside = [e for e in events if r["t0"] <= e["t"] < r["t1"]]
+            assert r[direction] == sum(e["direction"] == direction for e in inside)
+    assert sum(r["in"] for r in reports) == 3 and sum(r["out"] for r in reports) == 4
+    assert any(r["in"] == r["out"] == 0 for r in reports)  # a quiet interval is a row too
+
+
+def test_report_as_a_csv_table_through_real_pipes(tmp_path):
+    recording = tmp_path / "scene.vflow"
+    recording.write_bytes(pack(stream(SCENE, SCENE_FRAMES)))
+    result = sh(
+        f"vflow line door {DOOR} --report 5s < {recording} | vflow print --kind report --format csv"
+    )
+    assert result.statuses == [0, 0], result.stderr
+    rows = result.stdout.decode().splitlines()
+    assert rows[0] == "kind,line,t0,t1,in,out,frames"
+    assert [row.split(",")[2:4] for row in rows[1:]] == [["0.0", "5.0"], ["5.0", "10.0"]]
+    assert sum(int(row.split(",")[4]) for row in rows[1:]) == 3
+
+
+def test_a_huge_jump_in_time_is_one_report_not_millions():
+    from vflow_cli.vision.counting import Intervals
+
+    intervals = Intervals("line", "door", 1.0, lambda: {"in": 0})
+    assert intervals.tick(0.5) == []
+    reports = intervals.tick(1e12)
+    assert [(r["t0"], r["t1"]) for r in reports] == [(0, 1), (1, 1e12)]
+    assert [(r["t0"], r["t1"]) for r in intervals.finish()] == [(1e12, 1e12 + 1)]
+
+
+def test_an_id_born_just_past_the_line_walking_away_has_crossed():
+    """The tracker lost someone at the line and found them a step later under a new id:
+    the crossing fell between the two ids. Born within --born pixels past the line (after
+    the first frame), walking away: a crossing; otherwise not."""
+    lost = Walker(1, [(0, 200, 300), (20, 390, 300)])  # walks right, lost 10 px before DOOR
+    found = Walker(2, [(22, 410, 300), (40, 600, 300)])  # found 10 px past it, walking on
+    assert crossings(run(DOOR, walkers=[lost, found])) == []  # neither id saw both sides
+    assert crossings(run(DOOR, walkers=[lost, found], born=24.0)) == [(2, "out")]
+    far = Walker(2, [(22, 440, 300), (40, 600, 300)])  # born 40 px past: not counted
+    assert crossings(run(DOOR, walkers=[lost, far], born=24.0)) == []
+    back = Walker(2, [(22, 410, 300), (30, 380, 300), (40, 200, 300)])  # walks back across
+    assert crossings(run(DOOR, walkers=[lost, back], born=24.0)) == [(2, "in")]
+    along = Walker(2, [(22, 410, 300), (40, 410, 500)])  # along the line, not away
+    assert crossings(run(DOOR, walkers=[lost, along], born=24.0)) == []
+    there = Walker(2, [(0, 410, 300), (40, 600, 300)])  # in the very first frame: not born
+    assert crossings(run(DOOR, walkers=[there], born=24.0)) == []
+    below = Walker(2, [(22, 110, 110), (40, 110, 300)])  # 10 px under the short segment
+    assert crossings(run(SHORT, walkers=[below], name="short", born=24.0), "short") == [
+        (2, "in")
+    ]  # born over the segment on its "in" side, walking down, away from it
+    aside = Walker(2, [(22, 320, 110), (40, 320, 300)])  # beside the segment's end
+    assert crossings(run(SHORT, walkers=[aside], name="short", born=24.0), "short") == []
+
+
+def test_the_shipped_default_counts_born_ids():
+    result = vflow("line", "door", DOOR, "--help")
+    assert b"[default: 24.0" in result.stdout

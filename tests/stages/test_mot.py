@@ -56,3 +56,36 @@ def test_an_unwritable_file_is_one_line(tmp_path):
     result = vflow("mot", str(tmp_path / "no" / "such" / "dir.txt"), input=pack([]))
     assert result.returncode == 1
     assert b"does not exist" in result.stderr and b"Traceback" not in result.stderr
+
+
+def test_pass_sits_mid_pipe_writing_the_same_file_and_passing_every_packet(tmp_path):
+    recording = tmp_path / "scene.vflow"
+    recording.write_bytes(pack(stream(SCENE, SCENE_FRAMES)))
+    alone, passing = tmp_path / "alone.txt", tmp_path / "passing.txt"
+    assert vflow("mot", str(alone), input=recording.read_bytes()).returncode == 0
+    result = sh(f"vflow mot {passing} --pass < {recording} | vflow print --kind frame -f seq")
+    assert result.statuses == [0, 0], result.stderr
+    assert len(result.stdout.decode().splitlines()) == SCENE_FRAMES
+    assert passing.read_text() == alone.read_text() != ""
+    refused = vflow("mot", "-", "--pass", input=pack([]))
+    assert refused.returncode == 1 and b"give mot a FILE" in refused.stderr
+
+
+def test_pass_makes_mot_a_processor_in_a_graph(tmp_path):
+    recording = tmp_path / "scene.vflow"
+    recording.write_bytes(pack(stream(SCENE, 20)))
+    (tmp_path / "spec.toml").write_text(
+        f'[nodes.src]\ncommand = ["cat", "{recording}"]\nkind = "producer"\n'
+        '[nodes.mot]\nrun = ["mot", "t.txt", "--pass"]\nfrom = ["src"]\n'
+        '[nodes.out]\nrun = ["print", "--kind", "frame", "-f", "seq"]\nfrom = ["mot"]\n'
+    )
+    result = sh(f"cd {tmp_path} && vflow graph spec.toml")
+    assert result.statuses == [0], result.stderr
+    assert result.stdout.decode().count('"seq"') == 20
+    assert (tmp_path / "t.txt").read_text().count("\n") > 20
+    plain = tmp_path / "plain.toml"
+    plain.write_text((tmp_path / "spec.toml").read_text().replace(', "--pass"', ""))
+    refused = sh(f"cd {tmp_path} && vflow graph --check plain.toml")
+    assert refused.statuses == [1] and b"'mot', a consumer, which writes no packets" in (
+        refused.stderr
+    )

@@ -56,8 +56,31 @@ def test_errors_are_one_line(tmp_path):
     assert result.returncode == 1
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1 and lines[0].endswith("/file is not a directory")
-    bad = vflow("save", str(tmp_path), "--name", "{oops}", input=pack([frame(0)]))
+    bad = vflow("save", str(tmp_path), "--name", "{seq", input=pack([frame(0)]))
     assert bad.returncode == 2 and b"Traceback" not in bad.stderr
+    absent = vflow("save", str(tmp_path), "--name", "{oops}.{ext}", input=pack([frame(0)]))
+    assert absent.returncode == 1
+    assert absent.stderr.decode().splitlines() == [
+        "vflow save: frame 0 has no field 'oops' for --name '{oops}.{ext}'"
+    ]
+
+
+def test_names_from_any_field_never_leave_the_directory(tmp_path):
+    """--name takes any field as stamp does ({frame}, {t:.1f}, a label); values from the
+    stream are hostile: a '/' in one becomes '_'."""
+    packets = [
+        frame(i, t=i * 0.25, frame=130 + i, label=["../../escape", "a\x1bb"][i]) for i in range(2)
+    ]
+    result = vflow(
+        "save", str(tmp_path / "out"), "--name", "{frame}-{t:.1f}-{label}.{ext}",
+        input=pack(packets),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "130-0.0-.._.._escape.png",
+        "131-0.2-a_b.png",
+    ]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
 def test_refused_input_creates_no_directory(tmp_path):

@@ -19,7 +19,8 @@ from tests.scene import (
 
 
 def run(walkers=ZONE_SCENE, frames=ZONE_FRAMES, corners=LOBBY, name="lobby", **options):
-    settings = {"band": 8.0, "timeout": 3.0, "classes": None, "events": True, **options}
+    settings = {"band": 8.0, "timeout": 3.0, "classes": None, "events": True, "report": None}
+    settings.update(options)
     return list(zone(stream(walkers, frames), name, tuple(corners), **settings))
 
 
@@ -167,3 +168,50 @@ def test_classes_choose_what_counts():
     ]
     inside = frames_of(run(walkers=walkers, frames=3, classes="car"))[-1]["zones"]["lobby"]
     assert [i["id"] for i in inside["inside"]] == [2]
+
+
+def test_report_gives_entries_exits_peak_and_mean_occupancy_per_interval():
+    out = run(report=2.0)
+    reports = [p for p in out if p.get("kind") == "report"]
+    assert [(r["t0"], r["t1"]) for r in reports] == [(0, 2), (2, 4), (4, 6), (6, 8), (8, 10)]
+    for r in reports:
+        frames = range(int(r["t0"] * 10), int(r["t1"] * 10))
+        occupancy = [
+            sum(v.enter <= f and (v.exit is None or f < v.exit) for v in ZONE_VISITS)
+            for f in frames
+        ]
+        assert r["kind"] == "report" and r["zone"] == "lobby"
+        assert r["entries"] == sum(v.enter in frames for v in ZONE_VISITS)
+        assert r["exits"] == sum(v.exit in frames for v in ZONE_VISITS)
+        assert r["peak"] == max(occupancy)
+        assert r["mean"] == pytest.approx(sum(occupancy) / len(occupancy), abs=1e-3)
+        assert r["frames"] == 20
+    assert [r["entries"] for r in reports] == [4, 1, 0, 0, 0]  # quiet intervals included
+    # each report comes before the first frame after its interval
+    order = [(p["kind"], p.get("t", p.get("t1"))) for p in out if p["kind"] != "event"]
+    assert order.index(("report", 2.0)) == order.index(("frame", 2.0)) - 1
+
+
+def test_report_through_a_gap_in_time_and_as_a_csv_table(tmp_path):
+    """Intervals without frames are reported too (occupancy as it stood); print makes the
+    reports a table without -f."""
+    stay = [Walker(1, [(0, 700, 420), (99, 700, 420)])]
+    packets = [p for p in stream(stay, 10) if p["kind"] != "frame" or p["seq"] in (0, 1, 9)]
+    packets[-1] = dict(packets[-1], t=7.5)  # 0.0, 0.1, then 7.5: 1 s intervals 1-7 empty
+    recording = tmp_path / "gap.vflow"
+    recording.write_bytes(pack(packets))
+    result = sh(
+        f"vflow zone lobby {' '.join(LOBBY)} --report 1s < {recording} "
+        "| vflow print --kind report --format csv"
+    )
+    assert result.statuses == [0, 0], result.stderr
+    rows = result.stdout.decode().splitlines()
+    assert rows[0] == "kind,zone,t0,t1,entries,exits,peak,mean,frames"
+    assert rows[1] == "report,lobby,0.0,1.0,1,0,1,1.0,2"
+    assert rows[2:8] == [f"report,lobby,{t:.1f},{t + 1:.1f},0,0,1,1.0,0" for t in range(1, 7)]
+    assert rows[8] == "report,lobby,7.0,8.0,0,0,1,1.0,1" and len(rows) == 9
+
+
+def test_report_needs_a_positive_duration():
+    result = vflow("zone", "lobby", *LOBBY, "--report", "0s", input=pack([]))
+    assert result.returncode == 2 and b"longer than 0" in result.stderr

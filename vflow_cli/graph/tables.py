@@ -99,6 +99,13 @@ def node_from_table(name, table, line, lines, registry, infos, err) -> Node | No
         info = infos.get(stage)
         # a `vflow worker` node reads and writes NATS, not pipes: a source of nothing
         real = info.kind if info is not None else "producer" if stage in SERVICES else "processor"
+        if info is not None and info.passes is not None:  # mot --pass: a processor
+            import contextlib
+
+            import click
+
+            with contextlib.suppress(click.ClickException):  # reported below
+                real = info.kind_for(info.parse(argv_in[1:]))
         if kind is not None and kind != real:
             err(at("kind"), f"node '{name}': '{stage}' is a {real}, not a {kind}")
             bad = True

@@ -1,7 +1,9 @@
 """vision.counting: what `line` and `zone` share around their counters: frames in order, the
-tracked foot points of each frame, a running table in every frame packet, events after it.
+tracked foot points of each frame, a running table in every frame packet, events after it,
+and with --report a packet per interval of media time.
 
     packets ──> Counting.frames() ──(packet, Feet)──> the stage's counter ──> table + events
+                                                       Intervals ──> report per interval
 """
 
 from __future__ import annotations
@@ -45,6 +47,99 @@ def classes_option(fn: Callable[..., Any]) -> Callable[..., Any]:
         help="Count only objects with these labels or class numbers, comma-separated "
         "(person,car). Default: every tracked object.",
     )(fn)
+
+
+def report_option(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--report DURATION: a 'report' packet per interval of media time."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+        from vflow_cli.net.options import parse_duration
+
+        if value is None:
+            return None
+        seconds = parse_duration(value)
+        if not seconds > 0:
+            raise click.BadParameter(f"{value!r}: an interval must be longer than 0")
+        return seconds
+
+    return click.option(
+        "--report",
+        metavar="DURATION",
+        default=None,
+        callback=check,
+        help="Also send a 'report' packet per DURATION of media time (60s, 5m, 1h; "
+        "intervals from t = 0, empty ones too) with what happened in it; `vflow print "
+        "--kind report --format csv` makes a table of them.",
+    )(fn)
+
+
+class Intervals:
+    """Intervals of `every` seconds of media time, [k * every, (k + 1) * every), each
+    reported once the first frame after it arrives (and the last at end of input).
+
+    `fresh()` makes an interval's empty tally; the stage adds to `tally`. `tick(now)` closes
+    the intervals that ended before `now`, empty ones included, and returns their reports.
+    A jump of more than MAX_EMPTY intervals (a paused source, a damaged timestamp) is
+    reported as one interval, with a warning, rather than as millions of empty ones."""
+
+    MAX_EMPTY = 10_000
+
+    def __init__(
+        self,
+        stage: str,
+        name: str,
+        every: float,
+        fresh: Callable[[], dict[str, Any]],
+        close: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        self.head = {"kind": "report", stage: name}
+        self.stage = stage
+        self.every = every
+        self.fresh = fresh
+        self.close = close or (lambda tally: tally)
+        self.tally = fresh()
+        self.index: int | None = None  # the current interval's number k
+
+    def tick(self, now: float) -> list[Packet]:
+        """Reports of the intervals that end at or before `now`."""
+        k = int(now // self.every)
+        if self.index is None:
+            self.index = k
+            return []
+        reports: list[Packet] = []
+        if k <= self.index:  # within the interval (or time went back: it counts here)
+            return reports
+        reports.append(self._report(self.index, self.index + 1))
+        if k - self.index - 1 > self.MAX_EMPTY:
+            log.warning(
+                "%s %s: media time jumped from %g s to %g s; one report covers the gap",
+                self.stage,
+                self.head[self.stage],
+                (self.index + 1) * self.every,
+                now,
+            )
+            reports.append(self._report(self.index + 1, k))
+        else:
+            for gap in range(self.index + 1, k):
+                reports.append(self._report(gap, gap + 1))
+        self.index = k
+        return reports
+
+    def finish(self) -> list[Packet]:
+        """The report of the interval in progress at end of input (none without frames)."""
+        if self.index is None:
+            return []
+        return [self._report(self.index, self.index + 1)]
+
+    def _report(self, start: int, stop: int) -> Packet:
+        report = {
+            **self.head,
+            "t0": round(start * self.every, 6),
+            "t1": round(stop * self.every, 6),
+            **self.close(self.tally),
+        }
+        self.tally = self.fresh()
+        return report
 
 
 @dataclass

@@ -91,6 +91,7 @@ class Painter:
         self._seen: dict[int, int] = {}
         self._frames = 0
         self._styles: dict[int, Style] = {}
+        self._legends: list[tuple[str, tuple[int, int], Colour, bool]] = []
 
     def style(self, height: int) -> Style:
         style = self._styles.get(height)
@@ -103,6 +104,7 @@ class Painter:
         self._frames += 1
         style = self.style(image.shape[0])
         hide = self.hide
+        self._legends = []
         zones = packet.get("zones")
         if "zones" not in hide and isinstance(zones, dict):
             for name, zone in zones.items():
@@ -117,6 +119,9 @@ class Painter:
             self._trail(image, style, objects)
         for obj in objects:
             self._object(image, style, obj)
+        # the counts of lines and zones last, on top: no person's label can hide them
+        for text, corner, colour, centred in self._legends:
+            self._tag(image, style, text, corner, colour, centred)
 
     # -- objects ------------------------------------------------------------------------
 
@@ -219,9 +224,9 @@ class Painter:
         cv2.arrowedLine(image, start, tip, colour, style.thickness + 1, cv2.LINE_AA, 0, 0.3)
         if "counts" not in self.hide:
             text = f"{name}  in {line.get('in', 0)}  out {line.get('out', 0)}"
-            self._tag(image, style, text, a if a[1] <= b[1] else b, colour)
+            self._legends.append((text, a if a[1] <= b[1] else b, colour, False))
             beyond = (round(mid[0] + nx * reach * 1.6), round(mid[1] + ny * reach * 1.6))
-            self._tag(image, style, "in", beyond, colour, centred=True)
+            self._legends.append(("in", beyond, colour, True))
 
     def _zone(self, image: Any, style: Style, name: str, zone: dict[str, Any]) -> None:
         import numpy as np
@@ -247,7 +252,7 @@ class Painter:
                 f"{name}  {zone.get('occupancy', 0)} inside  "
                 f"in {zone.get('entries', 0)}  out {zone.get('exits', 0)}"
             )
-            self._tag(image, style, text, corner, colour)
+            self._legends.append((text, corner, colour, False))
 
 
 def _numbers(values: Any, count: int) -> bool:
