@@ -42,6 +42,7 @@ STAGES = {
     "fps": "fps",
     "gray": "gray",
     "head": "head",
+    "heatmap": "heatmap",
     "identity": "identity",
     "images": "images",
     "int": "integers",
