@@ -100,8 +100,9 @@ class Heat:
         colours = cv2.applyColorMap(_levels(level), cv2.COLORMAP_TURBO)
         alpha = np.where(share >= FLOOR, OPACITY * np.minimum(1.0, 3 * level), 0)
         height, width = picture.shape[:2]
-        colours = cv2.resize(colours, (width, height), interpolation=cv2.INTER_LINEAR)
-        alpha = cv2.resize(alpha.astype(np.float32), (width, height), interpolation=cv2.INTER_LINEAR)
+        linear = cv2.INTER_LINEAR
+        colours = cv2.resize(colours, (width, height), interpolation=linear)
+        alpha = cv2.resize(alpha.astype(np.float32), (width, height), interpolation=linear)
         picture[...] = cv2.blendLinear(colours, picture, alpha, 1 - alpha)
         _scale_bar(picture, top, scale)
 
