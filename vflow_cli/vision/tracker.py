@@ -24,6 +24,13 @@ appearance distance weighs in (LOOK_WEIGHT), a lost track must look much the sam
 every matching): on the PETS 2009 clip this ended most id swaps between people passing each
 other.
 
+What is reported: each track seen in this frame, at its filtered box; a track lost for at
+most `coast` seconds at its predicted box, marked "predicted" (scorers count a hidden
+person as there: on MOTChallenge's TUD sequences with noisy detections 0.3 s raised MOTA by
+0.09-0.15 and IDF1 by 0.04-0.05); and, with `fill`, a box much shorter than the track's
+last clear, confident sighting (SHRUNK: someone nearer hides the legs) grown back to that
+size, hanging from its top, as the ground truth of such scenes draws hidden parts.
+
 Scenery: a track that has stood still (its box overlapping, by IoU >= 0.5, where it stood
 `static` seconds ago) for `static` seconds while its detections scored under SURE on average
 is scenery: a signpost a detector half takes for a person, frame after frame. It is still
@@ -50,6 +57,7 @@ NEW, TRACKED, LOST = "new", "tracked", "lost"
 MOVED_IOU = 0.5  # a box overlapping where it stood less than this has moved
 SURE = 0.7  # a track scoring this much on average is no scenery, moving or not
 LOOK_MEMORY = 0.9  # a track's appearance: this much of the old, the rest of the new sighting
+SHRUNK = 0.85  # a box this much shorter than the last clear one: part of the person is hidden
 SCENERY_PLACES = 64  # how many places of scenery are remembered
 
 
@@ -63,9 +71,10 @@ class Settings:
     buffer: float = 2.0  # seconds (or frames, with buffer_frames) a lost track is remembered
     buffer_frames: bool = False
     static: float = 2.0  # seconds without moving after which a track is scenery; 0: never
-    coast: float = 0.0  # seconds a lost track is still reported at its predicted place
+    coast: float = 0.3  # seconds a lost track is still reported at its predicted place
     appearance: bool = True  # compare colours when frames are given (appearance.py)
     fps: float = 30.0  # frames a second, when packets carry no media time
+    fill: bool = True  # report a partly hidden person's whole box (see SHRUNK)
 
 
 @dataclass
@@ -84,6 +93,7 @@ class Track:
     scores: float = 0.0  # the sum of its detections' scores since then
     hits: int = 0  # ... and their number
     look: Any = None  # its appearance (appearance.describe), None until seen clearly
+    whole: Any = None  # (width, height) of its last clear, confident sighting
     id: int = 0  # 0 until confirmed
     state: str = NEW
     scenery: bool = False
@@ -214,6 +224,8 @@ class Tracker:
             k.state = TRACKED
         k.detection, k.score, k.seen, k.seen_frame = detection, float(score), t, self.frame
         k.last = np.array(box, np.float64)
+        if now.clear[i] and score >= self.settings.high:
+            k.whole = (box[2] - box[0], box[3] - box[1])
         self._watch_motion(k, float(score), t)
         self._remember_look(k, now, i)
 
@@ -266,6 +278,8 @@ class Tracker:
             and iou([box], self.scenery).max() >= MOVED_IOU
         ):
             k.scenery = True  # where scenery stood: scenery, until it moves
+        if now.clear[i] and score >= self.settings.high:
+            k.whole = (box[2] - box[0], box[3] - box[1])
         self._remember_look(k, now, i)
         self.tracks.append(k)
         if confirm:
@@ -342,6 +356,11 @@ class Tracker:
     def _report(self, k: Track, size: tuple[int, int] | None) -> dict[str, Any]:
         out = dict(k.detection)
         x1, y1, x2, y2 = (float(v) for v in k.box())
+        if self.settings.fill and k.whole is not None and y2 - y1 < SHRUNK * k.whole[1]:
+            # part of them is hidden (feet behind someone nearer): their whole box, hanging
+            # from the top of what is seen
+            cx, (w, h) = (x1 + x2) / 2, k.whole
+            x1, x2, y2 = cx - w / 2, cx + w / 2, y1 + h
         if size is not None:
             w, h = size
             x1, x2 = min(max(x1, 0.0), w), min(max(x2, 0.0), w)
