@@ -47,7 +47,9 @@ def heatmap(
     Adds up, over the stream, the time each object's foot point (the bottom centre of its
     box, where a person stands) spent at each place, and writes OUT.png: the heat in
     colours from blue (little) to red (most), over the scene, with a scale whose top reads
-    the seconds spent near the hottest place. Where nobody went the scene shows as it is.
+    the seconds spent near the hottest place. The colour follows the square root of the
+    time (the scale's middle mark reads a quarter of its top), so a path walked once
+    shows beside a long wait. Where nobody went the scene shows as it is.
     The scene is the median of a few frames spread over the stream, so people passing
     through leave it. Objects come from `vflow detect` (and `vflow track`); time from the
     packets' media time "t" (a frame stands for the time until the next one). Keeps state
