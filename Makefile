@@ -13,7 +13,7 @@ BIN    := $(CURDIR)/$(VENV)/bin
 APT_PACKAGES := xvfb xdotool x11-apps ffmpeg graphviz chromium iproute2 openssl
 
 .DEFAULT_GOAL := check
-.PHONY: help check install system-deps venv link test test-all lint fmt bench man docs smoke clean
+.PHONY: help check install system-deps venv link test test-all lint fmt bench man docs smoke clean pictures
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -73,6 +73,9 @@ man: venv ## regenerate man/vflow-STAGE.1 from each stage's --help (vflow.1 and 
 
 docs: venv ## regenerate the README's stage table from each stage's --help
 	$(BIN)/python -m vflow_cli.docgen.readme
+
+pictures: venv ## docs/heatmap.png, the README's heatmap, from the PETS 2009 clip
+	PATH="$(BIN):$$PATH" sh examples/heatmap.sh "" docs/heatmap.png
 
 smoke: venv ## a quick look that the README's examples run
 	PATH="$(BIN):$$PATH"; export PATH; \

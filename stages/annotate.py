@@ -51,12 +51,28 @@ def _parts(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -
     metavar="FACTOR",
     help="Size of text and strokes (1.0 suits 720 lines). Default: follows the frame height.",
 )
+@click.option(
+    "--heatmap",
+    is_flag=True,
+    help="Also draw where the objects' foot points have been, as colours under the rest, "
+    "with a colour scale in seconds (see `vflow heatmap`).",
+)
+@click.option(
+    "--decay",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="With --heatmap: let old heat fade, keeping 1/e of it each SECONDS of media time "
+    "(a live view of about the last SECONDS). Default: all of it.",
+)
 def annotate(
     packets: Iterator[Packet],
     hide: frozenset[str],
     trail: int,
     scale: float | None,
     grid: int | None = None,
+    heatmap: bool = False,
+    decay: float | None = None,
 ) -> Iterator[Packet]:
     """Draw boxes, labels, scores, track ids, trails, lines and zones with their counts.
 
@@ -72,6 +88,7 @@ def annotate(
       vflow camera 0 | vflow detect | vflow track | vflow annotate | vflow show
       ... | vflow line door 400,0,400,576 | vflow annotate --hide scores | vflow write out.mp4
       vflow read hall.mp4 --frames 1 | vflow annotate --grid 50 | vflow save . --name grid.png
+      vflow camera 0 | vflow detect | vflow track | vflow annotate --heatmap --decay 30 | ...
     """
     from vflow_cli.colors import viewable
     from vflow_cli.images import VIEWS, pixels
@@ -79,7 +96,17 @@ def annotate(
     from vflow_cli.vision.objects import objects_of
 
     painter = Painter(hide=hide, trail=trail, scale=scale)
+    if decay is not None and not heatmap:
+        raise click.UsageError("--decay is for --heatmap")
+    heat = clock = None
+    if heatmap:
+        from vflow_cli.vision.heatmap import Heat
+        from vflow_cli.vision.objects import Clock
+
+        heat, clock = Heat(decay), Clock()
     for packet in packets:
+        if clock is not None and packet.get("kind") == "stream":
+            clock.announce(packet)
         image = packet.get("image")
         if image is None or packet.get("kind") != "frame":
             yield packet
@@ -97,6 +124,9 @@ def annotate(
 
             style = painter.style(picture.shape[0])
             draw_grid(picture, grid, style.font * 0.8, style.text)
+        if heat is not None and clock is not None:
+            heat.add(objects, clock.now(packet), (picture.shape[1], picture.shape[0]))
+            heat.draw(picture, scale)
         painter.paint(picture, packet, objects)
         packet["image"] = picture
         yield packet

@@ -85,13 +85,16 @@ def _size(packet: Packet) -> tuple[int, int] | None:
 @click.option(
     "--coast",
     type=click.FloatRange(min=0),
-    default=0.0,
+    default=0.3,
     show_default=True,
     metavar="SECONDS",
     help="Keep reporting a lost track this long where its motion says it is, marked "
-    '"predicted": true (a person behind a pillar), unless it left the picture or someone '
-    "in view is there. On real footage such guesses were wrong more often than right: off "
-    "by default.",
+    '"predicted": true (a person behind a pillar or someone nearer), unless it left the '
+    "picture or someone in view is there. Scorers count a hidden person as there: on "
+    "MOTChallenge's TUD sequences (noisy detections) 0.3 s raised MOTA from 0.52 and 0.69 "
+    "to 0.66 and 0.79; on the PETS 2009 clip's hand-labelled frames (hidden people not "
+    "counted) it found one more person and made one more false box. "
+    "0: report only what was seen.",
 )
 @click.option(
     "--appearance/--no-appearance",
@@ -118,8 +121,11 @@ def track(
     the object is followed: through short misses, occlusions and crossings) and "velocity"
     [vx, vy] (its box centre's speed in pixels a second of media time; right and down are
     positive). Its "box" is the filtered one, steadier than the detector's, inside the
-    frame. Detections that belong to no confirmed track (too weak to start one, seen only
-    once, scenery: see --static) are left out. Objects are matched only to tracks of their
+    frame; while part of a person is hidden (their box much shorter than when last seen
+    clearly, as when someone nearer hides their legs), it is their whole box, hanging from
+    the top of what is seen: what a person looking at the frame would draw. Detections
+    that belong to no confirmed track (too weak to start one, seen only once, scenery: see
+    --static) are left out. Objects are matched only to tracks of their
     own class; other fields of an object are kept.
 
     ByteTrack's method: Kalman-filtered boxes matched by overlap, confident detections

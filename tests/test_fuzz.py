@@ -53,6 +53,8 @@ STAGES = [
     ["annotate"],
     ["blur", "--classes", "person,face"],
     ["mot", "{tmp}/tracks.txt"],
+    ["heatmap", "{tmp}/heat.png"],
+    ["annotate", "--heatmap", "--decay", "2"],
     ["print", "--format", "csv", "-f", "seq", "-f", "objects.0.box"],
     ["serve", "-p", "0", "-q"],
     ["serve-pass", "-p", "0", "-q"],

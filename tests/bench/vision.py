@@ -64,6 +64,23 @@ def _in_process(width: int, height: int) -> list[float]:
     return times
 
 
+def _heat_in_process(width: int, height: int) -> list[float]:
+    """ms per frame of annotate --heatmap's part alone: add the feet, draw the heat."""
+    from vflow_cli.vision.heatmap import Heat
+    from vflow_cli.vision.objects import objects_of
+
+    heat = Heat()
+    times = []
+    for packet in stream(walkers(width, height), FRAMES, size=(width, height), raw=True):
+        if packet.get("kind") != "frame":
+            continue
+        start = time.perf_counter()
+        heat.add(objects_of(packet), packet["t"], (width, height))
+        heat.draw(packet["image"])
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
 def rows() -> list[Row]:
     out: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="vflow-bench-vision-") as tmp:
@@ -79,6 +96,17 @@ def rows() -> list[Row]:
                     None,
                     "<= 3 ms (768x576), reported (1080p)",
                     median <= 3.0 if label == "768x576" else None,
+                )
+            )
+            heat = statistics.median(_heat_in_process(width, height))
+            out.append(
+                Row(
+                    f"annotate --heatmap {label}: the heat overlay per frame",
+                    heat,
+                    "ms",
+                    "annotate's drawing, same frames",
+                    median,
+                    "reported",
                 )
             )
             out.extend(_pipes(Path(tmp), label, width, height))

@@ -22,15 +22,17 @@ def test_the_default_detector_on_hand_labelled_people(frames):
     from vflow_cli.vision.detectors import Settings, open_detector
 
     score = detection.evaluate(open_detector(Settings()), frames)
-    # measured: precision 0.873, recall 0.932 (110 of 118 people, 16 false alarms)
-    assert score.recall >= 0.88 and score.precision >= 0.80, score
+    # measured at 768x576 (the frame's own size): precision 0.772, recall 0.949 (112 of
+    # 118 people, 33 false alarms, 25 of them three things that never move: the signpost
+    # and two smaller ones, scoring 0.25-0.66, which `vflow track` leaves out)
+    assert score.recall >= 0.92 and score.precision >= 0.72, score
 
 
 def test_the_input_shaped_like_the_frame_beats_the_square(frames):
     from vflow_cli.vision.detectors import Settings, open_detector
 
     square = detection.evaluate(open_detector(Settings(size=(416, 416))), frames)
-    shaped = detection.evaluate(open_detector(Settings()), frames)
+    shaped = detection.evaluate(open_detector(Settings(size=(544, 416))), frames)
     assert shaped.f1 > square.f1  # measured: 0.902 against 0.863
 
 
@@ -48,9 +50,10 @@ def test_tracked_people_on_the_whole_clip():
         ids.update(o["id"] for o in objects)
         if index in truth:
             detection.match([(o["box"], o["score"]) for o in objects], truth[index], score)
-    # measured: precision 1.000, recall 0.898, 31 ids (25 without appearance, but with
-    # many more people swapped between ids)
-    assert score.precision >= 0.95 and score.recall >= 0.85, score
+    # measured at 768x576: precision 0.965, recall 0.924, 32 ids (at 544x416 without
+    # coasting: 1.000, 0.898, 31 ids; 25 without appearance, but with many more people
+    # swapped between ids)
+    assert score.precision >= 0.95 and score.recall >= 0.88, score
     assert len(ids) <= 38
 
 
@@ -62,16 +65,20 @@ def motmetrics():
 @pytest.mark.parametrize("step", [1, 3])
 def test_clean_detections_are_tracked_almost_perfectly(motmetrics, step):
     for name, r in tracking.evaluate(tracking.CLEAN, step, range(1)).items():
-        assert r.mota >= 0.97 and r.idf1 >= 0.94, (name, r)
+        # measured: 0.958 at worst (Campus at 8.3 frames a second: two guesses, --coast,
+        # after people the ground truth stops showing away from the frame's edge)
+        assert r.mota >= 0.95 and r.idf1 >= 0.94, (name, r)
 
 
 @pytest.mark.parametrize(
     ("step", "floors"),
     [
-        # measured (3 seeds): Campus 0.516 / 0.669, Stadtmitte 0.685 / 0.744
-        (1, {"TUD-Campus": (0.47, 0.62), "TUD-Stadtmitte": (0.64, 0.70)}),
-        # at 8.3 frames a second: Campus 0.506 / 0.636, Stadtmitte 0.675 / 0.704
-        (3, {"TUD-Campus": (0.46, 0.59), "TUD-Stadtmitte": (0.63, 0.66)}),
+        # measured (3 seeds): Campus 0.663 / 0.715, Stadtmitte 0.789 / 0.794 (without
+        # coasting: 0.516 / 0.669, 0.685 / 0.744)
+        (1, {"TUD-Campus": (0.62, 0.67), "TUD-Stadtmitte": (0.75, 0.75)}),
+        # at 8.3 frames a second: Campus 0.586 / 0.675, Stadtmitte 0.767 / 0.742 (without
+        # coasting: 0.506 / 0.636, 0.675 / 0.704)
+        (3, {"TUD-Campus": (0.54, 0.63), "TUD-Stadtmitte": (0.72, 0.70)}),
     ],
 )
 def test_noisy_detections(motmetrics, step, floors):

@@ -230,7 +230,9 @@ def variants() -> dict[str, Any]:
         "  buffer 0.5 s": replace(shipped, buffer=0.5),
         "  buffer 1 s": replace(shipped, buffer=1.0),
         "  buffer 3 s": replace(shipped, buffer=3.0),
-        "  coast 0.3 s": replace(shipped, coast=0.3),
+        "  no coasting (--coast 0)": replace(shipped, coast=0.0),
+        "  coast 0.5 s": replace(shipped, coast=0.5),
+        "  no whole boxes for the half hidden": replace(shipped, fill=False),
     }
 
 

@@ -138,15 +138,17 @@ def test_class_names_and_numbers():
 @pytest.mark.parametrize(
     ("frame_size", "size", "expect"),
     [
-        ((768, 576), None, (544, 416)),  # about 226,000 pixels, 4:3
-        ((1920, 1080), None, (640, 352)),  # 16:9
-        ((576, 768), None, (416, 544)),  # portrait
+        ((768, 576), None, (768, 576)),  # its own size: at most 442,368 pixels
+        ((640, 480), None, (640, 480)),
+        ((320, 240), None, (544, 416)),  # enlarged to about 226,000 pixels
+        ((1920, 1080), None, (896, 512)),  # reduced to about 442,000, 16:9
+        ((576, 768), None, (576, 768)),  # portrait
         ((768, 576), 640, (640, 480)),  # the long side
         ((768, 576), (416, 416), (416, 416)),  # exactly
     ],
 )
 def test_input_sizes(frame_size, size, expect):
-    assert fit_input(frame_size, size, 544 * 416) == expect
+    assert fit_input(frame_size, size, (544 * 416, 768 * 576)) == expect
 
 
 @pytest.mark.parametrize("bad", ["400", "416x100", "0x0", "big", "-32"])

@@ -31,8 +31,10 @@ def run(frames: list[list[dict]], **settings) -> list[dict[int, list[float]]]:
 
 def test_an_id_survives_a_miss():
     frames = [[person(100 + 10 * n)] if n not in (4, 5, 6) else [] for n in range(12)]
-    out = run(frames)
+    out = run(frames, coast=0)  # only what is seen
     assert [sorted(f) for f in out] == [[1]] * 4 + [[]] * 3 + [[1]] * 5
+    # by default, reported where it would be for 0.3 s, marked as a guess
+    assert [sorted(f) for f in run(frames)] == [[1]] * 12
 
 
 def test_the_id_comes_back_where_the_motion_says():
@@ -85,7 +87,7 @@ def test_weak_detections_continue_tracks_but_start_none():
 def test_classes_are_never_matched_across():
     car = {"box": [100, 100, 130, 180], "score": 0.9, "class": 2, "label": "car"}
     frames = [[person(100)], [person(100)], [car], [car]]
-    out = run(frames, static=0)
+    out = run(frames, static=0, coast=0)
     assert set(out[1]) == {1}
     assert out[2] == {}  # the car is new; the person is lost
     assert set(out[3]) == {2}
@@ -180,6 +182,22 @@ def test_coasting_reports_a_lost_track_where_it_would_be():
     assert guess["box"][0] == pytest.approx(170, abs=3)
 
 
+@pytest.mark.parametrize("fill", [True, False])
+def test_a_person_half_hidden_keeps_their_whole_box(fill):
+    # seen whole for 5 frames; then someone nearer hides their legs: a weak detection of
+    # the top 70% of them
+    frames = [[person(100 + 5 * n)] for n in range(5)]
+    frames += [[person(100 + 5 * n, h=56, score=0.4)] for n in range(5, 10)]
+    out = run(frames, fill=fill)
+    (box,) = out[-1].values()
+    assert box[1] == pytest.approx(100, abs=3)  # the top, as seen
+    if fill:
+        assert box[3] - box[1] == pytest.approx(80, abs=2)  # as tall as when seen whole
+        assert box[0] == pytest.approx(145, abs=3)
+    else:
+        assert box[3] - box[1] < 66  # what the detections say
+
+
 def test_boxes_stay_inside_the_frame():
     tracker = Tracker()
     for n in range(10):
@@ -207,7 +225,7 @@ def picture(*people: tuple[float, tuple[int, int, int]]) -> np.ndarray:
 
 def test_a_lost_track_is_not_given_someone_who_looks_different():
     # red walks right and vanishes; blue turns up just where red would be
-    tracker = Tracker()
+    tracker = Tracker(Settings(coast=0))
     seen = []
     for n in range(12):
         x = 100 + 10 * n

