@@ -41,7 +41,7 @@ from vflow_cli.framing.pipes import widen_pipe
 from vflow_cli.framing.wire import OutputError, Packet, StreamError
 from vflow_cli.status import Exit
 
-__all__ = ["Exit", "Progress", "Sink", "StageError", "log", "run_stage"]
+__all__ = ["Exit", "Progress", "Sink", "StageError", "log", "output_buffer", "run_stage"]
 
 
 class StageError(Exception):
@@ -90,6 +90,14 @@ def before_sleep() -> None:
     writer = _state.writer
     if writer is not None:
         writer.flush()
+
+
+def output_buffer(shape: tuple[int, ...], dtype: Any = "uint8") -> Any:
+    """A writable array the stage's output can carry without a copy (a slot of its shared
+    memory), or None: `cv2.flip(image, 1, dst=output_buffer(image.shape, image.dtype))`.
+    The stage fills it, sends it in its next image packet, and never touches it again."""
+    slot = getattr(_state.writer, "slot", None)
+    return None if slot is None else slot(shape, dtype)
 
 
 def stopping() -> bool:
@@ -220,7 +228,7 @@ def run_stage(
                 _widen(out)
                 from vflow_cli.framing.writer import PacketWriter  # not for consumers
 
-                sink = PacketWriter(out)
+                sink = PacketWriter(out, share=True)
             writer = state.writer = sink
         if kind != "producer":
             if source is None:
@@ -229,7 +237,9 @@ def run_stage(
                 idle = writer.push if writer is not None else _flush_text_stdout
                 from vflow_cli.framing.reader import PacketReader  # not for producers
 
-                source = reader = PacketReader(src, on_idle=idle, lazy=lazy)
+                # a stage that never looks at pixels splices them on from the pipe instead,
+                # which costs less than a copy from shared memory
+                source = reader = PacketReader(src, on_idle=idle, lazy=lazy, shared=not lazy)
             else:
                 reader = source
             packets: Iterator[Packet] = iter(source)
@@ -326,8 +336,13 @@ def _report(reader: Any, writer: Sink | None, seconds: float) -> None:
             f"in {reader.packets} packets, {_human(reader.bytes)} "
             f"({reader.packets / seconds:,.1f} packets/s, {_human(reader.bytes / seconds)}/s)"
         )
+    if reader is not None and getattr(reader, "rings", None) is not None:
+        parts.append(f"{reader.rings.shared} images in by shared memory")
     if writer is not None:
         parts.append(f"out {writer.packets} packets, {_human(writer.bytes)}")
+        shared = getattr(writer, "shared", 0)
+        if shared:
+            parts.append(f"{shared} images out by shared memory")
     log.info("%s in %.2f s", "; ".join(parts) or "done", seconds)
 
 

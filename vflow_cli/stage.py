@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import click
 
 from vflow_cli.framing import Encoded, Packet
-from vflow_cli.runner import Progress, Sink, StageError, log, run_stage
+from vflow_cli.runner import Progress, Sink, StageError, log, output_buffer, run_stage
 
 __all__ = [
     "CONTEXT",
@@ -38,6 +38,7 @@ __all__ = [
     "consumer",
     "log",
     "main",
+    "output_buffer",
     "processor",
     "producer",
 ]
