@@ -351,8 +351,10 @@ class Rings:
     def _receive(self, number: int, where: str) -> None:
         """Read rings from the socket until ring `number` is known."""
         while number not in self._rings:
-            try:
-                message, fds, _, _ = socket.recv_fds(self._conn, RING.size, 4)
+            try:  # the writer sends a ring before any packet that refers to it: never wait
+                message, fds = _receive_fds(self._conn, RING.size)
+            except BlockingIOError:
+                message, fds = b"", []
             except OSError as exc:
                 raise StreamError(f"{where}: shared memory failed ({exc})") from None
             if not message:
@@ -431,6 +433,21 @@ class Rings:
 
     def close(self) -> None:
         self._conn.close()
+
+
+def _receive_fds(sock: socket.socket, size: int) -> tuple[bytes, list[int]]:
+    """One message and the descriptors it carries, without waiting (socket.recv_fds of
+    Python 3.11 drops its flags)."""
+    import array
+
+    fds = array.array("i")
+    message, ancillary, _, _ = sock.recvmsg(
+        size, socket.CMSG_LEN(4 * fds.itemsize), socket.MSG_DONTWAIT | socket.MSG_CMSG_CLOEXEC
+    )
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+            fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+    return message, list(fds)
 
 
 def _holds(pid: int, pipe: os.stat_result) -> bool:
