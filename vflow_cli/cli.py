@@ -33,6 +33,7 @@ STAGES = {
     "annotate": "annotate",
     "blur": "blur",
     "camera": "camera",
+    "chain": "chain",
     "convert": "convert",
     "count": "aggregate",
     "crop": "crop",

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import click
 
+from vflow_cli.busy import Meter
 from vflow_cli.console import (
     command_path,
     configure_logging,
@@ -78,6 +79,7 @@ class _State:
 
     def __init__(self) -> None:
         self.writer: Sink | None = None
+        self.meter: Meter | None = None
         self.pending: type[BaseException] | None = None  # raise once the current write is done
         self.presses = 0
 
@@ -85,8 +87,11 @@ class _State:
 _state = _State()
 
 
-def before_sleep() -> None:
-    """Producers call this (through vflow_cli.clock) before they wait: pending packets leave now."""
+def before_sleep(seconds: float = 0.0) -> None:
+    """Producers call this (through vflow_cli.clock) before they wait: pending packets leave
+    now, and the wait counts as waiting for input (the pace), not as work."""
+    if _state.meter is not None:
+        _state.meter.input += seconds
     writer = _state.writer
     if writer is not None:
         writer.flush()
@@ -119,9 +124,11 @@ def _binary(name: str) -> Any:
     return getattr(stream, "buffer", stream)
 
 
-def _send(writer: Sink, packets: Iterable[Any], *, producer: bool) -> None:
+def _send(
+    writer: Sink, packets: Iterable[Any], *, producer: bool, meter: Meter | None = None
+) -> None:
     state = _state
-    write = writer.write
+    write = writer.write if meter is None else meter.writing(writer.write)
     if not producer:
         for packet in packets:
             write(packet)
@@ -203,9 +210,10 @@ def run_stage(
     lazy: bool = False,
     source: Iterable[Packet] | None = None,
     sink: Sink | None = None,
+    clock: Any = None,
 ) -> None:
     """Run one stage function over a packet source and sink (stdin and stdout unless given);
-    exits with an Exit code."""
+    exits with an Exit code. `clock`: a chain's, to report each of its stages."""
     configure_logging(verbosity)
     quiet_libraries()
     debug = debug or bool(os.environ.get("VFLOW_DEBUG"))
@@ -218,6 +226,7 @@ def run_stage(
     state.writer, state.pending, state.presses = None, None, 0
     old = _install_signals(kind)
     started = time.monotonic()
+    meter = state.meter = Meter(command_path().removeprefix("vflow "), clock)
     reader: Any = None
     writer: Sink | None = None
     code = Exit.OK
@@ -242,13 +251,13 @@ def run_stage(
                 source = reader = PacketReader(src, on_idle=idle, lazy=lazy, shared=not lazy)
             else:
                 reader = source
-            packets: Iterator[Packet] = iter(source)
+            packets: Iterator[Packet] = meter.reading(iter(source))
         if kind == "producer":
             assert writer is not None
-            _send(writer, fn(**options), producer=True)
+            _send(writer, fn(**options), producer=True, meter=meter)
         elif kind == "processor":
             assert writer is not None
-            _send(writer, fn(packets, **options), producer=False)
+            _send(writer, fn(packets, **options), producer=False, meter=meter)
         else:
             fn(packets, **options)
             _flush_text_stdout()
@@ -308,8 +317,11 @@ def run_stage(
                 code = Exit.ERROR
         except OSError:
             pass
+    meter.save()
     if code in (Exit.OK, Exit.INTERRUPTED, Exit.TERMINATED):
         _report(reader, writer, time.monotonic() - started)
+        if log.isEnabledFor(logging.INFO):
+            log.info("%s", meter.line())
     if code:
         sys.exit(code)
 
