@@ -131,8 +131,8 @@ def bottleneck(busy: dict[str, float]) -> str:
     others = [share for stage, share in busy.items() if stage != name]
     if most < 0.5:
         return (
-            f"no stage was busy more than {100 * most:.0f}% of the run (the busiest: {name}): "
-            "the stages waited on their input's pace"
+            f"no stage was busy more than {100 * most:.0f}% of the run (the busiest: {name}); "
+            "the rest went to waiting: start-up, a paced source, or moving data"
         )
     if not others:
         return f"{name} was busy {100 * most:.0f}% of the run"

@@ -23,6 +23,8 @@ def _label(planned: PlanNode) -> str:
     node = planned.node
     parts = [node.name, node.label if len(node.label) <= 40 else node.label[:37] + "..."]
     extra = []
+    if node.members:
+        extra.append(f"group of {', '.join(node.members)}: one process")
     if node.workers > 1:
         extra.append(f"x{node.workers} workers")
     if node.device:
