@@ -26,7 +26,7 @@ def merge(spec: Spec, tables: dict[str, Any], lines: Any, err: Any) -> bool:
     """Replace each group's nodes by one node; False if a group is wrong (err says why)."""
     groups: dict[str, list[str]] = {}
     ok = True
-    for name, node in spec.nodes.items():
+    for name in spec.nodes:
         group = tables[name].get("group")
         if group is None:
             continue
