@@ -246,9 +246,10 @@ def run_stage(
                 idle = writer.push if writer is not None else _flush_text_stdout
                 from vflow_cli.framing.reader import PacketReader  # not for producers
 
-                # a stage that never looks at pixels splices them on from the pipe instead,
-                # which costs less than a copy from shared memory
-                source = reader = PacketReader(src, on_idle=idle, lazy=lazy, shared=not lazy)
+                # a processor that never looks at pixels splices them on from the pipe
+                # instead, which costs less than a copy out of shared memory
+                shared = not lazy or kind == "consumer"
+                source = reader = PacketReader(src, on_idle=idle, lazy=lazy, shared=shared)
             else:
                 reader = source
             packets: Iterator[Packet] = meter.reading(iter(source))

@@ -18,7 +18,111 @@ SMALL = 1_000_000
 
 def rows() -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="vflow-bench-") as tmp:
-        return [*_big_frames(Path(tmp)), *_small_packets(Path(tmp)), _latency(), _startup()]
+        return [
+            *_big_frames(Path(tmp)),
+            *_pixels(Path(tmp)),
+            *_small_packets(Path(tmp)),
+            _latency(),
+            _startup(),
+            *_detection(),
+        ]
+
+
+def _pixels(tmp: Path) -> list[Row]:
+    """Stages that change pixels: shared memory between them (the default), the same pipe
+    without it (VFLOW_SHM=0), and the stages in one process (vflow chain)."""
+    stream = tmp / "hd.vflow"
+    card = f"vflow testcard --size hd --frames {FRAMES}"
+    if not stream.exists():
+        subprocess.run(["bash", "-c", f"{card} > {stream}"], env=ENV, check=True)
+    flips = f"{card} | vflow flip | vflow flip v | vflow flip | vflow null"
+    times: dict[str, list[float]] = {"shm": [], "pipe": [], "chain": [], "cat": []}
+    for _ in range(3):  # in turns: the machine's other work falls on each alike
+        times["shm"].append(wall(flips, repeat=1))
+        times["pipe"].append(wall("export VFLOW_SHM=0; " + flips, repeat=1))
+        chain = f"{card} | vflow chain flip , flip v , flip | vflow null"
+        times["chain"].append(wall(chain, repeat=1))
+        times["cat"].append(wall(f"cat {stream} | cat | cat | cat | cat > /dev/null", repeat=1))
+    best = {k: min(v) for k, v in times.items()}
+    name = f"testcard hd | flip x3 | null ({FRAMES} frames)"
+    return [
+        Row(
+            f"{name}, shared memory",
+            best["shm"],
+            "s",
+            "cat file | cat x3 | cat",
+            best["cat"],
+            "<= 1.3x",
+            best["shm"] <= 1.3 * best["cat"],
+        ),
+        Row(f"{name}, VFLOW_SHM=0", best["pipe"], "s", "cat chain", best["cat"], "reported"),
+        Row(
+            f"testcard hd | chain flip , flip v , flip | null ({FRAMES} frames)",
+            best["chain"],
+            "s",
+            "cat chain",
+            best["cat"],
+            "reported",
+        ),
+    ]
+
+
+def _detection() -> list[Row]:
+    """The issue's detection row: five stages on pipes, the middle three also as one chain,
+    beside decode + ONNX Runtime + the tracker in one Python process (tests.bench.detect)."""
+    from tests.video_support import vtest_avi
+
+    clip = vtest_avi()
+    frames = 795
+    size = "416x416"
+    count = "line door 400,0,400,576"
+    pipe = (
+        f"vflow read {clip} | vflow detect --size {size} | vflow track | vflow {count} | vflow null"
+    )
+    chain = (
+        f"vflow read {clip} | vflow chain 'detect --size {size}' , track , '{count}' | vflow null"
+    )
+    peer = f"{sys.executable} -m tests.bench.stream {clip} {size}"
+    seen: dict[str, list[float]] = {"pipe": [], "chain": [], "peer": []}
+    for _ in range(2):
+        seen["pipe"].append(frames / wall(pipe, repeat=1))
+        seen["chain"].append(frames / wall(chain, repeat=1))
+        seen["peer"].append(frames / wall(peer, repeat=1))
+    pipe_fps, chain_fps, peer_fps = (max(seen[k]) for k in ("pipe", "chain", "peer"))
+    name = f"768x576 read | detect --size {size} | track | line | null: frames/s"
+    return [
+        Row(
+            name,
+            pipe_fps,
+            "fps",
+            "one process: decode+ORT+tracker",
+            peer_fps,
+            ">= 0.9x",
+            pipe_fps >= 0.9 * peer_fps,
+        ),
+        Row(
+            "the same, detect+track+line as one vflow chain: frames/s",
+            chain_fps,
+            "fps",
+            "one process",
+            peer_fps,
+            ">= 0.9x",
+            chain_fps >= 0.9 * peer_fps,
+        ),
+    ]
+
+
+def one_process(clip: str, size: str) -> int:
+    """The peer: decode + YOLOX at `size` on ONNX Runtime + the tracker, in this process."""
+    from tests.quality.pipeline import run
+    from vflow_cli.vision.boxes import parse_size
+    from vflow_cli.vision.detectors import Settings, open_detector
+    from vflow_cli.vision.tracker import Tracker
+
+    frames = 0
+    for _ in run(Path(clip), open_detector(Settings(size=parse_size(size))), Tracker()):
+        frames += 1
+    return frames
 
 
 def _big_frames(tmp: Path) -> list[Row]:
@@ -134,3 +238,7 @@ def _startup() -> Row:
         python,
         "reported (lazy imports: no cv2, no numpy)",
     )
+
+
+if __name__ == "__main__":
+    one_process(sys.argv[1], sys.argv[2])
