@@ -11,7 +11,6 @@ numbers to FILE about once a second and at its end, and the graph names its bott
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -83,6 +82,8 @@ class Meter:
         self._saved = now or time.perf_counter()
         if not self._path:
             return
+        import json  # not at start-up: most runs never save
+
         temporary = f"{self._path}.{os.getpid()}.tmp"
         with contextlib.suppress(OSError):
             with open(temporary, "w") as out:
@@ -113,6 +114,8 @@ class Meter:
 
 def read(path: str) -> dict[str, Any] | None:
     """The numbers a stage saved, or None (not yet, or not a stage of vflow)."""
+    import json
+
     try:
         with open(path) as f:
             numbers = json.load(f)

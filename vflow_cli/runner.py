@@ -321,8 +321,7 @@ def run_stage(
     meter.save()
     if code in (Exit.OK, Exit.INTERRUPTED, Exit.TERMINATED):
         _report(reader, writer, time.monotonic() - started)
-        if log.isEnabledFor(logging.INFO):
-            log.info("%s", meter.line())
+        _report_busy(meter, reader, writer)
     if code:
         sys.exit(code)
 
@@ -349,14 +348,23 @@ def _report(reader: Any, writer: Sink | None, seconds: float) -> None:
             f"in {reader.packets} packets, {_human(reader.bytes)} "
             f"({reader.packets / seconds:,.1f} packets/s, {_human(reader.bytes / seconds)}/s)"
         )
-    if reader is not None and getattr(reader, "rings", None) is not None:
-        parts.append(f"{reader.rings.shared} images in by shared memory")
     if writer is not None:
         parts.append(f"out {writer.packets} packets, {_human(writer.bytes)}")
-        shared = getattr(writer, "shared", 0)
-        if shared:
-            parts.append(f"{shared} images out by shared memory")
     log.info("%s in %.2f s", "; ".join(parts) or "done", seconds)
+
+
+def _report_busy(meter: Meter, reader: Any, writer: Sink | None) -> None:
+    """-v, a second line: where the time went, and the images that skipped the pipe."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    shared = []
+    rings = getattr(reader, "rings", None)
+    if rings is not None and rings.shared:
+        shared.append(f"{rings.shared} images in")
+    if getattr(writer, "shared", 0):
+        shared.append(f"{getattr(writer, 'shared', 0)} out")
+    tail = f"; by shared memory: {', '.join(shared)}" if shared else ""
+    log.info("%s%s", meter.line(), tail)
 
 
 def _human(n: float) -> str:

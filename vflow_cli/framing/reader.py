@@ -232,7 +232,9 @@ class PacketReader:
         if self.rings is None or fmt != "raw":
             raise StreamError(f"{where} refers to shared memory this reader was not given")
         self.rings.release()
-        return self.rings.image(desc["shm"], desc, size, where)
+        image = self.rings.image(desc["shm"], desc, size, where)
+        self.bytes += size  # what went through this stage, whichever way it came
+        return image
 
     def _read_payload(self, desc: Any):
         number = self.packets

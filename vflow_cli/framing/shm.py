@@ -27,8 +27,6 @@ import contextlib
 import errno
 import mmap
 import os
-import secrets
-import select
 import socket
 import stat
 import struct
@@ -120,7 +118,7 @@ class Offer:
     def __init__(self, pipe_fd: int, max_bytes: int) -> None:
         self._pipe = os.fstat(pipe_fd)
         self._max = max_bytes
-        name = f"vflow-{os.getpid()}-{secrets.token_hex(8)}"
+        name = f"vflow-{os.getpid()}-{os.urandom(8).hex()}"
         self._listen: socket.socket | None = socket.socket(
             socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_NONBLOCK | socket.SOCK_CLOEXEC
         )
@@ -207,6 +205,8 @@ class Offer:
             except (BlockingIOError, InterruptedError):
                 if not wait:
                     return
+                import select
+
                 select.select([conn], [], [])
                 continue
             except ConnectionResetError:

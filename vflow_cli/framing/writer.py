@@ -4,6 +4,7 @@ own memory."""
 from __future__ import annotations
 
 import functools
+import os
 import queue
 import threading
 import time
@@ -65,8 +66,8 @@ class PacketWriter:
         self._fd = pipes.fileno(stream)
         self._pack = msgpack.Packer(default=default).pack
         self._offer: Any = None  # shared memory offered to a vflow reader (framing.shm)
-        if share:
-            from vflow_cli.framing.shm import Offer
+        if share and pipes.is_fifo(self._fd) and os.environ.get("VFLOW_SHM") != "0":
+            from vflow_cli.framing.shm import Offer  # only then: its imports cost start-up
 
             self._offer = Offer.create(self._fd, max_packet_size())
             if self._offer is not None:
@@ -108,6 +109,7 @@ class PacketWriter:
                 ref = self._offer.place(image, self._drain)
                 if ref is not None:
                     self._buf += self._pack({**packet, "image": ref})
+                    self.bytes += image.nbytes  # not on the wire, but through this stage
                     self._flush()  # the reader holds the slot, not the pipe: no batching
                     self.packets += 1
                     self.busy = False
