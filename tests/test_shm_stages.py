@@ -80,7 +80,8 @@ def run_both(pipeline: str, tmp_path: Path, out: str) -> dict[str, tuple[Any, st
             timeout=300,
         )
         err = result.stderr.decode()
-        assert set(result.statuses) == {0}, err
+        # 141: the stages before `head` stop when it has had enough
+        assert set(result.statuses) <= {0, 141} and result.statuses[-1] == 0, err
         results[shm] = (target, err)
     return results
 
