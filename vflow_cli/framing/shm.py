@@ -159,6 +159,9 @@ class Offer:
                 self._conn = conn
                 self._stop_listening()
                 return True
+            from vflow_cli.console import log
+
+            log.debug("shared memory: a process that does not read this pipe was turned away")
             conn.close()  # not our reader: it gets nothing, and the offer stays open
         return False
 
@@ -329,13 +332,17 @@ class Rings:
             )
         except OSError:
             return None
+        from vflow_cli.console import log
+
         try:
             conn.connect("\0" + address[1:256])
             pid, uid = _peer(conn)
             if uid != os.getuid() or not _holds(pid, mine):
+                log.debug("shared memory: the offer is not from the writer of this pipe")
                 conn.close()
                 return None
-        except (OSError, ValueError):
+        except (OSError, ValueError) as exc:
+            log.debug("shared memory: the offer cannot be taken up (%s)", exc)
             conn.close()
             return None
         conn.setblocking(True)
