@@ -141,3 +141,15 @@ from = ["mirror"]
     text = err.decode()
     assert re.search(r"vflow graph:   tail: busy resize \d+%, flip \d+%; waiting", text), text
     assert re.search(r"vflow graph: det was busy \d+% of the run", text), text
+
+
+def test_a_chain_node_is_what_its_stages_make_it(tmp_path: Path) -> None:
+    """run = ["chain", ...]: a producer when its first stage is one; its stages checked."""
+    spec = '[nodes.src]\nrun = ["chain", "int", "1", "4", ",", "sum"]\n'
+    spec += '[nodes.out]\nrun = ["print"]\nfrom = ["src"]\n'
+    result = graph(tmp_path, spec)
+    assert result.returncode == 0, result.stderr
+    assert [json.loads(line)["value"] for line in result.stdout.splitlines()] == [1, 3, 6, 10]
+    bad = graph(tmp_path, spec.replace('"sum"', '"nosuch"'))
+    assert bad.returncode != 0
+    assert b"vflow chain: 'nosuch' is not a stage that can run in a chain" in bad.stderr
