@@ -16,8 +16,10 @@ def flip_image(image: Any, direction: str) -> Any:
     import cv2
     import numpy as np
 
-    try:
-        return cv2.flip(image, CODES[direction])
+    from vflow_cli.stage import output_buffer
+
+    try:  # straight into shared memory when the next stage takes it (framing.shm)
+        return cv2.flip(image, CODES[direction], dst=output_buffer(image.shape, image.dtype))
     except cv2.error:  # a type or channel count OpenCV does not flip: numpy does
         axes = {1: (1,), 0: (0,), -1: (0, 1)}[CODES[direction]]
         return np.ascontiguousarray(np.flip(image, axes))

@@ -67,6 +67,8 @@ def _draw(image, value: float, packet: Packet):
 
     image = pixels(image)
     DRAWS.check(image, packet)
+    if not image.flags.writeable:  # a view of the stage before's shared memory
+        image = image.copy()
     if image.ndim >= 2:
         text = f"{value:.1f} fps"
         draw_text(image, text, "tr")

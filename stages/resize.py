@@ -78,7 +78,12 @@ def resize_image(
             flag = getattr(cv2, f"INTER_{interpolation.upper()}")
             if interpolation == "lanczos":
                 flag = cv2.INTER_LANCZOS4
-        image = cv2.resize(image, (sw, sh), interpolation=flag)
+        dst = None
+        if (sw, sh) == (ow, oh):  # the result goes out as it is: into shared memory
+            from vflow_cli.stage import output_buffer
+
+            dst = output_buffer((sh, sw, *image.shape[2:]), image.dtype)
+        image = cv2.resize(image, (sw, sh), dst=dst, interpolation=flag)
     if (sw, sh) == (ow, oh):
         return image
     if mode == "fill":  # cover the box, then cut the middle out

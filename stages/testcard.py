@@ -44,6 +44,7 @@ def testcard(
     frame packet is {"kind": "frame", "seq", "t" (media seconds), "wall" (Unix time), "image"}.
     """
     from vflow_cli import packets
+    from vflow_cli.stage import output_buffer
 
     width, height = parse_size(size, SIZES)
     base = _pattern(width, height)
@@ -53,7 +54,11 @@ def testcard(
     for seq in itertools.count() if frames is None else range(frames):
         if ticker is not None:
             ticker.wait()
-        image = base.copy()
+        image = output_buffer(base.shape, base.dtype)  # the next stage's shared memory
+        if image is None:
+            image = base.copy()
+        else:
+            image[...] = base
         t = seq / rate
         if animated:
             _animate(image, seq)

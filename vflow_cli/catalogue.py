@@ -32,6 +32,7 @@ STAGES = {
     "annotate": "annotate",
     "blur": "blur",
     "camera": "camera",
+    "chain": "chain",
     "convert": "convert",
     "count": "aggregate",
     "crop": "crop",

@@ -27,7 +27,8 @@ class Ticker:
     def wait(self) -> None:
         now = time.monotonic()
         if self._next > now:
-            runner.before_sleep()  # what is already produced leaves before we sleep
+            # what is already produced leaves before we sleep (and the sleep is no work)
+            runner.before_sleep(self._next - now)
             time.sleep(self._next - now)
         elif now - self._next > self.period:
             self._next = now  # more than a tick late: start again from now

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 
 import click
 
+from vflow_cli.busy import Meter
 from vflow_cli.console import (
     command_path,
     configure_logging,
@@ -44,7 +45,7 @@ from vflow_cli.framing.pipes import widen_pipe
 from vflow_cli.framing.wire import OutputError, Packet, StreamError
 from vflow_cli.status import Exit
 
-__all__ = ["Exit", "Progress", "Sink", "StageError", "log", "run_stage"]
+__all__ = ["Exit", "Progress", "Sink", "StageError", "log", "output_buffer", "run_stage"]
 
 
 class Terminated(BaseException):
@@ -77,6 +78,7 @@ class _State:
 
     def __init__(self) -> None:
         self.writer: Sink | None = None
+        self.meter: Meter | None = None
         self.pending: type[BaseException] | None = None  # raise once the current write is done
         self.presses = 0
 
@@ -84,11 +86,22 @@ class _State:
 _state = _State()
 
 
-def before_sleep() -> None:
-    """Producers call this (through vflow_cli.clock) before they wait: pending packets leave now."""
+def before_sleep(seconds: float = 0.0) -> None:
+    """Producers call this (through vflow_cli.clock) before they wait: pending packets leave
+    now, and the wait counts as waiting for input (the pace), not as work."""
+    if _state.meter is not None:
+        _state.meter.input += seconds
     writer = _state.writer
     if writer is not None:
         writer.flush()
+
+
+def output_buffer(shape: tuple[int, ...], dtype: Any = "uint8") -> Any:
+    """A writable array the stage's output can carry without a copy (a slot of its shared
+    memory), or None: `cv2.flip(image, 1, dst=output_buffer(image.shape, image.dtype))`.
+    The stage fills it, sends it in its next image packet, and never touches it again."""
+    slot = getattr(_state.writer, "slot", None)
+    return None if slot is None else slot(shape, dtype)
 
 
 def stopping() -> bool:
@@ -110,9 +123,11 @@ def _binary(name: str) -> Any:
     return getattr(stream, "buffer", stream)
 
 
-def _send(writer: Sink, packets: Iterable[Any], *, producer: bool) -> None:
+def _send(
+    writer: Sink, packets: Iterable[Any], *, producer: bool, meter: Meter | None = None
+) -> None:
     state = _state
-    write = writer.write
+    write = writer.write if meter is None else meter.writing(writer.write)
     if not producer:
         for packet in packets:
             write(packet)
@@ -194,9 +209,10 @@ def run_stage(
     lazy: bool = False,
     source: Iterable[Packet] | None = None,
     sink: Sink | None = None,
+    clock: Any = None,
 ) -> None:
     """Run one stage function over a packet source and sink (stdin and stdout unless given);
-    exits with an Exit code."""
+    exits with an Exit code. `clock`: a chain's, to report each of its stages."""
     configure_logging(verbosity)
     quiet_libraries()
     debug = debugging(debug)
@@ -209,6 +225,7 @@ def run_stage(
     state.writer, state.pending, state.presses = None, None, 0
     old = _install_signals(kind)
     started = time.monotonic()
+    meter = state.meter = Meter(command_path().removeprefix("vflow "), clock)
     reader: Any = None
     writer: Sink | None = None
     code = Exit.OK
@@ -219,7 +236,7 @@ def run_stage(
                 _widen(out)
                 from vflow_cli.framing.writer import PacketWriter  # not for consumers
 
-                sink = PacketWriter(out)
+                sink = PacketWriter(out, share=True)
             writer = state.writer = sink
         if kind != "producer":
             if source is None:
@@ -228,16 +245,19 @@ def run_stage(
                 idle = writer.push if writer is not None else _flush_text_stdout
                 from vflow_cli.framing.reader import PacketReader  # not for producers
 
-                source = reader = PacketReader(src, on_idle=idle, lazy=lazy)
+                # a processor that never looks at pixels splices them on from the pipe
+                # instead, which costs less than a copy out of shared memory
+                shared = not lazy or kind == "consumer"
+                source = reader = PacketReader(src, on_idle=idle, lazy=lazy, shared=shared)
             else:
                 reader = source
-            packets: Iterator[Packet] = iter(source)
+            packets: Iterator[Packet] = meter.reading(iter(source))
         if kind == "producer":
             assert writer is not None
-            _send(writer, fn(**options), producer=True)
+            _send(writer, fn(**options), producer=True, meter=meter)
         elif kind == "processor":
             assert writer is not None
-            _send(writer, fn(packets, **options), producer=False)
+            _send(writer, fn(packets, **options), producer=False, meter=meter)
         else:
             fn(packets, **options)
             _flush_text_stdout()
@@ -293,8 +313,10 @@ def run_stage(
                 code = Exit.ERROR
         except OSError:
             pass
+    meter.save()
     if code in (Exit.OK, Exit.INTERRUPTED, Exit.TERMINATED):
         _report(reader, writer, time.monotonic() - started)
+        _report_busy(meter, reader, writer)
     if code:
         sys.exit(code)
 
@@ -324,6 +346,20 @@ def _report(reader: Any, writer: Sink | None, seconds: float) -> None:
     if writer is not None:
         parts.append(f"out {writer.packets} packets, {_human(writer.bytes)}")
     log.info("%s in %.2f s", "; ".join(parts) or "done", seconds)
+
+
+def _report_busy(meter: Meter, reader: Any, writer: Sink | None) -> None:
+    """-v, a second line: where the time went, and the images that skipped the pipe."""
+    if not log.isEnabledFor(logging.INFO):
+        return
+    shared = []
+    rings = getattr(reader, "rings", None)
+    if rings is not None and rings.shared:
+        shared.append(f"{rings.shared} images in")
+    if getattr(writer, "shared", 0):
+        shared.append(f"{getattr(writer, 'shared', 0)} out")
+    tail = f"; by shared memory: {', '.join(shared)}" if shared else ""
+    log.info("%s%s", meter.line(), tail)
 
 
 def _human(n: float) -> str:

@@ -25,7 +25,7 @@ import click
 
 from vflow_cli.console import common_options
 from vflow_cli.framing import Encoded, Packet
-from vflow_cli.runner import Progress, Sink, StageError, log, run_stage
+from vflow_cli.runner import Progress, Sink, StageError, log, output_buffer, run_stage
 
 __all__ = [
     "CONTEXT",
@@ -39,6 +39,7 @@ __all__ = [
     "consumer",
     "log",
     "main",
+    "output_buffer",
     "processor",
     "producer",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -18,7 +19,150 @@ SMALL = 1_000_000
 
 def rows() -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="vflow-bench-") as tmp:
-        return [*_big_frames(Path(tmp)), *_small_packets(Path(tmp)), _latency(), _startup()]
+        return [
+            *_big_frames(Path(tmp)),
+            *_pixels(Path(tmp)),
+            *_small_packets(Path(tmp)),
+            _latency(),
+            _startup(),
+            *_detection(),
+        ]
+
+
+def _pixels(tmp: Path) -> list[Row]:
+    """Stages that change pixels: shared memory between them (the default), the same pipe
+    without it (VFLOW_SHM=0), and the stages in one process (vflow chain). Wall time, and
+    the CPU time of every process: on a busy machine the second is the steadier figure."""
+    stream = tmp / "hd.vflow"
+    card = f"vflow testcard --size hd --frames {FRAMES}"
+    if not stream.exists():
+        subprocess.run(["bash", "-c", f"{card} > {stream}"], env=ENV, check=True)
+    flips = f"{card} | vflow flip | vflow flip v | vflow flip | vflow null"
+    commands = {
+        "shm": flips,
+        "pipe": "export VFLOW_SHM=0; " + flips,
+        "chain": f"{card} | vflow chain flip , flip v , flip | vflow null",
+        "cat": f"cat {stream} | cat | cat | cat | cat > /dev/null",
+    }
+    walls: dict[str, list[float]] = {k: [] for k in commands}
+    cpus: dict[str, list[float]] = {k: [] for k in commands}
+    for _ in range(3):  # in turns: the machine's other work falls on each alike
+        for key, command in commands.items():
+            seconds, cpu = _wall_and_cpu(command)
+            walls[key].append(seconds)
+            cpus[key].append(cpu)
+    wall_of = {k: min(v) for k, v in walls.items()}
+    cpu_of = {k: min(v) for k, v in cpus.items()}
+    name = f"testcard hd | flip x3 | null ({FRAMES} frames)"
+    chain = f"testcard hd | chain flip , flip v , flip | null ({FRAMES} frames)"
+    rows = [
+        Row(
+            f"{name}, shared memory",
+            wall_of["shm"],
+            "s",
+            "cat file | cat x3 | cat",
+            wall_of["cat"],
+            "<= 1.3x",
+            wall_of["shm"] <= 1.3 * wall_of["cat"],
+        ),
+        Row(f"{name}, VFLOW_SHM=0", wall_of["pipe"], "s", "cat chain", wall_of["cat"], "reported"),
+        Row(chain, wall_of["chain"], "s", "cat chain", wall_of["cat"], "reported"),
+    ]
+    for key, label in (("shm", f"{name}, shared memory"), ("pipe", f"{name}, VFLOW_SHM=0")):
+        rows.append(
+            Row(f"{label}: CPU", cpu_of[key], "s", "cat chain: CPU", cpu_of["cat"], "reported")
+        )
+    rows.append(
+        Row(f"{chain}: CPU", cpu_of["chain"], "s", "cat chain: CPU", cpu_of["cat"], "reported")
+    )
+    return rows
+
+
+def _wall_and_cpu(command: str) -> tuple[float, float]:
+    """Wall seconds of a bash command, and the CPU seconds (user + system) of all it ran."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(
+        ["bash", "-c", "set -o pipefail; " + command],
+        env=ENV,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu
+
+
+def _detection() -> list[Row]:
+    """The issue's detection row: five stages on pipes, the middle three also as one chain,
+    beside decode + ONNX Runtime + the tracker in one Python process (tests.bench.detect)."""
+    from tests.video_support import vtest_avi
+
+    clip = vtest_avi()
+    frames = 795
+    size = "416x416"
+    count = "line door 400,0,400,576"
+    pipe = (
+        f"vflow read {clip} | vflow detect --size {size} | vflow track | vflow {count} | vflow null"
+    )
+    chain = (
+        f"vflow read {clip} | vflow chain 'detect --size {size}' , track , '{count}' | vflow null"
+    )
+    peer = f"{sys.executable} -m tests.bench.stream {clip} {size}"
+    seen: dict[str, list[float]] = {"pipe": [], "chain": [], "peer": []}
+    cpu: dict[str, list[float]] = {"pipe": [], "chain": [], "peer": []}
+    for _ in range(2):
+        for key, command in (("pipe", pipe), ("chain", chain), ("peer", peer)):
+            seconds, used = _wall_and_cpu(command)
+            seen[key].append(frames / seconds)
+            cpu[key].append(used)
+    pipe_fps, chain_fps, peer_fps = (max(seen[k]) for k in ("pipe", "chain", "peer"))
+    name = f"768x576 read | detect --size {size} | track | line | null: frames/s"
+    return [
+        Row(
+            name,
+            pipe_fps,
+            "fps",
+            "one process: decode+ORT+tracker",
+            peer_fps,
+            ">= 0.9x",
+            pipe_fps >= 0.9 * peer_fps,
+        ),
+        Row(
+            "the same, detect+track+line as one vflow chain: frames/s",
+            chain_fps,
+            "fps",
+            "one process",
+            peer_fps,
+            ">= 0.9x",
+            chain_fps >= 0.9 * peer_fps,
+        ),
+        *(
+            Row(
+                f"the same, {label}: CPU seconds",
+                min(cpu[key]),
+                "s",
+                "one process: CPU seconds",
+                min(cpu["peer"]),
+                "reported",
+            )
+            for key, label in (("pipe", "on pipes"), ("chain", "as a chain"))
+        ),
+    ]
+
+
+def one_process(clip: str, size: str) -> int:
+    """The peer: decode + YOLOX at `size` on ONNX Runtime + the tracker, in this process."""
+    from tests.quality.pipeline import run
+    from vflow_cli.vision.boxes import parse_size
+    from vflow_cli.vision.detectors import Settings, open_detector
+    from vflow_cli.vision.tracker import Tracker
+
+    frames = 0
+    for _ in run(Path(clip), open_detector(Settings(size=parse_size(size))), Tracker()):
+        frames += 1
+    return frames
 
 
 def _big_frames(tmp: Path) -> list[Row]:
@@ -134,3 +278,7 @@ def _startup() -> Row:
         python,
         "reported (lazy imports: no cv2, no numpy)",
     )
+
+
+if __name__ == "__main__":
+    one_process(sys.argv[1], sys.argv[2])

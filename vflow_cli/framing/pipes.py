@@ -21,6 +21,13 @@ def widen_pipe(fd: int) -> None:
         pass  # not a pipe, not Linux, or over /proc/sys/fs/pipe-max-size: keep the default
 
 
+def is_fifo(fd: int | None) -> bool:
+    try:
+        return fd is not None and stat.S_ISFIFO(os.fstat(fd).st_mode)
+    except OSError:
+        return False
+
+
 def narrow_pipe(fd: int) -> None:
     """The smallest pipe the kernel allows (a page): few packets wait beyond a leaky queue."""
     try:

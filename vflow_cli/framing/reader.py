@@ -64,6 +64,7 @@ class PacketReader:
         max_packet: int | None = None,
         name: str = "stdin",
         lazy: bool = False,
+        shared: bool = False,
     ) -> None:
         raw = getattr(stream, "raw", None)
         if raw is not None:
@@ -90,6 +91,8 @@ class PacketReader:
         self._held: list[bytes] = []  # chunks fed to the unpacker that may hold unparsed bytes
         self._held_at = 0  # the unpacker's position where _held[0] starts
         self._unpacker = self._new_unpacker()
+        self._shared = shared  # take up a writer's offer of shared memory (framing.shm)
+        self.rings: Any = None
 
     def _new_unpacker(self) -> Unpacker:
         self._fed = self._end = 0  # bytes fed to the unpacker; where its last object ended
@@ -121,6 +124,8 @@ class PacketReader:
 
     def _fill(self) -> bool:
         """Feed the unpacker one more read. False at end of input."""
+        if self.rings is not None:
+            self.rings.release()
         self._on_idle()
         chunk = self._read(CHUNK)
         if not chunk:
@@ -160,6 +165,10 @@ class PacketReader:
                     self.packets += 1
                     self._since_header += 1
                     if "image" in obj:
+                        if type(obj["image"]) is dict and "shm" in obj["image"]:
+                            obj["image"] = self._shared_image(obj["image"])
+                            yield obj  # no payload follows: the unpacker goes on
+                            continue
                         obj["image"] = self._read_payload(obj["image"])
                         yield obj
                         break  # _read_payload gave us a new unpacker
@@ -207,10 +216,25 @@ class PacketReader:
             return
         if self.header is None:
             self.header = obj
+        if self._shared and self.rings is None and "shm" in obj:
+            from vflow_cli.framing.shm import Rings
+
+            self.rings = Rings.connect(obj["shm"], self._fd, self.max_packet)
         self.ended = False
         self._since_header = 0  # streams joined end to end (cat a b) each count their own
 
     # -- payloads ---------------------------------------------------------------------------
+
+    def _shared_image(self, desc: Packet) -> Any:
+        """An image the writer left in shared memory: a read-only array over its slot."""
+        where = f"packet {self.packets}"
+        fmt, size, _ = check_image(desc, self.packets, self.max_packet)
+        if self.rings is None or fmt != "raw":
+            raise StreamError(f"{where} refers to shared memory this reader was not given")
+        self.rings.release()
+        image = self.rings.image(desc["shm"], desc, size, where)
+        self.bytes += size  # what went through this stage, whichever way it came
+        return image
 
     def _read_payload(self, desc: Any):
         number = self.packets

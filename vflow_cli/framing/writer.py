@@ -4,6 +4,7 @@ own memory."""
 from __future__ import annotations
 
 import functools
+import os
 import queue
 import threading
 import time
@@ -12,7 +13,15 @@ from typing import Any, BinaryIO
 import msgpack
 
 from vflow_cli.framing import pipes
-from vflow_cli.framing.wire import OutputError, Packet, default, header, image_wire, trailer
+from vflow_cli.framing.wire import (
+    OutputError,
+    Packet,
+    default,
+    header,
+    image_wire,
+    max_packet_size,
+    trailer,
+)
 
 FLUSH_AT = 1 << 16  # small packets are sent when this much is pending ...
 FLUSH_AFTER = 0.02  # ... or when the oldest pending byte is this old (seconds)
@@ -41,7 +50,12 @@ class PacketWriter:
     """
 
     def __init__(
-        self, stream: BinaryIO, *, info: Packet | None = None, name: str = "stdout"
+        self,
+        stream: BinaryIO,
+        *,
+        info: Packet | None = None,
+        name: str = "stdout",
+        share: bool = False,
     ) -> None:
         raw = getattr(stream, "raw", None)
         if raw is not None:
@@ -51,6 +65,13 @@ class PacketWriter:
         self.name = name
         self._fd = pipes.fileno(stream)
         self._pack = msgpack.Packer(default=default).pack
+        self._offer: Any = None  # shared memory offered to a vflow reader (framing.shm)
+        if share and pipes.is_fifo(self._fd) and os.environ.get("VFLOW_SHM") != "0":
+            from vflow_cli.framing.shm import Offer  # only then: its imports cost start-up
+
+            self._offer = Offer.create(self._fd, max_packet_size())
+            if self._offer is not None:
+                info = {**(info or {}), "shm": self._offer.address}
         self._buf = bytearray(self._pack(header(**(info or {}))))
         self._since = time.monotonic()
         self.packets = 0
@@ -84,6 +105,15 @@ class PacketWriter:
         else:
             if type(image) is _pending():
                 image = image.value
+            if self._offer is not None:
+                ref = self._offer.place(image, self._drain)
+                if ref is not None:
+                    self._buf += self._pack({**packet, "image": ref})
+                    self.bytes += image.nbytes  # not on the wire, but through this stage
+                    self._flush()  # the reader holds the slot, not the pipe: no batching
+                    self.packets += 1
+                    self.busy = False
+                    return
             desc, payload = image_wire(image)
             self._buf += self._pack({**packet, "image": desc})
             self._buf += b"\xc6" + len(payload).to_bytes(4, "big")
@@ -98,6 +128,18 @@ class PacketWriter:
         if len(self._buf) >= FLUSH_AT or time.monotonic() - self._since > FLUSH_AFTER:
             self._flush()
         self.busy = False
+
+    @property
+    def shared(self) -> int:
+        """Images sent by reference to shared memory."""
+        return self._offer.shared if self._offer is not None else 0
+
+    def slot(self, shape: tuple[int, ...], dtype: Any = "uint8") -> Any:
+        """A writable array in the shared-memory ring for the next image, or None: a stage
+        that fills it (`dst=`) and sends it saves a copy. Not to be touched once sent."""
+        if self._offer is None:
+            return None
+        return self._offer.slot(tuple(shape), dtype, self._drain)
 
     def push(self) -> None:
         """Send what is batched, without waiting for an image the helper thread is writing.
@@ -125,6 +167,8 @@ class PacketWriter:
                 self._buf += self._pack(trailer(self.packets))
             self.flush()
         finally:
+            if self._offer is not None:
+                self._offer.close()
             if self._jobs is not None:
                 self._jobs.put(None)
                 self._jobs = None

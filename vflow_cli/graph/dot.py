@@ -25,6 +25,8 @@ def _label(planned: PlanNode) -> str:
     label = redact_line(node.label)  # the drawing is on the graph's page: no secrets
     parts = [node.name, label if len(label) <= 40 else label[:37] + "..."]
     extra = []
+    if node.members:
+        extra.append(f"group of {', '.join(node.members)}: one process")
     if node.workers > 1:
         extra.append(f"x{node.workers} workers")
     if node.device:

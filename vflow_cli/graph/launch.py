@@ -11,6 +11,7 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from vflow_cli.busy import REPORT
 from vflow_cli.framing import widen_pipe
 from vflow_cli.framing.pipes import narrow_pipe
 from vflow_cli.graph.joins import Zip
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from vflow_cli.graph.log import Log
     from vflow_cli.graph.plan import Plan
     from vflow_cli.graph.spec import Spec
+    from vflow_cli.graph.stats import Stats
 
 
 class StartError(Exception):
@@ -46,6 +48,7 @@ class Launch:
     threads: list[threading.Thread]
     stdout_fd: int
     stdout_lock: threading.Lock
+    stats: Stats
 
     def _wire(self) -> None:
         """Fan-outs, inboxes, queues and outlets, as the plan says."""
@@ -160,6 +163,7 @@ class Launch:
                 self._thread(f"lines-{proc.name}", relay_lines, r, self.stdout_fd, self.stdout_lock)
             try:
                 env = node_env(node, index, planned.devices[index])
+                env[REPORT] = self.stats.report_path(node.name, index)
                 proc.start(stdin, stdout, env, node_cwd(node, self.spec.path))
             finally:
                 for fd in child_ends:

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 NODE_KEYS = (
     *("run", "command", "python", "from", "join", "unmatched", "queue", "workers", "window"),
-    *("device", "env", "cwd", "stdout", "kind", "optional"),
+    *("device", "env", "cwd", "stdout", "kind", "optional", "group"),
 )
 GRAPH_KEYS = ("on_failure", "grace", "queue")
 LEAKY = ("no", "old", "new")
@@ -49,6 +49,7 @@ class Node:
     optional: bool = False  # its failure is reported, but stops nothing (a viewer)
     stateful: bool = False  # a stage that keeps state across packets: never split
     readers: list[str] = field(default_factory=list)  # filled in by validation
+    members: list[str] = field(default_factory=list)  # a group: its nodes (graph.groups)
 
 
 @dataclass

@@ -127,7 +127,11 @@ class Graph(Launch):
                 signal.signal(s, h)
         for thread in self.threads:
             thread.join(timeout=2)
-        self.exit_code = self._finish()
+        try:
+            self.stats.busy()  # the final numbers stay for the live page once files go
+            self.exit_code = self._finish()
+        finally:
+            self.stats.close()
         return self.exit_code
 
     def _all(self) -> list[Proc]:
@@ -279,6 +283,9 @@ class Graph(Launch):
                 self.log.say(
                     f"node '{name}': {zipper.unmatched} unmatched packets dropped by the zip join"
                 )
+        if self.log.verbosity >= 1:
+            for line in self.stats.bottleneck():
+                self.log.line("vflow graph: " + line)
         if self.log.verbosity >= 1 or failed:
             self.log.line("vflow graph: " + self.stats.report())
             usage = resource.getrusage(resource.RUSAGE_SELF)

@@ -181,6 +181,11 @@ def _build(shown: str, data: dict[str, Any], lines: _Lines) -> Spec:
             spec.nodes[name] = node
     if not errors:
         check_edges(spec, lines, err)
+    if not errors and any(isinstance(t, dict) and "group" in t for t in nodes.values()):
+        from vflow_cli.graph.groups import merge
+
+        if merge(spec, nodes, lines, err):
+            check_edges(spec, lines, err)  # the graph again, each group one node
     if errors:
         errors.sort(key=lambda e: e[0])
         raise SpecError([text for _, text in errors])

@@ -8,9 +8,14 @@ counts are None, unless --stats made every edge a relayed one.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
+from vflow_cli import busy
+from vflow_cli.busy import bottleneck
 from vflow_cli.status import describe
 
 if TYPE_CHECKING:
@@ -21,6 +26,51 @@ class Stats:
     def __init__(self, graph: Graph) -> None:
         self.graph = graph
         self.last: tuple[float, dict[str, int]] = (graph.started, {})
+        # each process saves how busy it is here (vflow_cli.busy); 0700, removed at the end
+        self.folder = tempfile.mkdtemp(prefix="vflow-graph-")
+        self._busy: dict[str, dict[str, Any]] = {}  # the last numbers read
+
+    def report_path(self, node: str, worker: int) -> str:
+        return os.path.join(self.folder, f"{node}.{worker}.json")
+
+    def close(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+    def busy(self) -> dict[str, dict[str, Any]]:
+        """Per node, the shares of its run its stages were busy and it waited:
+        {"stages": [[stage, share], ...], "input": share, "output": share}, averaged over
+        its workers; a node that saved nothing (not a vflow stage, not started) is left out."""
+        out = self._busy = dict(self._busy)
+        for name, procs in self.graph.procs.items():
+            saved = [busy.read(self.report_path(name, p.index)) for p in procs]
+            numbers = [n for n in saved if n is not None and n.get("wall")]
+            if not numbers:
+                continue
+            stages: dict[str, float] = {}
+            for n in numbers:
+                for stage, seconds in n["stages"]:
+                    stages[stage] = stages.get(stage, 0.0) + seconds / n["wall"] / len(numbers)
+            out[name] = {
+                "stages": [[stage, round(share, 4)] for stage, share in stages.items()],
+                "input": round(sum(n["input"] / n["wall"] for n in numbers) / len(numbers), 4),
+                "output": round(sum(n["output"] / n["wall"] for n in numbers) / len(numbers), 4),
+            }
+        return out
+
+    def bottleneck(self) -> list[str]:
+        """The end-of-run lines: each stage's busy and waiting shares, and the bottleneck."""
+        shares = self.busy()
+        lines, busiest = [], {}
+        for name, node in shares.items():
+            members = node["stages"]
+            for stage, share in members:  # a group's stages each by name
+                busiest[name if len(members) == 1 else f"{name}/{stage}"] = share
+            each = ", ".join(f"{stage} {100 * share:.0f}%" for stage, share in members)
+            lines.append(
+                f"  {name}: busy {each}; waiting for input {100 * node['input']:.0f}%, "
+                f"for output {100 * node['output']:.0f}%"
+            )
+        return ["busy and waiting, as shares of each node's run:", *lines, bottleneck(busiest)]
 
     def counts(self) -> dict[str, int]:
         """'out:NODE' and 'in:NODE' packet counts, where the runner sees them."""
@@ -135,6 +185,9 @@ class Stats:
                     "dropped": edge.dropped if edge is not None else None,
                 }
             )
+        shares = self.busy()
+        for node in nodes:
+            node["busy"] = shares.get(str(node["name"]))
         done = g.exit_code is not None
         return {
             "graph": {
@@ -142,6 +195,7 @@ class Stats:
                 "started": g.started_wall,
                 "state": "done" if done else "stopping" if g.stop_reason else "running",
                 "exit": g.exit_code,
+                "bottleneck": self.bottleneck()[-1] if shares else None,
             },
             "nodes": nodes,
             "edges": edges,

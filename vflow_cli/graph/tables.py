@@ -106,11 +106,14 @@ def node_from_table(name, table, line, lines, registry, infos, err) -> Node | No
 
             with contextlib.suppress(click.ClickException):  # reported below
                 real = info.kind_for(info.parse(argv_in[1:]))
+        chained = None
+        if stage == "chain":  # what a chain is depends on its first and last stages
+            real, chained = _chain_kind(argv_in[1:], real)
         if kind is not None and kind != real:
             err(at("kind"), f"node '{name}': '{stage}' is a {real}, not a {kind}")
             bad = True
         kind = real
-        problem = _check_arguments(registry[stage], stage, argv_in[1:])
+        problem = _check_arguments(registry[stage], stage, argv_in[1:]) or chained
         if problem is None and info is not None:
             stateful = info.keeps_state(info.parse(argv_in[1:]))
         if problem:
@@ -224,6 +227,18 @@ def check_program(node: Node, table: dict[str, Any], shown: str) -> str | None:
     else:
         found = shutil.which(program) is not None
     return None if found else f"program {program!r} not found (on PATH, or from {cwd})"
+
+
+def _chain_kind(args: list[str], kind: str) -> tuple[str, str | None]:
+    """(the chain's kind, or `kind`; its problem, if any)."""
+    import click
+
+    from vflow_cli import chain
+
+    try:
+        return chain.kind_of(chain.members(chain.split(args))), None
+    except click.ClickException as exc:
+        return kind, f"vflow chain: {exc.format_message()}"
 
 
 def _check_arguments(command: Any, stage: str, args: list[str]) -> str | None:

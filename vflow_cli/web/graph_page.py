@@ -181,7 +181,15 @@ def families(view: dict[str, Any]) -> list[metrics.Family]:
     p_out = counter("vflow_node_packets_out_total", "Packets the node has written.")
     r_in = gauge("vflow_node_packets_in_per_second", "Packets read a second, lately.")
     r_out = gauge("vflow_node_packets_out_per_second", "Packets written a second, lately.")
+    busy = gauge("vflow_stage_busy_ratio", "Share of its node's run a stage was busy.")
+    waiting = gauge("vflow_node_waiting_ratio", "Share of its run a node waited (input, output).")
     for node in view.get("nodes", []):
+        shares = node.get("busy")
+        if isinstance(shares, dict):
+            for stage, share in shares.get("stages", []):
+                busy.add(share, node=str(node.get("name")), stage=str(stage))
+            for side in ("input", "output"):
+                waiting.add(shares.get(side), node=str(node.get("name")), on=side)
         name = str(node.get("name"))
         for s in NODE_STATES:
             node_state.add(int(node.get("state") == s), node=name, state=s)
@@ -217,6 +225,8 @@ def families(view: dict[str, Any]) -> list[metrics.Family]:
         p_out,
         r_in,
         r_out,
+        busy,
+        waiting,
         fill,
         size,
         received,
