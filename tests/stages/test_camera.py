@@ -87,5 +87,7 @@ def test_a_server_that_dies_ends_the_stream_cleanly():
     seqs = result.stdout.decode().split()
     assert 0 < len(seqs) <= 12
     lines = result.stderr.decode().splitlines()
-    assert len(lines) == 1 and "stopped sending frames" in lines[0]
+    assert len(lines) == 2, lines
+    assert "lost (the stream ended); reconnecting" in lines[0]
+    assert "did not come back (2 tries in" in lines[1]
     assert b"Traceback" not in result.stderr

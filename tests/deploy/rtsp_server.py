@@ -1,0 +1,91 @@
+"""A live RTSP camera for the tests, on GStreamer's rtsp-server (Debian's python3-gi and
+gir1.2-gst-rtsp-server-1.0; run it with the system python3, which has them).
+
+    python3 rtsp_server.py PORT [--codec h264|mjpeg] [--fps 25]  ->  rtsp://127.0.0.1:PORT/cam
+
+The picture is grey with the wall time stamped into its top rows: 32 blocks of 10x16 pixels,
+white for 1, black for 0, most significant bit first, the milliseconds of Unix time modulo
+2**32 when the frame was made (tests/deploy/stamp.py reads them back). Prints "ready" on
+stdout once it listens. Only loopback.
+"""
+
+import argparse
+import sys
+import time
+
+import gi
+
+gi.require_version("Gst", "1.0")
+gi.require_version("GstRtspServer", "1.0")
+from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+
+WIDTH, HEIGHT, BITS, BLOCK, ROWS = 320, 240, 32, 10, 16
+
+
+def picture(ms: int, n: int) -> bytes:
+    """A GRAY8 frame: the stamp on top, a bar below that moves so the encoder has work."""
+    stamp = bytearray()
+    for bit in range(BITS - 1, -1, -1):
+        stamp += (b"\xff" if (ms >> bit) & 1 else b"\x00") * BLOCK
+    rest = bytearray(b"\x60" * (WIDTH * (HEIGHT - ROWS)))
+    x = (n * 4) % WIDTH
+    for y in range(40, 80):
+        rest[y * WIDTH + x : y * WIDTH + min(WIDTH, x + 20)] = b"\xc0" * (min(WIDTH, x + 20) - x)
+    return bytes(stamp) * ROWS + bytes(rest)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("port", type=int)
+    parser.add_argument("--codec", choices=["h264", "mjpeg"], default="h264")
+    parser.add_argument("--fps", type=int, default=25)
+    args = parser.parse_args()
+    Gst.init(None)
+    if args.codec == "h264":
+        encode = (
+            f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps} "
+            "! rtph264pay name=pay0 pt=96 config-interval=-1"
+        )
+    else:
+        encode = "jpegenc quality=90 ! rtpjpegpay name=pay0 pt=26"
+    launch = (
+        "( appsrc name=src is-live=true do-timestamp=true format=time "
+        f"caps=video/x-raw,format=GRAY8,width={WIDTH},height={HEIGHT},framerate={args.fps}/1 "
+        f"! videoconvert ! video/x-raw,format=I420 ! {encode} )"
+    )
+    server = GstRtspServer.RTSPServer()
+    server.set_address("127.0.0.1")
+    server.set_service(str(args.port))
+    factory = GstRtspServer.RTSPMediaFactory()
+    factory.set_launch(launch)
+    factory.set_shared(True)
+    period = 1.0 / args.fps
+
+    def configure(factory, media):
+        src = media.get_element().get_child_by_name("src")
+        state = {"n": 0, "next": time.monotonic()}
+
+        def need_data(appsrc, length):
+            delay = state["next"] - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)  # a live camera: one frame a period
+            state["next"] = max(state["next"] + period, time.monotonic() - period)
+            ms = int(time.time() * 1000) % (1 << BITS)
+            buffer = Gst.Buffer.new_wrapped(picture(ms, state["n"]))
+            buffer.duration = int(period * Gst.SECOND)
+            state["n"] += 1
+            appsrc.emit("push-buffer", buffer)
+
+        src.connect("need-data", need_data)
+
+    factory.connect("media-configure", configure)
+    server.get_mount_points().add_factory("/cam", factory)
+    if server.attach(None) == 0:
+        print(f"cannot listen on port {args.port}", file=sys.stderr)
+        sys.exit(1)
+    print("ready", flush=True)
+    GLib.MainLoop().run()
+
+
+if __name__ == "__main__":
+    main()
