@@ -233,9 +233,19 @@ def camera(
             elif kind == "url":
                 grabber.close()
                 back = yield from _reconnect(
-                    target, label, name or source, reason, last_t, started, retries, timeout,
-                    duration, (width, height), rate, frames,
-                )  # fmt: skip
+                    target,
+                    label,
+                    name or source,
+                    reason,
+                    last_t,
+                    started,
+                    retries,
+                    timeout,
+                    duration,
+                    (width, height),
+                    rate,
+                    frames,
+                )
                 if back is None:
                     break
                 grabber, image, wall = back
@@ -342,7 +352,9 @@ def _printable(text: str) -> str:
     parts = urlsplit(text)
     if parts.password is not None:
         host = parts.hostname or ""
-        text = text.replace(parts.netloc, f"{parts.username}:***@{host}" + (
-            f":{parts.port}" if parts.port else ""
-        ), 1)  # fmt: skip
+        text = text.replace(
+            parts.netloc,
+            f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else ""),
+            1,
+        )
     return "".join(c if c.isprintable() else "?" for c in text)

@@ -71,6 +71,8 @@ STAGES = {
     "unjpeg": "jpeg",
     "write": "write",
     "zone": "zone",
+    # deployments: clips of incidents, events out to home automation and web hooks
+    "clip": "clip",
 }
 RUNNERS = {
     "graph": ("vflow_cli.graph.command", "graph"),

@@ -58,8 +58,17 @@ def _p95(values: list[int]) -> float:
 
 
 def _camera(url: str, transport: str) -> list[float]:
-    argv = [sys.executable, "-m", "vflow_cli", "camera", url, "--transport", transport,
-            "--frames", str(FRAMES)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "vflow_cli",
+        "camera",
+        url,
+        "--transport",
+        transport,
+        "--frames",
+        str(FRAMES),
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, env=ENV)
     assert proc.stdout is not None
     ages: list[int] = []

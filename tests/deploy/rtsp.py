@@ -48,11 +48,18 @@ class RTSPServer:
         out = self.folder / f"rtsp-{self.starts}.out"
         with open(out, "wb") as log:
             self.proc = subprocess.Popen(
-                [SYSTEM_PYTHON, str(SERVER), str(self.port), "--codec", self.codec,
-                 "--fps", str(self.fps)],
+                [
+                    SYSTEM_PYTHON,
+                    str(SERVER),
+                    str(self.port),
+                    "--codec",
+                    self.codec,
+                    "--fps",
+                    str(self.fps),
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
-            )  # fmt: skip
+            )
         if not wait_for(lambda: b"ready" in out.read_bytes() or self.proc.poll() is not None):
             raise RuntimeError("the RTSP server did not start")
         if self.proc.poll() is not None:

@@ -29,8 +29,9 @@ def server(tmp_path):
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
 def test_frames_arrive_over_rtsp(server, transport):
     started = time.time()
-    result = vflow("camera", server.url, "--transport", transport, "--frames", "10", "--name",
-                   "door")  # fmt: skip
+    result = vflow(
+        "camera", server.url, "--transport", transport, "--frames", "10", "--name", "door"
+    )
     assert result.returncode == 0, result.stderr
     out = unpack(result.stdout)
     assert out[0]["kind"] == "stream" and out[0]["source"] == "door"
