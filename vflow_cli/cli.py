@@ -73,6 +73,7 @@ STAGES = {
     "zone": "zone",
     # deployments: clips of incidents, events out to home automation and web hooks
     "clip": "clip",
+    "mqtt": "mqtt",
 }
 RUNNERS = {
     "graph": ("vflow_cli.graph.command", "graph"),
