@@ -74,6 +74,7 @@ STAGES = {
     # deployments: clips of incidents, events out to home automation and web hooks
     "clip": "clip",
     "mqtt": "mqtt",
+    "post": "post",
 }
 RUNNERS = {
     "graph": ("vflow_cli.graph.command", "graph"),
