@@ -96,11 +96,13 @@ class Ring:
                 )
                 self.warned = True
 
-    def take(self, since: float) -> list[tuple[float, float, Any]]:
-        """The frames from media time `since` on, decoded; the ring is left empty."""
+    def take(self) -> list[tuple[float, float, Any]]:
+        """The last --pre seconds of frames held, decoded; the ring is left empty. (Counted
+        from the newest frame, not from the trigger: after a gap, the seconds before it.)"""
         import cv2
         import numpy as np
 
+        since = self.frames[-1][0] - self.seconds if self.frames else 0.0
         out = [
             (t, wall, cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
             for t, wall, data in self.frames
@@ -132,10 +134,11 @@ class Clip:
         self.seen_size = self.step = 0
         if free_bytes(os.path.dirname(path)) < SPARE + SIDECAR_ROOM:
             raise DiskFull
-        # the sidecar's room is taken now, so a disk that fills can still say what happened
+        # the sidecar's room is taken now, so a disk that fills can still say what happened;
+        # until the clip ends it says it is being recorded (JSON may end in blanks)
         self.meta = os.open(self.sidecar, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            os.posix_fallocate(self.meta, 0, SIDECAR_ROOM)
+            os.pwrite(self.meta, self._text(complete=False, stopped=None).ljust(SIDECAR_ROOM), 0)
         except OSError:
             os.close(self.meta)
             os.unlink(self.sidecar)
@@ -183,15 +186,21 @@ class Clip:
         self.info["end"] = {"t": t, "wall": wall}
         self.info["frames"] = frames + 1
 
+    def _text(self, **more: Any) -> bytes:
+        info = {**self.info, "ids": sorted(self.ids, key=str), "more_triggers": self.more, **more}
+        text = (json.dumps(info, default=str, indent=1) + "\n").encode()
+        if len(text) > SIDECAR_ROOM:  # what fits in the room taken: the first triggers
+            keep = len(info["triggers"]) * SIDECAR_ROOM // len(text) // 2
+            info["more_triggers"] += len(info["triggers"]) - keep
+            info["triggers"] = info["triggers"][:keep]
+            text = (json.dumps(info, default=str) + "\n").encode()
+        return text
+
     def close(self, stopped: str) -> None:
         self.writer.release()
-        self.info["ids"] = sorted(self.ids, key=str)
-        self.info["more_triggers"] = self.more
-        self.info["complete"] = stopped in ("post", "end of input")
-        self.info["stopped"] = stopped
-        text = (json.dumps(self.info, default=str, indent=1) + "\n").encode()
-        os.ftruncate(self.meta, 0)
-        os.pwrite(self.meta, text, 0)
+        text = self._text(complete=stopped in ("post", "end of input"), stopped=stopped)
+        os.pwrite(self.meta, text, 0)  # over the room taken, so it needs no new block
+        os.ftruncate(self.meta, len(text))
         os.close(self.meta)
 
 
@@ -258,8 +267,8 @@ def clip(
 ) -> None:
     """Write a video clip into DIR for each incident, from --pre seconds before it.
 
-    Keeps the last --pre seconds of frames (JPEG, at most --ring-bytes); when a trigger
-    arrives (by default any "event" packet: a line crossed, a zone entered) it opens
+    Keeps the last --pre seconds of frames (JPEG, at most --ring-bytes; for a "gap" from
+    `vflow camera`, the seconds before the camera was lost); when a trigger arrives (by default any "event" packet: a line crossed, a zone entered) it opens
     DIR/clip-YYYYmmdd-HHMMSS-N.EXT with those frames, and records until --post seconds
     (media time) after the last trigger: triggers in the meantime extend the same clip,
     so overlapping events make one file with every frame. Beside it, a JSON sidecar:
@@ -304,7 +313,7 @@ def clip(
             )
             return None
         log.info("incident at t=%.2f s: writing %s", t, path)
-        for at, when, picture in ring.take(t - pre):
+        for at, when, picture in ring.take():
             if not record(opened, picture, at, when):
                 return None
         return opened
