@@ -268,13 +268,14 @@ def clip(
     """Write a video clip into DIR for each incident, from --pre seconds before it.
 
     Keeps the last --pre seconds of frames (JPEG, at most --ring-bytes; for a "gap" from
-    `vflow camera`, the seconds before the camera was lost); when a trigger arrives (by default any "event" packet: a line crossed, a zone entered) it opens
+    `vflow camera`, the seconds before the camera was lost). When a trigger arrives (by
+    default any "event" packet: a line crossed, a zone entered) it opens
     DIR/clip-YYYYmmdd-HHMMSS-N.EXT with those frames, and records until --post seconds
     (media time) after the last trigger: triggers in the meantime extend the same clip,
     so overlapping events make one file with every frame. Beside it, a JSON sidecar:
     start and end ({t, wall}), frames, fps, the triggers (their packets' metadata; the
     first 200), the object ids involved, complete, and stopped (post, end of input, disk
-    full). A disk about to be full ends the clip while it can still be finalised, says so,
+    full; null while the clip is being recorded). A disk about to be full ends the clip while it can still be finalised, says so,
     and later incidents are tried again. Buffers: keeps --pre seconds of frames.
 
     \b
