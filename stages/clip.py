@@ -275,8 +275,9 @@ def clip(
     so overlapping events make one file with every frame. Beside it, a JSON sidecar:
     start and end ({t, wall}), frames, fps, the triggers (their packets' metadata; the
     first 200), the object ids involved, complete, and stopped (post, end of input, disk
-    full; null while the clip is being recorded). A disk about to be full ends the clip while it can still be finalised, says so,
-    and later incidents are tried again. Buffers: keeps --pre seconds of frames.
+    full; null while the clip is being recorded). A disk about to be full ends the clip
+    while it can still be finalised, says so, and later incidents are tried again.
+    Buffers: keeps --pre seconds of frames.
 
     \b
       vflow camera rtsp://door/live | vflow detect | vflow clip clips --on objects:person
