@@ -32,11 +32,13 @@ class RTSPServer:
     """rtsp://127.0.0.1:PORT/cam; stop() kills it (SIGKILL: a camera losing power),
     start() brings it back on the same port."""
 
-    def __init__(self, folder: Path, codec: str = "h264", fps: int = 25) -> None:
+    def __init__(
+        self, folder: Path, codec: str = "h264", fps: int = 25, only: str | None = None
+    ) -> None:
         why = available()
         if why:
             pytest.skip(why)
-        self.folder, self.codec, self.fps = folder, codec, fps
+        self.folder, self.codec, self.fps, self.only = folder, codec, fps, only
         self.port = free_port()
         self.url = f"rtsp://127.0.0.1:{self.port}/cam"
         self.proc: subprocess.Popen | None = None
@@ -47,6 +49,7 @@ class RTSPServer:
         self.starts += 1
         out = self.folder / f"rtsp-{self.starts}.out"
         with open(out, "wb") as log:
+            only = ["--only", self.only] if self.only else []
             self.proc = subprocess.Popen(
                 [
                     SYSTEM_PYTHON,
@@ -56,6 +59,7 @@ class RTSPServer:
                     self.codec,
                     "--fps",
                     str(self.fps),
+                    *only,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

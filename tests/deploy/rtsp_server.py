@@ -1,7 +1,8 @@
 """A live RTSP camera for the tests, on GStreamer's rtsp-server (Debian's python3-gi and
 gir1.2-gst-rtsp-server-1.0; run it with the system python3, which has them).
 
-    python3 rtsp_server.py PORT [--codec h264|mjpeg] [--fps 25]  ->  rtsp://127.0.0.1:PORT/cam
+    python3 rtsp_server.py PORT [--codec h264|mjpeg] [--fps 25] [--only tcp|udp]
+        ->  rtsp://127.0.0.1:PORT/cam
 
 The picture is grey with the wall time stamped into its top rows: 32 blocks of 10x16 pixels,
 white for 1, black for 0, most significant bit first, the milliseconds of Unix time modulo
@@ -16,8 +17,9 @@ import time
 import gi
 
 gi.require_version("Gst", "1.0")
+gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 WIDTH, HEIGHT, BITS, BLOCK, ROWS = 320, 240, 32, 10, 16
 
@@ -39,6 +41,7 @@ def main() -> None:
     parser.add_argument("port", type=int)
     parser.add_argument("--codec", choices=["h264", "mjpeg"], default="h264")
     parser.add_argument("--fps", type=int, default=25)
+    parser.add_argument("--only", choices=["tcp", "udp"], help="refuse the other transport")
     args = parser.parse_args()
     Gst.init(None)
     if args.codec == "h264":
@@ -59,6 +62,9 @@ def main() -> None:
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(launch)
     factory.set_shared(True)
+    if args.only:
+        lower = GstRtsp.RTSPLowerTrans
+        factory.set_protocols(lower.TCP if args.only == "tcp" else lower.UDP)
     period = 1.0 / args.fps
 
     def configure(factory, media):

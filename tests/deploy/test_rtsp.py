@@ -26,12 +26,18 @@ def server(tmp_path):
     rtsp.stop()
 
 
-@pytest.mark.parametrize("transport", ["tcp", "udp"])
-def test_frames_arrive_over_rtsp(server, transport):
+@pytest.mark.parametrize(
+    ("transport", "codec"), [("tcp", "h264"), ("udp", "h264"), ("tcp", "mjpeg")]
+)
+def test_frames_arrive_over_rtsp(tmp_path, transport, codec):
+    server = RTSPServer(tmp_path, codec=codec, only=transport)  # the other one is refused
     started = time.time()
-    result = vflow(
-        "camera", server.url, "--transport", transport, "--frames", "10", "--name", "door"
-    )
+    try:
+        result = vflow(
+            "camera", server.url, "--transport", transport, "--frames", "10", "--name", "door"
+        )
+    finally:
+        server.stop()
     assert result.returncode == 0, result.stderr
     out = unpack(result.stdout)
     assert out[0]["kind"] == "stream" and out[0]["source"] == "door"
@@ -120,3 +126,17 @@ def test_a_server_that_stays_away_is_given_up(server, tmp_path):
     assert "lost" in lines[0] and "did not come back (2 tries in" in lines[1]
     packets = unpack(out.read_bytes())
     assert "gap" not in [p["kind"] for p in packets]
+
+
+@pytest.mark.parametrize(("transport", "only"), [("tcp", "udp"), ("udp", "tcp")])
+def test_the_transport_asked_for_is_the_one_used(tmp_path, transport, only):
+    server = RTSPServer(tmp_path, only=only)
+    try:
+        result = vflow(
+            "camera", server.url, "--transport", transport, "--frames", "3", "--timeout", "3"
+        )
+    finally:
+        server.stop()
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.decode().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"vflow camera: cannot open {server.url}")
