@@ -204,7 +204,8 @@ class State:
 
 
 def _frame_state(packet: Packet, base: str, state: State, labels: set[str]) -> None:
-    """objects/LABEL: how many of each class are in view; occupancy/ZONE: people in a zone."""
+    """objects/LABEL: how many of each class are in view; occupancy/ZONE: people in a
+    zone; line/NAME: {"in", "out"}, the crossings of a line so far."""
     objects = packet.get("objects")
     if isinstance(objects, list):
         counts: dict[str, int] = {}
@@ -220,6 +221,12 @@ def _frame_state(packet: Packet, base: str, state: State, labels: set[str]) -> N
         for name, info in zones.items():
             if isinstance(info, dict) and isinstance(info.get("occupancy"), int):
                 state.set(f"{base}/occupancy/{topic_part(name)}", str(info["occupancy"]))
+    lines = packet.get("lines")
+    if isinstance(lines, dict):
+        for name, info in lines.items():
+            if isinstance(info, dict):
+                counts = {k: info[k] for k in ("in", "out") if isinstance(info.get(k), int)}
+                state.set(f"{base}/line/{topic_part(name)}", counts)
 
 
 @consumer(pixels=lambda options: options["snapshot"], stateful=True)
@@ -309,6 +316,7 @@ def mqtt(
                                     (summary retained)
       TOPIC/CAMERA/objects/LABEL    how many LABEL (person, car...) are in view (retained)
       TOPIC/CAMERA/occupancy/ZONE   how many are in the zone (retained)
+      TOPIC/CAMERA/line/NAME        {"in": N, "out": N}: crossings so far (retained)
       TOPIC/CAMERA/snapshot         JPEG of the last event's frame (--snapshot; retained)
 
     State topics are published when they change. While the broker is away, messages wait

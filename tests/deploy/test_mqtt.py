@@ -55,7 +55,13 @@ def test_events_state_and_snapshots_reach_the_broker(broker, tmp_path):
     for n, inside in enumerate(zones):
         people = [{"label": "person", "id": i, "box": [1, 1, 5, 5]} for i in range(inside)]
         packets.append(
-            frame(n, (48, 64, 3), objects=people, zones={"porch": {"occupancy": inside}})
+            frame(
+                n,
+                (48, 64, 3),
+                objects=people,
+                zones={"porch": {"occupancy": inside}},
+                lines={"gate": {"points": [0, 0, 9, 9], "in": n // 2, "out": 0}},
+            )
         )
         if n == 3:
             packets.append(event(n, "enter", zone="porch"))
@@ -70,6 +76,7 @@ def test_events_state_and_snapshots_reach_the_broker(broker, tmp_path):
     assert [json.loads(p)["zone"] for p in sub.on(f"{base}/enter")] == ["porch"]
     assert sub.on(f"{base}/occupancy/porch") == [b"0", b"1", b"2", b"1", b"0"]  # changes only
     assert sub.on(f"{base}/objects/person") == [b"1", b"2", b"1", b"0"]  # seen, then gone
+    assert [json.loads(p)["in"] for p in sub.on(f"{base}/line/gate")] == [0, 1, 2]
     (jpeg,) = sub.on(f"{base}/snapshot")
     picture = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
     assert picture.shape == (48, 64, 3)
