@@ -229,11 +229,18 @@ def _frame_state(packet: Packet, base: str, state: State, labels: set[str]) -> N
                 state.set(f"{base}/line/{topic_part(name)}", counts)
 
 
+def _topic(ctx: Any, param: Any, value: str) -> str:
+    if not value.strip("/") or any(c in value for c in "+#\0") or not value.isprintable():
+        raise click.BadParameter(f"{value!r}: a topic to publish under, without + or #")
+    return value.strip("/")
+
+
 @consumer(pixels=lambda options: options["snapshot"], stateful=True)
 @click.argument("url", metavar="URL")
 @click.option(
     "--topic",
     default="vflow",
+    callback=_topic,
     show_default=True,
     help="The first level of every topic: TOPIC/CAMERA/...",
 )
@@ -330,7 +337,7 @@ def mqtt(
     """
     if tls_cert and not tls_key:
         raise click.UsageError("--tls-cert and --tls-key go together (a certificate and its key)")
-    root = topic.strip("/") or "vflow"
+    root = topic
     options = {
         "queue": queue,
         "client_id": client_id,

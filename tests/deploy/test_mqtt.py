@@ -207,3 +207,8 @@ def test_an_unreachable_broker_is_one_line():
     assert len(lines) == 1 and lines[0].startswith("vflow mqtt: "), lines
     bad = vflow("mqtt", "http://x", input=pack([]))
     assert bad.returncode == 2 and b"mqtt://" in bad.stderr
+
+
+def test_a_wildcard_topic_is_refused():
+    result = vflow("mqtt", "mqtt://127.0.0.1", "--topic", "home/#", input=pack([]))
+    assert result.returncode == 2 and b"without + or #" in result.stderr
