@@ -37,14 +37,14 @@ def rows() -> list[Row]:
                 table.append(
                     Row(
                         f"RTSP 320x240 H.264 25 fps, {transport}: frame age at camera's "
-                        f"output, median of {len(ages)} (p95 {p95:.0f} ms, peer's p95 "
+                        f"output, median of {len(ages)} readable (p95 {p95:.0f} ms, peer's p95 "
                         f"{_p95(peer):.0f} ms)",
                         median,
                         "ms",
                         "cv2.VideoCapture alone, tcp",
                         statistics.median(peer),
-                        f"median < {GOAL_MS} ms",
-                        median < GOAL_MS,
+                        f"p95 < {GOAL_MS} ms",
+                        p95 < GOAL_MS,
                     )
                 )
         finally:
@@ -52,9 +52,10 @@ def rows() -> list[Row]:
     return table
 
 
-def _readable(ages: list[int]) -> list[int]:
-    """A stamp damaged in decoding (a lost packet over UDP) reads as a time far off: left out."""
-    return [age for age in ages if age < 60_000]
+def _readable(ages: list[int | None]) -> list[int]:
+    """Ages of the stamps that survived decoding (one damaged by a lost datagram over UDP
+    is found out by its inverted copy, and left out)."""
+    return [age for age in ages if age is not None]
 
 
 def _p95(values: list[int]) -> float:
@@ -75,7 +76,7 @@ def _camera(url: str, transport: str) -> list[float]:
     ]
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, env=ENV)
     assert proc.stdout is not None
-    ages: list[int] = []
+    ages: list[int | None] = []
     for packet in PacketReader(proc.stdout):
         if packet.get("kind") == "frame":
             ages.append(age_ms(packet["image"], time.time()))
@@ -87,7 +88,7 @@ def _opencv_alone(url: str) -> list[float]:
     import cv2
 
     capture = cv2.VideoCapture(url, cv2.CAP_FFMPEG)
-    ages: list[int] = []
+    ages: list[int | None] = []
     try:
         for _ in range(FRAMES):
             ok, image = capture.read()

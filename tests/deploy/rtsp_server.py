@@ -4,10 +4,10 @@ gir1.2-gst-rtsp-server-1.0; run it with the system python3, which has them).
     python3 rtsp_server.py PORT [--codec h264|mjpeg] [--fps 25] [--only tcp|udp]
         ->  rtsp://127.0.0.1:PORT/cam
 
-The picture is grey with the wall time stamped into its top rows: 32 blocks of 10x16 pixels,
-white for 1, black for 0, most significant bit first, the milliseconds of Unix time modulo
-2**32 when the frame was made (tests/deploy/stamp.py reads them back). Prints "ready" on
-stdout once it listens. Only loopback.
+The picture is grey with the wall time stamped into its top rows: the milliseconds of Unix
+time modulo 2**32 when the frame was made, in blocks of 16x16 pixels, white for 1, black
+for 0, then the same inverted (tests/deploy/rtsp.py reads them back and checks them).
+Prints "ready" on stdout once it listens. Only loopback.
 """
 
 import argparse
@@ -21,19 +21,29 @@ gi.require_version("GstRtsp", "1.0")
 gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
-WIDTH, HEIGHT, BITS, BLOCK, ROWS = 320, 240, 32, 10, 16
+WIDTH, HEIGHT, BITS, BLOCK = 320, 240, 32, 16
+
+
+def band(value: int) -> bytes:
+    """16 bits, most significant first, as 16 blocks of 16x16 pixels (a macroblock each,
+    so the encoder keeps them apart): white 1, black 0; grey after them."""
+    row = bytearray()
+    for bit in range(15, -1, -1):
+        row += (b"\xff" if (value >> bit) & 1 else b"\x00") * BLOCK
+    row += b"\x60" * (WIDTH - len(row))
+    return bytes(row) * BLOCK
 
 
 def picture(ms: int, n: int) -> bytes:
-    """A GRAY8 frame: the stamp on top, a bar below that moves so the encoder has work."""
-    stamp = bytearray()
-    for bit in range(BITS - 1, -1, -1):
-        stamp += (b"\xff" if (ms >> bit) & 1 else b"\x00") * BLOCK
-    rest = bytearray(b"\x60" * (WIDTH * (HEIGHT - ROWS)))
+    """A GRAY8 frame: the stamp in four bands (high half, low half, then both inverted, so
+    that a damaged stamp is found out), and a bar below that moves so the encoder has work."""
+    high, low = ms >> 16, ms & 0xFFFF
+    stamp = band(high) + band(low) + band(high ^ 0xFFFF) + band(low ^ 0xFFFF)
+    rest = bytearray(b"\x60" * (WIDTH * HEIGHT - len(stamp)))
     x = (n * 4) % WIDTH
     for y in range(40, 80):
         rest[y * WIDTH + x : y * WIDTH + min(WIDTH, x + 20)] = b"\xc0" * (min(WIDTH, x + 20) - x)
-    return bytes(stamp) * ROWS + bytes(rest)
+    return stamp + bytes(rest)
 
 
 def main() -> None:
@@ -45,8 +55,11 @@ def main() -> None:
     args = parser.parse_args()
     Gst.init(None)
     if args.codec == "h264":
+        # threads=1: with zerolatency's sliced threads, FFmpeg decoded the P-frames wrong
+        # (only the key frames carried a readable stamp)
         encode = (
-            f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.fps} "
+            f"x264enc tune=zerolatency speed-preset=ultrafast threads=1 "
+            f"key-int-max={args.fps} "
             "! rtph264pay name=pay0 pt=96 config-interval=-1"
         )
     else:
@@ -77,7 +90,9 @@ def main() -> None:
                 time.sleep(delay)  # a live camera: one frame a period
             state["next"] = max(state["next"] + period, time.monotonic() - period)
             ms = int(time.time() * 1000) % (1 << BITS)
-            buffer = Gst.Buffer.new_wrapped(picture(ms, state["n"]))
+            data = picture(ms, state["n"])
+            buffer = Gst.Buffer.new_allocate(None, len(data), None)  # GStreamer's own memory
+            buffer.fill(0, data)
             buffer.duration = int(period * Gst.SECOND)
             state["n"] += 1
             appsrc.emit("push-buffer", buffer)

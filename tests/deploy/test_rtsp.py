@@ -45,9 +45,12 @@ def test_frames_arrive_over_rtsp(tmp_path, transport, codec):
     frames = [p for p in out if p["kind"] == "frame"]
     assert [p["seq"] for p in frames] == list(range(10))
     # the pictures are the server's: each carries the time it was made, after we started
-    stamps = [stamp(p["image"]) for p in frames]
+    # (a stamp damaged by a datagram lost over UDP reads as None)
+    readable = [p for p in frames if stamp(p["image"]) is not None]
+    assert len(readable) >= (10 if transport == "tcp" else 8)
+    stamps = [stamp(p["image"]) for p in readable]
     assert stamps == sorted(stamps)
-    assert all(0 <= age_ms(p["image"], p["wall"]) < (p["wall"] - started) * 1000 for p in frames)
+    assert all(0 <= age_ms(p["image"], p["wall"]) < (p["wall"] - started) * 1000 for p in readable)
 
 
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
@@ -92,7 +95,8 @@ def test_a_restarted_server_is_reconnected_and_the_gap_marked(server, tmp_path, 
     assert gap["seconds"] == pytest.approx(gap["t"] - gap["since"], abs=0.002)
     assert [p["seq"] for p in before + after] == list(range(len(before) + len(after)))
     # what follows the gap was made by the server started again, after it was killed
-    assert stamp(after[0]["image"]) > int(killed * 1000) % (1 << 32) - 1
+    first = next(s for s in (stamp(p["image"]) for p in after) if s is not None)
+    assert first >= int(killed * 1000) % (1 << 32)
 
     # write can tell: the gap is in its metadata, between the frames it has around it
     meta = tmp_path / "cam.jsonl"
