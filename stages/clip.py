@@ -151,8 +151,9 @@ class Clip:
 
     def add(self, fired: list[dict[str, Any]], packet: Packet, what: str) -> None:
         for item in fired:
-            if item.get("id") is not None:
-                self.ids.add(item["id"])
+            ident = item.get("id")
+            if isinstance(ident, (int, str)):  # what a tracker or a zone gives; not damage
+                self.ids.add(ident)
         if len(self.info["triggers"]) >= MAX_TRIGGERS:
             self.more += 1
             return
@@ -188,12 +189,12 @@ class Clip:
 
     def _text(self, **more: Any) -> bytes:
         info = {**self.info, "ids": sorted(self.ids, key=str), "more_triggers": self.more, **more}
-        text = (json.dumps(info, default=str, indent=1) + "\n").encode()
+        text = (json.dumps(info, default=str, skipkeys=True, indent=1) + "\n").encode()
         if len(text) > SIDECAR_ROOM:  # what fits in the room taken: the first triggers
             keep = len(info["triggers"]) * SIDECAR_ROOM // len(text) // 2
             info["more_triggers"] += len(info["triggers"]) - keep
             info["triggers"] = info["triggers"][:keep]
-            text = (json.dumps(info, default=str) + "\n").encode()
+            text = (json.dumps(info, default=str, skipkeys=True) + "\n").encode()
         return text
 
     def close(self, stopped: str) -> None:

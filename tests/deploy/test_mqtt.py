@@ -212,3 +212,19 @@ def test_an_unreachable_broker_is_one_line():
 def test_a_wildcard_topic_is_refused():
     result = vflow("mqtt", "mqtt://127.0.0.1", "--topic", "home/#", input=pack([]))
     assert result.returncode == 2 and b"without + or #" in result.stderr
+
+
+def test_damaged_metadata_goes_out_safely(broker):
+    sub = Subscriber(broker.port)
+    packets = [
+        {"kind": "stream", "source": "cam/+/#\x1b[2J"},
+        frame(0, objects=["junk", {"label": ["a/b"]}], zones={b"z": 1, "z+": {"occupancy": 2}}),
+        {"kind": "event", "event": "x/#", b"raw": b"\x00", "id": [1]},
+        {"kind": b"bytes"},
+    ]
+    result = vflow("mqtt", f"mqtt://127.0.0.1:{broker.port}", input=pack(packets))
+    assert result.returncode == 0, result.stderr
+    assert wait_for(lambda: sub.on("vflow/status")[-1:] == [b"offline"])
+    topics = {t for t, _, _ in sub.messages}
+    assert {"vflow/cam_2J/x", "vflow/cam_2J/occupancy/z", "vflow/cam_2J/objects/a_b"} <= topics
+    sub.stop()

@@ -27,8 +27,17 @@ def noise(n: int, shape=(48, 64, 3)) -> dict:
 
 
 def event(n: int, ident: int, **more) -> dict:
-    return {"kind": "event", "event": "cross", "line": "door", "direction": "in", "id": ident,
-            "seq": n, "t": n / FPS, "wall": 1e9 + n / FPS, **more}  # fmt: skip
+    return {
+        "kind": "event",
+        "event": "cross",
+        "line": "door",
+        "direction": "in",
+        "id": ident,
+        "seq": n,
+        "t": n / FPS,
+        "wall": 1e9 + n / FPS,
+        **more,
+    }
 
 
 def stream(frames: list[dict]) -> bytes:
@@ -103,8 +112,9 @@ def test_objects_of_chosen_classes_trigger(tmp_path):
         return []
 
     frames = [{**grey(n), "objects": objects(n)} for n in range(100)]
-    run_clip(tmp_path, frames, "--pre", "0.5", "--post", "0.5", "--on", "objects:person",
-             "--ext", "mkv")  # fmt: skip
+    run_clip(
+        tmp_path, frames, "--pre", "0.5", "--post", "0.5", "--on", "objects:person", "--ext", "mkv"
+    )
     ((video, info),) = clips(tmp_path)
     assert decoded(video) == list(range(45, 61))
     assert info["ids"] == [7] and len(info["triggers"]) == 6
@@ -142,8 +152,7 @@ def test_the_ring_is_bounded_in_bytes(tmp_path):
 def test_a_full_disk_ends_the_clip_cleanly(tiny_disk):  # noqa: F811 (the fixture)
     frames = [noise(n, (240, 320, 3)) for n in range(200)]
     packets = with_events(frames, {5: [event(5, 1)]})
-    result = vflow("clip", str(tiny_disk), "--pre", "0", "--post", "100",
-                   input=stream(packets))  # fmt: skip
+    result = vflow("clip", str(tiny_disk), "--pre", "0", "--post", "100", input=stream(packets))
     assert result.returncode == 0, result.stderr
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"vflow clip: no space left in {tiny_disk}")
@@ -159,3 +168,29 @@ def test_bad_trigger_and_directory():
     assert result.stderr.decode().startswith("vflow clip: cannot make /proc/nope")
     result = vflow("clip", "x", "--on", ":person", input=stream([]))
     assert result.returncode == 2 and b"give a KIND" in result.stderr
+
+
+def test_damaged_metadata_is_survived(tmp_path):
+    frames = [grey(n) for n in range(30)]
+    frames[3]["t"] = "soon"
+    frames[4]["objects"] = [{"label": ["x"], "id": {"a": 1}}, "junk", {"id": [1]}]
+    damaged = [
+        {"kind": "event", "id": [1, 2], b"raw": 1, "t": float("nan"), "x": {b"k": b"\x00"}},
+        {"kind": "event", "id": 5, "t": 1e300, "wall": "later"},
+    ]
+    packets = with_events(frames, {5: damaged})
+    result = vflow(
+        "clip",
+        str(tmp_path),
+        "--on",
+        "event",
+        "--on",
+        "objects",
+        "--ext",
+        "mkv",
+        input=stream(packets),
+    )
+    assert result.returncode == 0, result.stderr
+    assert b"Traceback" not in result.stderr
+    ((video, info),) = clips(tmp_path)
+    assert info["ids"] == [5] and count_frames(video)[0] == info["frames"] > 0
