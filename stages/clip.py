@@ -96,6 +96,17 @@ class Ring:
                 )
                 self.warned = True
 
+    def rate(self) -> float | None:
+        """Frames a second as they arrive (fewer than announced when frames were dropped
+        before this stage: a clip written at this rate keeps real time)."""
+        import statistics
+
+        steps = [b[0] - a[0] for a, b in zip(self.frames, list(self.frames)[1:], strict=False)]
+        steps = [step for step in steps if step > 0]
+        if len(steps) < 2:
+            return None
+        return max(1.0, min(120.0, 1 / statistics.median(steps)))
+
     def take(self) -> list[tuple[float, float, Any]]:
         """The last --pre seconds of frames held, decoded; the ring is left empty. (Counted
         from the newest frame, not from the trigger: after a gap, the seconds before it.)"""
@@ -273,7 +284,8 @@ def clip(
     default any "event" packet: a line crossed, a zone entered) it opens
     DIR/clip-YYYYmmdd-HHMMSS-N.EXT with those frames, and records until --post seconds
     (media time) after the last trigger: triggers in the meantime extend the same clip,
-    so overlapping events make one file with every frame. Beside it, a JSON sidecar:
+    so overlapping events make one file with every frame, written at the rate frames
+    arrive (frames dropped upstream do not make it play fast). Beside it, a JSON sidecar:
     start and end ({t, wall}), frames, fps, the triggers (their packets' metadata; the
     first 200), the object ids involved, complete, and stopped (post, end of input, disk
     full; null while the clip is being recorded). A disk about to be full ends the clip
@@ -309,7 +321,7 @@ def clip(
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(wall))
         path = os.path.join(directory, f"clip-{stamp}-{made}.{ext}")
         try:
-            opened = Clip(path, fourcc, rate or DEFAULT_FPS, size)
+            opened = Clip(path, fourcc, ring.rate() or rate or DEFAULT_FPS, size)
         except DiskFull:
             log.warning(
                 "no space left in %s: the incident at t=%.2f s is not recorded", directory, t

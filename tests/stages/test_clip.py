@@ -194,3 +194,12 @@ def test_damaged_metadata_is_survived(tmp_path):
     assert b"Traceback" not in result.stderr
     ((video, info),) = clips(tmp_path)
     assert info["ids"] == [5] and count_frames(video)[0] == info["frames"] > 0
+
+
+def test_a_clip_keeps_real_time_when_frames_were_dropped_before_it(tmp_path):
+    frames = [grey(n) for n in range(0, 60, 2)]  # 5 a second, in a stream announced at 10
+    packets = with_events(frames, {30: [event(30, 1)]})
+    run_clip(tmp_path, packets, "--pre", "1", "--post", "1", "--ext", "mkv")
+    ((video, info),) = clips(tmp_path)
+    assert decoded(video) == list(range(20, 42, 2))
+    assert count_frames(video)[1] == pytest.approx(5.0) and info["fps"] == pytest.approx(5.0)
