@@ -34,7 +34,15 @@ def test_frames_arrive_over_rtsp(tmp_path, transport, codec):
     started = time.time()
     try:
         result = vflow(
-            "camera", server.url, "--transport", transport, "--frames", "10", "--name", "door"
+            "camera",
+            server.url,
+            "--transport",
+            transport,
+            "--frames",
+            "10",
+            "--name",
+            "door",
+            timeout=180,  # a loaded machine: the stage's own limits end it sooner
         )
     finally:
         server.stop()
