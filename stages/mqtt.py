@@ -190,17 +190,42 @@ class Broker:
 
 
 class State:
-    """Retained state topics: published when their value changes, not every frame."""
+    """Retained state topics: published when their value changes, not every frame; with
+    `discovery`, counts are announced to Home Assistant when first seen."""
 
-    def __init__(self, broker: Broker) -> None:
+    def __init__(self, broker: Broker, discovery: str | None) -> None:
         self.broker = broker
+        self.discovery = discovery
         self.values: dict[str, str] = {}
 
-    def set(self, topic: str, value: Any) -> None:
+    def set(self, base: str, kind: str, name: str, value: Any) -> None:
+        """BASE/KIND/NAME = value (BASE is TOPIC/CAMERA)."""
+        topic = f"{base}/{kind}/{name}"
         text = value if isinstance(value, str) else json.dumps(value)
         if self.values.get(topic) != text:
+            if topic not in self.values and self.discovery and kind in ("objects", "occupancy"):
+                self._announce(base, kind, name)
             self.values[topic] = text
             self.broker.publish(topic, text, retain=True)
+
+    def _announce(self, base: str, kind: str, name: str) -> None:
+        """Home Assistant's MQTT discovery: DISCOVERY/sensor/ID/config, retained."""
+        camera = base.rsplit("/", 1)[-1]
+        ident = "_".join(("vflow", base.replace("/", "_"), kind, name))
+        config = {
+            "name": f"{name} in view" if kind == "objects" else f"{name} occupancy",
+            "unique_id": ident,
+            "object_id": ident,
+            "state_topic": f"{base}/{kind}/{name}",
+            "state_class": "measurement",
+            "availability_topic": self.broker.availability,
+            "device": {
+                "identifiers": ["vflow_" + base.replace("/", "_")],
+                "name": f"{camera} camera",
+                "manufacturer": "vflow",
+            },
+        }
+        self.broker.publish(f"{self.discovery}/sensor/{ident}/config", json.dumps(config), True)
 
 
 def _frame_state(packet: Packet, base: str, state: State, labels: set[str]) -> None:
@@ -215,18 +240,18 @@ def _frame_state(packet: Packet, base: str, state: State, labels: set[str]) -> N
                 counts[label] = counts.get(label, 0) + 1
         labels.update(counts)
         for label in labels:  # a class no longer in view goes back to 0
-            state.set(f"{base}/objects/{label}", str(counts.get(label, 0)))
+            state.set(base, "objects", label, str(counts.get(label, 0)))
     zones = packet.get("zones")
     if isinstance(zones, dict):
         for name, info in zones.items():
             if isinstance(info, dict) and isinstance(info.get("occupancy"), int):
-                state.set(f"{base}/occupancy/{topic_part(name)}", str(info["occupancy"]))
+                state.set(base, "occupancy", topic_part(name), str(info["occupancy"]))
     lines = packet.get("lines")
     if isinstance(lines, dict):
         for name, info in lines.items():
             if isinstance(info, dict):
                 counts = {k: info[k] for k in ("in", "out") if isinstance(info.get(k), int)}
-                state.set(f"{base}/line/{topic_part(name)}", counts)
+                state.set(base, "line", topic_part(name), counts)
 
 
 def _topic(ctx: Any, param: Any, value: str) -> str:
@@ -274,6 +299,14 @@ def _topic(ctx: Any, param: Any, value: str) -> str:
     help="Wait this long for the broker at the start, and at the end for it to "
     "acknowledge what is queued.",
 )
+@click.option(
+    "--discovery",
+    metavar="PREFIX",
+    default=None,
+    callback=lambda ctx, param, value: value if value is None else _topic(ctx, param, value),
+    help="Announce the counts (objects, occupancy) to Home Assistant's MQTT discovery "
+    "under PREFIX (its default is homeassistant), so they appear as sensors.",
+)
 @click.option("--client-id", default=None, help="MQTT client id. Default: vflow-PID.")
 @click.option(
     "--tls-ca",
@@ -305,6 +338,7 @@ def mqtt(
     quality: int,
     queue: int,
     timeout: float,
+    discovery: str | None,
     client_id: str | None,
     tls_ca: str | None,
     tls_cert: str | None,
@@ -347,7 +381,7 @@ def mqtt(
     }
     broker = Broker(url, options, f"{root}/status")
     broker.connect(timeout)
-    state = State(broker)
+    state = State(broker, discovery)
     labels: set[str] = set()
     name = topic_part(camera) if camera else "camera"
     picture: Any = None

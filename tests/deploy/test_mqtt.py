@@ -228,3 +228,32 @@ def test_damaged_metadata_goes_out_safely(broker):
     topics = {t for t, _, _ in sub.messages}
     assert {"vflow/cam_2J/x", "vflow/cam_2J/occupancy/z", "vflow/cam_2J/objects/a_b"} <= topics
     sub.stop()
+
+
+def test_home_assistant_discovers_the_counts(broker):
+    packets = [
+        {"kind": "stream", "source": "door"},
+        frame(0, objects=[{"label": "person"}], zones={"porch": {"occupancy": 1}}),
+        frame(1, objects=[], zones={"porch": {"occupancy": 0}}, lines={"gate": {"in": 1}}),
+    ]
+    url = f"mqtt://127.0.0.1:{broker.port}"
+    result = vflow(
+        "mqtt", url, "--topic", "home", "--discovery", "homeassistant", input=pack(packets)
+    )
+    assert result.returncode == 0, result.stderr
+    ha = Subscriber(broker.port, topic="homeassistant/#", client_id="ha", clean=True)
+    configs = {}
+
+    def arrived():
+        configs.update({t: json.loads(p) for t, p, _ in ha.messages})
+        return len(configs) == 2
+
+    assert wait_for(arrived)
+    person = configs["homeassistant/sensor/vflow_home_door_objects_person/config"]
+    assert person["state_topic"] == "home/door/objects/person"
+    assert person["availability_topic"] == "home/status"
+    assert person["device"]["name"] == "door camera"
+    porch = configs["homeassistant/sensor/vflow_home_door_occupancy_porch/config"]
+    assert porch["state_topic"] == "home/door/occupancy/porch" and porch["unique_id"]
+    assert all(retained for _, _, retained in ha.messages)  # Home Assistant may come later
+    ha.stop()
