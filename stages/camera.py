@@ -214,8 +214,10 @@ def camera(
             log.warning("%s gives %dx%d, not the %dx%d asked for", label, width, height, *wanted)
         reported = capture.get(cv2.CAP_PROP_FPS) or 0.0
         rate = fps or (reported if 0 < reported < 1000 else None)
-        yield packets.stream(name or source, width, height, rate, frames)
+        announced = packets.stream(name or source, width, height, rate, frames)
+        yield announced
         started = time.monotonic()
+        reconnect = _Reconnect(target, label, retries, timeout, duration, started)
         seq = failures = 0
         last_t = 0.0
         reason = ""
@@ -232,24 +234,10 @@ def camera(
                     break
             elif kind == "url":
                 grabber.close()
-                back = yield from _reconnect(
-                    target,
-                    label,
-                    name or source,
-                    reason,
-                    last_t,
-                    started,
-                    retries,
-                    timeout,
-                    duration,
-                    (width, height),
-                    rate,
-                    frames,
-                )
+                back = yield from reconnect(announced, reason, last_t)
                 if back is None:
                     break
                 grabber, image, wall = back
-                height, width = image.shape[:2]
                 ok = True
                 continue
             else:
@@ -272,77 +260,99 @@ def camera(
         grabber.close()
 
 
-def _reconnect(
-    target: str,
-    label: str,
-    source: str,
-    reason: str,
-    last_t: float,
-    started: float,
-    retries: int,
-    timeout: float,
-    duration: float | None,
-    size: tuple[int, int],
-    rate: float | None,
-    frames: int | None,
-) -> Generator[Packet, None, tuple[Any, Any, float] | None]:
-    """Open `target` again with backoff. Yields the gap packet (and a new stream
-    announcement if the picture size changed) once it is back, and returns (the grabber
-    on it, its first image, that image's wall time); None when it is given up."""
-    from vflow_cli import packets
-    from vflow_cli.capture import Grabber, Timeout
+class _Reconnect:
+    """Opens a lost URL again, waiting longer between tries, until --retries have failed."""
 
-    lost = time.monotonic()
-    if retries == 0:
-        log.warning("%s lost (%s); ending the stream (--retries 0)", label, reason)
-        return None
-    log.warning("%s lost (%s); reconnecting", label, reason)
-    attempt = 0
-    while retries < 0 or attempt < retries:
-        attempt += 1
-        wait = backoff(attempt)
-        if duration is not None and time.monotonic() + wait - started >= duration:
+    def __init__(
+        self,
+        target: str,
+        label: str,
+        retries: int,
+        timeout: float,
+        duration: float | None,
+        started: float,
+    ) -> None:
+        self.target, self.label = target, label
+        self.retries, self.timeout, self.duration = retries, timeout, duration
+        self.started = started  # monotonic time of the first frame: t counts from it
+
+    def __call__(
+        self, announced: Packet, reason: str, last_t: float
+    ) -> Generator[Packet, None, tuple[Any, Any, float] | None]:
+        """Once it is back, yields the gap packet (and a new stream announcement, kept in
+        `announced`, if the picture size changed) and returns (the grabber on it, its
+        first image, that image's wall time); None when it is given up."""
+        from vflow_cli.capture import Grabber, Timeout
+
+        label, retries = self.label, self.retries
+        lost = time.monotonic()
+        if retries == 0:
+            log.warning("%s lost (%s); ending the stream (--retries 0)", label, reason)
             return None
-        time.sleep(wait)
-        try:
-            capture = open_source("url", target, timeout, label)
-        except StageError as exc:
-            log.info("try %d: %s", attempt, exc)
-            continue
-        grabber = Grabber(capture, ahead=2)
-        try:
-            ok, image, wall, _ = grabber.get(timeout)
-        except Timeout:
-            ok = False
-        if not ok:
-            log.info("try %d: %s opened but sent no frame", attempt, label)
-            grabber.close()
-            continue
-        away = time.monotonic() - lost
-        log.warning("%s back after %.1f s (%d tries)", label, away, attempt)
-        now = time.monotonic() - started
+        log.warning("%s lost (%s); reconnecting", label, reason)
+        attempt = 0
+        while retries < 0 or attempt < retries:
+            attempt += 1
+            wait = backoff(attempt)
+            if (
+                self.duration is not None
+                and time.monotonic() + wait - self.started >= self.duration
+            ):
+                return None
+            time.sleep(wait)
+            try:
+                capture = open_source("url", self.target, self.timeout, label)
+            except StageError as exc:
+                log.info("try %d: %s", attempt, exc)
+                continue
+            grabber = Grabber(capture, ahead=2)
+            try:
+                ok, image, wall, _ = grabber.get(self.timeout)
+            except Timeout:
+                ok = False
+            if not ok:
+                log.info("try %d: %s opened but sent no frame", attempt, label)
+                grabber.close()
+                continue
+            log.warning("%s back after %.1f s (%d tries)", label, time.monotonic() - lost, attempt)
+            yield from self._gap(announced, reason, last_t, attempt, image)
+            return grabber, image, wall
+        log.warning(
+            "%s did not come back (%d tries in %.0f s); ending the stream",
+            label,
+            attempt,
+            time.monotonic() - lost,
+        )
+        return None
+
+    def _gap(
+        self, announced: Packet, reason: str, last_t: float, tries: int, image: Any
+    ) -> Iterator[Packet]:
+        from vflow_cli import packets
+
+        now = time.monotonic() - self.started
         yield {
             "kind": "gap",
-            "source": source,
+            "source": announced["source"],
             "since": packets.media_time(last_t),
             "t": packets.media_time(now),
             "seconds": round(now - last_t, 3),
             "wall": time.time(),
-            "tries": attempt,
+            "tries": tries,
             "reason": reason,
         }
         height, width = image.shape[:2]
-        if (width, height) != size:
-            log.warning("%s now sends %dx%d (was %dx%d)", label, width, height, *size)
-            yield packets.stream(source, width, height, rate, frames)
-        return grabber, image, wall
-    log.warning(
-        "%s did not come back (%d tries in %.0f s); ending the stream",
-        label,
-        attempt,
-        time.monotonic() - lost,
-    )
-    return None
+        if (width, height) != (announced["width"], announced["height"]):
+            log.warning(
+                "%s now sends %dx%d (was %dx%d)",
+                self.label,
+                width,
+                height,
+                announced["width"],
+                announced["height"],
+            )
+            announced.update(width=width, height=height)
+            yield dict(announced)
 
 
 def _printable(text: str) -> str:

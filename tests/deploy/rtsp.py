@@ -39,6 +39,7 @@ class RTSPServer:
         if why:
             pytest.skip(why)
         self.folder, self.codec, self.fps, self.only = folder, codec, fps, only
+        self.width = 320  # set before start() to change the picture's size
         self.port = free_port()
         self.url = f"rtsp://127.0.0.1:{self.port}/cam"
         self.proc: subprocess.Popen | None = None
@@ -50,6 +51,7 @@ class RTSPServer:
         out = self.folder / f"rtsp-{self.starts}.out"
         with open(out, "wb") as log:
             only = ["--only", self.only] if self.only else []
+            only += ["--width", str(self.width)]
             self.proc = subprocess.Popen(
                 [
                     SYSTEM_PYTHON,

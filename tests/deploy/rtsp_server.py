@@ -1,7 +1,7 @@
 """A live RTSP camera for the tests, on GStreamer's rtsp-server (Debian's python3-gi and
 gir1.2-gst-rtsp-server-1.0; run it with the system python3, which has them).
 
-    python3 rtsp_server.py PORT [--codec h264|mjpeg] [--fps 25] [--only tcp|udp]
+    python3 rtsp_server.py PORT [--codec h264|mjpeg] [--fps 25] [--only tcp|udp] [--width W]
         ->  rtsp://127.0.0.1:PORT/cam
 
 The picture is grey with the wall time stamped into its top rows: the milliseconds of Unix
@@ -47,12 +47,15 @@ def picture(ms: int, n: int) -> bytes:
 
 
 def main() -> None:
+    global WIDTH  # the picture's width: --width
     parser = argparse.ArgumentParser()
     parser.add_argument("port", type=int)
     parser.add_argument("--codec", choices=["h264", "mjpeg"], default="h264")
     parser.add_argument("--fps", type=int, default=25)
     parser.add_argument("--only", choices=["tcp", "udp"], help="refuse the other transport")
+    parser.add_argument("--width", type=int, default=WIDTH, help="at least 256")
     args = parser.parse_args()
+    WIDTH = max(256, args.width)
     Gst.init(None)
     if args.codec == "h264":
         # threads=1: with zerolatency's sliced threads, FFmpeg decoded the P-frames wrong

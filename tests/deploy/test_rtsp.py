@@ -152,3 +152,31 @@ def test_the_transport_asked_for_is_the_one_used(tmp_path, transport, only):
     assert result.returncode == 1, result.stderr
     lines = result.stderr.decode().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"vflow camera: cannot open {server.url}")
+
+
+def test_a_camera_back_at_another_size_announces_it(server, tmp_path):
+    out, err = tmp_path / "cam.vflow", tmp_path / "cam.err"
+    with open(out, "wb") as stdout, open(err, "wb") as stderr:
+        camera = subprocess.Popen(
+            vflow_argv("camera", server.url, "--timeout", "3"),
+            stdout=stdout,
+            stderr=stderr,
+            env=ENV,
+        )
+    try:
+        assert wait_for(lambda: out.stat().st_size > 5 * FRAME_BYTES, timeout=60)
+        server.stop()
+        server.width = 352
+        server.start()
+        assert wait_for(lambda: b"now sends 352x240" in err.read_bytes(), timeout=60)
+    finally:
+        camera.send_signal(signal.SIGINT)
+        camera.wait(30)
+    packets = unpack(out.read_bytes())
+    kinds = [p["kind"] for p in packets]
+    at = kinds.index("gap")
+    assert kinds[at + 1] == "stream" and kinds.count("stream") == 2
+    assert (packets[at + 1]["width"], packets[at + 1]["height"]) == (352, 240)
+    assert packets[at + 1]["source"] == packets[0]["source"] == server.url
+    shapes = {p["image"].shape for p in packets[at:] if p["kind"] == "frame"}
+    assert shapes == {(240, 352, 3)}
