@@ -11,6 +11,11 @@ BIN    := $(CURDIR)/$(VENV)/bin
 # network tests run send and recv in two namespaces joined by a veth pair, as root) and
 # openssl (the TLS tests make their certificates with it).
 APT_PACKAGES := xvfb xdotool x11-apps ffmpeg graphviz chromium iproute2 openssl
+# An RTSP camera for the tests of `vflow camera` (GStreamer's rtsp-server, its Python
+# bindings and the plugins for H.264 and MJPEG), an MQTT broker for `vflow mqtt`, and
+# systemd-analyze, which checks examples/vflow-graph@.service.
+APT_PACKAGES += python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base \
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly mosquitto systemd
 
 .DEFAULT_GOAL := check
 .PHONY: help check install system-deps venv link test test-all lint fmt bench man docs smoke clean pictures

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any
 
 import click
@@ -89,6 +89,26 @@ def open_source(kind: str, target: Any, timeout: float, label: str):
     return capture
 
 
+BACKOFF_FIRST, BACKOFF_MAX = 0.5, 10.0  # seconds before reconnect tries 1, 2, ...: doubling
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait before reconnect try `attempt` (from 1): 0.5, 1, 2, 4, 8, 10, 10 ..."""
+    return min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (attempt - 1))
+
+
+def rtsp_transport(source: str, transport: str) -> None:
+    """Ask OpenCV's FFmpeg for RTSP over TCP or UDP (it reads OPENCV_FFMPEG_CAPTURE_OPTIONS,
+    "key;value|key;value", at each open); a transport the user set there already wins."""
+    if not source.lower().startswith(("rtsp://", "rtsps://")):
+        return
+    options = os.environ.get("OPENCV_FFMPEG_CAPTURE_OPTIONS", "")
+    if "rtsp_transport" in options:
+        return
+    pairs = [p for p in options.split("|") if p]
+    os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] = "|".join([*pairs, f"rtsp_transport;{transport}"])
+
+
 @producer
 @click.argument("source", metavar="INDEX|URL")
 @click.option(
@@ -108,10 +128,12 @@ def open_source(kind: str, target: Any, timeout: float, label: str):
 )
 @click.option(
     "--retries",
-    type=click.IntRange(min=0),
-    default=3,
+    type=click.IntRange(min=-1),
+    default=10,
     show_default=True,
-    help="Failed reads in a row before the stream ends (URLs reconnect between tries).",
+    help="A URL: reconnect tries in a row after the stream is lost, waiting 0.5 s, 1 s, "
+    "2 s ... up to 10 s between them, before the stream ends; -1: forever; 0: end at the "
+    "first loss. A local camera: failed reads in a row before the stream ends.",
 )
 @click.option(
     "--timeout",
@@ -119,7 +141,15 @@ def open_source(kind: str, target: Any, timeout: float, label: str):
     default=10.0,
     show_default=True,
     metavar="SECONDS",
-    help="Give up opening or reading after this many seconds.",
+    help="Give up opening after this many seconds; a source silent this long is lost.",
+)
+@click.option(
+    "--transport",
+    type=click.Choice(["tcp", "udp"]),
+    default="tcp",
+    show_default=True,
+    help="RTSP over TCP (one connection, nothing lost) or UDP (RTP datagrams: less delay "
+    "on a clean network, holes in the picture on a lossy one).",
 )
 @name_option(None, "INDEX|URL")
 def camera(
@@ -131,18 +161,25 @@ def camera(
     retries: int,
     timeout: float,
     name: str | None,
+    transport: str = "tcp",
 ) -> Iterator[Packet]:
     """Capture frames from a camera (by index or device path) or a stream URL.
 
     INDEX is a local camera (0 is the first, /dev/video0 on Linux); a URL is anything
     FFmpeg opens: rtsp://, http:// (MJPEG), udp://. A source that cannot be opened is one
-    error line, within --timeout. A source that stops sending ends the stream (exit 0)
-    after --retries failed reads. Frames are {"kind": "frame", "seq", "t" (seconds since
+    error line, within --timeout. Frames are {"kind": "frame", "seq", "t" (seconds since
     the first frame), "wall", "image"}.
+
+    A URL that stops sending (a camera rebooting, a network down) is reconnected: one line
+    says it was lost, one that it is back; then a {"kind": "gap"} packet (since, t,
+    seconds, tries, reason: vflow-packet(5)) tells the stages after it what is missing
+    (`vflow track` starts its tracks afresh), and a new "stream" announcement follows if
+    the picture size changed. After --retries failed tries the stream ends (exit 0).
 
     \b
       vflow camera 0 --size 1280x720 | vflow show
       vflow camera rtsp://192.168.1.20/stream --duration 60 | vflow write clip.mkv
+      vflow camera rtsp://cam.local/live --transport udp --retries -1 | vflow detect | ...
     """
     from vflow_cli import packets
     from vflow_cli.capture import Grabber, Timeout
@@ -151,7 +188,9 @@ def camera(
     cv2 = cv2_module()
     wanted = parse_size(size) if size else None
     kind, target = describe(source)
-    label = f"camera {source}" if kind != "url" else source
+    label = f"camera {source}" if kind != "url" else _printable(source)
+    if kind == "url":
+        rtsp_transport(source, transport)
     capture = open_source(kind, target, timeout, label)
     if kind != "url":
         if wanted:
@@ -175,19 +214,32 @@ def camera(
             log.warning("%s gives %dx%d, not the %dx%d asked for", label, width, height, *wanted)
         reported = capture.get(cv2.CAP_PROP_FPS) or 0.0
         rate = fps or (reported if 0 < reported < 1000 else None)
-        yield packets.stream(name or source, width, height, rate, frames)
+        announced = packets.stream(name or source, width, height, rate, frames)
+        yield announced
         started = time.monotonic()
+        reconnect = _Reconnect(target, label, retries, timeout, duration, started)
         seq = failures = 0
+        last_t = 0.0
+        reason = ""
         while frames is None or seq < frames:
             if ok:
                 failures = 0
                 now = time.monotonic()
                 if duration is not None and now - started >= duration:
                     break
-                yield packets.frame(seq, now - started, image, wall=wall)
+                last_t = now - started
+                yield packets.frame(seq, last_t, image, wall=wall)
                 seq += 1
                 if frames is not None and seq >= frames:
                     break
+            elif kind == "url":
+                grabber.close()
+                back = yield from reconnect(announced, reason, last_t)
+                if back is None:
+                    break
+                grabber, image, wall = back
+                ok = True
+                continue
             else:
                 failures += 1
                 if failures > retries:
@@ -198,35 +250,121 @@ def camera(
                     )
                     break
                 time.sleep(min(1.0, 0.1 * failures))
-                if kind == "url":
-                    grabber.close()
-                    try:
-                        capture = open_source(kind, target, timeout, label)
-                    except StageError as exc:
-                        log.info("reconnecting failed: %s", exc)
-                        ok = False
-                        grabber = Grabber(_Closed(), ahead=1)
-                        continue
-                    grabber = Grabber(capture, ahead=2)
-                else:
-                    grabber.retry()
+                grabber.retry()
             try:
                 ok, image, wall, _ = grabber.get(timeout)
+                reason = "the stream ended"
             except Timeout:
-                log.info("%s: no frame within %g s", label, timeout)
-                ok = False
+                ok, reason = False, f"no frame for {timeout:g} s"
     finally:
         grabber.close()
 
 
-class _Closed:
-    """A capture that never delivers: stands in while a URL cannot be reopened."""
+class _Reconnect:
+    """Opens a lost URL again, waiting longer between tries, until --retries have failed."""
 
-    def read(self) -> tuple[bool, None]:
-        return False, None
+    def __init__(
+        self,
+        target: str,
+        label: str,
+        retries: int,
+        timeout: float,
+        duration: float | None,
+        started: float,
+    ) -> None:
+        self.target, self.label = target, label
+        self.retries, self.timeout, self.duration = retries, timeout, duration
+        self.started = started  # monotonic time of the first frame: t counts from it
 
-    def get(self, prop: int) -> float:
-        return 0.0
+    def __call__(
+        self, announced: Packet, reason: str, last_t: float
+    ) -> Generator[Packet, None, tuple[Any, Any, float] | None]:
+        """Once it is back, yields the gap packet (and a new stream announcement, kept in
+        `announced`, if the picture size changed) and returns (the grabber on it, its
+        first image, that image's wall time); None when it is given up."""
+        from vflow_cli.capture import Grabber, Timeout
 
-    def release(self) -> None:
-        pass
+        label, retries = self.label, self.retries
+        lost = time.monotonic()
+        if retries == 0:
+            log.warning("%s lost (%s); ending the stream (--retries 0)", label, reason)
+            return None
+        log.warning("%s lost (%s); reconnecting", label, reason)
+        attempt = 0
+        while retries < 0 or attempt < retries:
+            attempt += 1
+            wait = backoff(attempt)
+            if (
+                self.duration is not None
+                and time.monotonic() + wait - self.started >= self.duration
+            ):
+                return None
+            time.sleep(wait)
+            try:
+                capture = open_source("url", self.target, self.timeout, label)
+            except StageError as exc:
+                log.info("try %d: %s", attempt, exc)
+                continue
+            grabber = Grabber(capture, ahead=2)
+            try:
+                ok, image, wall, _ = grabber.get(self.timeout)
+            except Timeout:
+                ok = False
+            if not ok:
+                log.info("try %d: %s opened but sent no frame", attempt, label)
+                grabber.close()
+                continue
+            log.warning("%s back after %.1f s (%d tries)", label, time.monotonic() - lost, attempt)
+            yield from self._gap(announced, reason, last_t, attempt, image)
+            return grabber, image, wall
+        log.warning(
+            "%s did not come back (%d tries in %.0f s); ending the stream",
+            label,
+            attempt,
+            time.monotonic() - lost,
+        )
+        return None
+
+    def _gap(
+        self, announced: Packet, reason: str, last_t: float, tries: int, image: Any
+    ) -> Iterator[Packet]:
+        from vflow_cli import packets
+
+        now = time.monotonic() - self.started
+        yield {
+            "kind": "gap",
+            "source": announced["source"],
+            "since": packets.media_time(last_t),
+            "t": packets.media_time(now),
+            "seconds": round(now - last_t, 3),
+            "wall": time.time(),
+            "tries": tries,
+            "reason": reason,
+        }
+        height, width = image.shape[:2]
+        if (width, height) != (announced["width"], announced["height"]):
+            log.warning(
+                "%s now sends %dx%d (was %dx%d)",
+                self.label,
+                width,
+                height,
+                announced["width"],
+                announced["height"],
+            )
+            announced.update(width=width, height=height)
+            yield dict(announced)
+
+
+def _printable(text: str) -> str:
+    """A URL for a log line: no password, no control characters."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(text)
+    if parts.password is not None:
+        host = parts.hostname or ""
+        text = text.replace(
+            parts.netloc,
+            f"{parts.username}:***@{host}" + (f":{parts.port}" if parts.port else ""),
+            1,
+        )
+    return "".join(c if c.isprintable() else "?" for c in text)

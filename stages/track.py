@@ -167,6 +167,8 @@ def track(
                 tracker.settings.fps = float(fps)
             yield packet
             continue
+        if kind == "gap":  # the source was away: where things went is unknown
+            tracker.reset()
         if kind != "frame":
             yield packet
             continue

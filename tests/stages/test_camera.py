@@ -2,6 +2,7 @@
 real MJPEG stream served on 127.0.0.1 by the test itself (only loopback, ever)."""
 
 import itertools
+import os
 
 import pytest
 from vflow_stages.camera import camera, describe
@@ -87,5 +88,29 @@ def test_a_server_that_dies_ends_the_stream_cleanly():
     seqs = result.stdout.decode().split()
     assert 0 < len(seqs) <= 12
     lines = result.stderr.decode().splitlines()
-    assert len(lines) == 1 and "stopped sending frames" in lines[0]
+    assert len(lines) == 2, lines
+    assert "lost (the stream ended); reconnecting" in lines[0]
+    assert "did not come back (2 tries in" in lines[1]
     assert b"Traceback" not in result.stderr
+
+
+def test_a_url_in_a_message_hides_its_password_and_control_characters():
+    from vflow_stages.camera import _printable
+
+    assert _printable("rtsp://admin:s3cret@cam:554/live") == "rtsp://admin:***@cam:554/live"
+    assert _printable("rtsp://cam/live\x1b[2J") == "rtsp://cam/live?[2J"
+    assert _printable("rtsp://cam/live") == "rtsp://cam/live"
+
+
+def test_rtsp_transport_is_asked_of_ffmpeg_unless_set(monkeypatch):
+    from vflow_stages.camera import rtsp_transport
+
+    monkeypatch.delenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", raising=False)
+    rtsp_transport("rtsp://cam/live", "udp")
+    assert os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] == "rtsp_transport;udp"
+    monkeypatch.setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp|stimeout;5")
+    rtsp_transport("rtsp://cam/live", "udp")  # the user's own choice wins
+    assert os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] == "rtsp_transport;tcp|stimeout;5"
+    monkeypatch.setenv("OPENCV_FFMPEG_CAPTURE_OPTIONS", "stimeout;5")
+    rtsp_transport("rtsp://cam/live", "udp")
+    assert os.environ["OPENCV_FFMPEG_CAPTURE_OPTIONS"] == "stimeout;5|rtsp_transport;udp"

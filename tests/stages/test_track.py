@@ -395,3 +395,20 @@ def test_people_in_real_footage_keep_their_ids(tmp_path):
         for o in f["objects"]:
             assert isinstance(o["id"], int) and o["id"] >= 1
             assert len(o["velocity"]) == 2 and all(isinstance(v, float) for v in o["velocity"])
+
+
+def test_a_gap_from_the_camera_starts_the_tracks_afresh():
+    # the camera was away 0.4 s (`vflow camera` reconnected): nothing is predicted over it
+    times = [n / 10 for n in range(10)] + [1.4 + n / 10 for n in range(5)]
+    packets = [
+        frame(n, (480, 640, 3), t=t, objects=[person(100 + 100 * t)]) for n, t in enumerate(times)
+    ]
+    gap = {"kind": "gap", "since": 0.9, "t": 1.4, "seconds": 0.5, "tries": 1, "reason": "x"}
+    packets.insert(10, gap)
+    result = vflow("track", "--no-appearance", input=pack(packets))
+    assert result.returncode == 0, result.stderr
+    out = unpack(result.stdout)
+    assert out[10] == gap
+    ids = [[o["id"] for o in p["objects"]] for p in out if p["kind"] == "frame"]
+    assert ids[9] == [1] and ids[10] == [2]
+    assert out[11]["objects"][0]["velocity"] == [0.0, 0.0]
