@@ -8,7 +8,8 @@ import click
 
 from vflow_cli import chain as chains
 from vflow_cli.runner import run_stage
-from vflow_cli.stage import CONTEXT, INFO, REGISTRY, StageInfo, _common_options
+from vflow_cli.console import common_options
+from vflow_cli.stage import CONTEXT, INFO, REGISTRY, StageInfo
 
 
 def _members(options: dict[str, Any]) -> list[chains.Member]:
@@ -22,7 +23,7 @@ def _members(options: dict[str, Any]) -> list[chains.Member]:
     # name are that stage's
 )
 @click.argument("stages", nargs=-1, required=True, type=click.UNPROCESSED, metavar="STAGE , ...")
-@_common_options
+@common_options
 def chain(verbose: int, quiet: int, debug: bool, stages: tuple[str, ...]) -> None:
     """Run several stages in one process: 'resize 640x360' , 'flip'.
 

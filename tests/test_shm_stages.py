@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import ENV, ROOT, sh, unpack
-from vflow_cli.cli import stage_info
+from vflow_cli.catalogue import stage_info
 
 # more frames than a pipe holds: the stage after takes up the offer when it reads the
 # header, and the frames written before it did went inline

@@ -54,7 +54,7 @@ def split(words: Iterable[str]) -> list[list[str]]:
 
 def members(segments: list[list[str]]) -> list[Member]:
     """Each stage found and its options parsed, or click.UsageError naming the problem."""
-    from vflow_cli.cli import stage_info
+    from vflow_cli.catalogue import stage_info
 
     if not segments or any(not s for s in segments):
         raise click.UsageError("give stages separated by a lone ',': 'resize 640x360' , 'flip'")

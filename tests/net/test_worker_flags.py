@@ -26,7 +26,16 @@ def test_worker_debug_shows_the_traceback_of_a_bug(server, tmp_path, debug):
     )
     flags = ["--debug"] if debug else []
     worker = start(
-        "worker", *flags, "--from", server.url("in"), "--to", server.url("out"), "--", str(broken)
+        "worker",
+        *flags,
+        "--mode",
+        "live",
+        "--from",
+        server.url("in"),
+        "--to",
+        server.url("out"),
+        "--",
+        str(broken),
     )
     _, err = worker.communicate(timeout=60)
     text = err.decode()
