@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from vflow_cli.framing import Encoded, Packet, StreamError, decode, encode, max_packet_size
@@ -225,3 +225,65 @@ def header_int(headers: dict[str, str] | None, name: str) -> int | None:
         return int(headers[name])
     except ValueError:
         raise StreamError(f"bad {name} header {headers[name]!r}") from None
+
+
+# -- messages as units of a stream ---------------------------------------------------------
+
+
+@dataclass
+class Unit:
+    """One message's worth for the stage thread: a packet's bytes, or a control message."""
+
+    stream: str
+    kind: str  # "data", "none" (an input with no output), "end", "cut", "dead"
+    seq: int | None = None
+    part: int = 0
+    parts: int | None = None
+    body: bytes | bytearray | None = None
+    wire: bool = False
+    packets: int | None = None
+    reason: str = ""
+    msgs: list[Any] = field(default_factory=list)  # JetStream messages to acknowledge
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class NotVflow(Exception):
+    """A message without vflow's headers (someone else publishes on this subject)."""
+
+
+def unit_of(msg: Any, assembler: Assembler, now: float) -> Unit | None:
+    """The Unit a message completes (None: a chunk of a packet still incomplete).
+    NotVflow or StreamError for a message that can't be part of a vflow stream."""
+    headers = msg.headers or {}
+    stream = headers.get(STREAM)
+    if not stream:
+        raise NotVflow
+    kind = headers.get(KIND) or "data"
+    seq = header_int(headers, SEQ)
+    part = header_int(headers, PART) or 0
+    parts = header_int(headers, PARTS)
+    if kind in (END, CUT):
+        return Unit(
+            stream,
+            kind,
+            packets=header_int(headers, PACKETS) or 0,
+            reason=headers.get(REASON, ""),
+            msgs=[msg],
+            headers=headers,
+        )
+    if seq is None or seq < 0 or part < 0:
+        raise StreamError(f"a message without a valid {SEQ} header")
+    if kind == DEAD:
+        reason = headers.get(REASON, "")
+        return Unit(stream, kind, seq, reason=reason, msgs=[msg], headers=headers)
+    if kind != "data" or not msg.data:
+        return Unit(stream, "none", seq, part, parts if parts is not None else 0, msgs=[msg])
+    body: bytes | bytearray = msg.data
+    chunk = headers.get(CHUNK)
+    if chunk is not None:
+        whole = assembler.add((stream, seq, part), chunk, headers.get(SIZE), msg.data, now)
+        if whole is None:
+            return None
+        body = whole
+    wire = headers.get(WIRE) == "jpeg"
+    return Unit(stream, "data", seq, part, parts, body, wire, msgs=[msg], headers=headers)

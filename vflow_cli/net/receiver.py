@@ -1,6 +1,6 @@
 """net.receiver: what `vflow recv` does: one stream from a subject, in order, then its end.
 
-    SUBJECT ──> loop: subscription (live) or pull consumer (durable, --durable NAME)
+    SUBJECT ──> loop: Subscription: live, or a pull consumer (durable, --durable NAME)
                   │ chunks put back together (Assembler), headers read (Unit)
                   v
                 Inbox (bounded: live drops the oldest, durable fetches only when it has room)
@@ -20,9 +20,9 @@ acknowledged only after the bookmark that covers them is stored, so a receiver t
 stopped and started again hands out each packet once, in order, from where it stopped
 (killed with SIGKILL, it may hand out again the packets of its last 0.2 s).
 
-Over 400 lines, on purpose: one class, Receiver, whose inbox, reorder buffer, bookmark and
-acknowledgements keep one invariant together (a packet is acknowledged only once the
-bookmark past it is stored, and handed out only once, in order).
+One class, Receiver, whose inbox, reorder buffer, bookmark and acknowledgements keep one
+invariant together (a packet is acknowledged only once the bookmark past it is stored, and
+handed out only once, in order); net.subscription brings its messages.
 """
 
 from __future__ import annotations
@@ -33,14 +33,15 @@ import contextlib
 import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from vflow_cli.framing import Packet, StreamError
 from vflow_cli.net import connection, messages
 from vflow_cli.net.loop import Inbox
+from vflow_cli.net.messages import NotVflow, Unit, unit_of
 from vflow_cli.net.reorder import Entry, Reorder
 from vflow_cli.net.session import Session
+from vflow_cli.net.subscription import Pull, Subscription, settle
 from vflow_cli.net.url import Address
 from vflow_cli.runner import StageError, log
 
@@ -53,65 +54,6 @@ FETCH_WAIT = 0.5  # seconds one pull request waits for messages
 LIVE_BUDGET = 64 << 20  # bytes a live receiver holds for its stage at most
 BUSY_FOR = 2.5  # seconds a worker's "busy with N" heartbeat keeps recv waiting for N
 FETCH_BYTES = 16 << 20  # bytes asked for in one fetch, at most (estimated)
-
-
-@dataclass
-class Unit:
-    """One message's worth for the stage thread: a packet's bytes, or a control message."""
-
-    stream: str
-    kind: str  # "data", "none" (an input with no output), "end", "cut", "dead"
-    seq: int | None = None
-    part: int = 0
-    parts: int | None = None
-    body: bytes | bytearray | None = None
-    wire: bool = False
-    packets: int | None = None
-    reason: str = ""
-    msgs: list[Any] = field(default_factory=list)  # JetStream messages to acknowledge
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class NotVflow(Exception):
-    """A message without vflow's headers (someone else publishes on this subject)."""
-
-
-def unit_of(msg: Any, assembler: messages.Assembler, now: float) -> Unit | None:
-    """The Unit a message completes (None: a chunk of a packet still incomplete).
-    NotVflow or StreamError for a message that can't be part of a vflow stream."""
-    headers = msg.headers or {}
-    stream = headers.get(messages.STREAM)
-    if not stream:
-        raise NotVflow
-    kind = headers.get(messages.KIND) or "data"
-    seq = messages.header_int(headers, messages.SEQ)
-    part = messages.header_int(headers, messages.PART) or 0
-    parts = messages.header_int(headers, messages.PARTS)
-    if kind in (messages.END, messages.CUT):
-        return Unit(
-            stream,
-            kind,
-            packets=messages.header_int(headers, messages.PACKETS) or 0,
-            reason=headers.get(messages.REASON, ""),
-            msgs=[msg],
-            headers=headers,
-        )
-    if seq is None or seq < 0 or part < 0:
-        raise StreamError(f"a message without a valid {messages.SEQ} header")
-    if kind == messages.DEAD:
-        reason = headers.get(messages.REASON, "")
-        return Unit(stream, kind, seq, reason=reason, msgs=[msg], headers=headers)
-    if kind != "data" or not msg.data:
-        return Unit(stream, "none", seq, part, parts if parts is not None else 0, msgs=[msg])
-    body: bytes | bytearray = msg.data
-    chunk = headers.get(messages.CHUNK)
-    if chunk is not None:
-        whole = assembler.add((stream, seq, part), chunk, headers.get(messages.SIZE), msg.data, now)
-        if whole is None:
-            return None
-        body = whole
-    wire = headers.get(messages.WIRE) == "jpeg"
-    return Unit(stream, "data", seq, part, parts, body, wire, msgs=[msg], headers=headers)
 
 
 class Receiver:
@@ -154,7 +96,6 @@ class Receiver:
         self._acks: list[Any] = []
         self._chunks: dict[tuple[str, int, int], list[Any]] = {}  # durable: chunk messages
         self.busy: dict[tuple[str, int], float] = {}  # (stream, seq) a worker works on: until
-        self._msg_size = FETCH_BYTES  # estimated message size: the first fetch asks for one
         self._lost: collections.deque[Unit] = collections.deque()  # dropped by the inbox
         self._skipped: list[int] = []  # a run of skipped numbers, not yet reported
         self._next_bookmark = 0.0
@@ -162,35 +103,32 @@ class Receiver:
         self._started = time.monotonic()
         self.session = Session(address, "recv")
         try:
-            self._room = asyncio.Event()
-            self.session.call(self._subscribe(start, ack_wait))
+            self.input = Subscription(
+                self.session,
+                self.subject,
+                self.inbox,
+                self._on_msg,
+                on_beat=self._on_beat,
+                pull=self._pull(start) if durable else None,
+                pending_msgs=4096,
+                pending_bytes=128 << 20,
+            )
         except BaseException:
             self.session.close()
             raise
 
-    # -- loop thread -------------------------------------------------------------------------
-
-    async def _subscribe(self, start: str, ack_wait: float) -> None:
-        client = self.session.client
-        self._room = asyncio.Event()
-        await client.subscribe(messages.beat_subject(self.subject), cb=self._on_beat)
-        if self.durable is None:
-            await client.subscribe(
-                self.subject,
-                cb=self._on_msg,
-                pending_msgs_limit=4096,
-                pending_bytes_limit=128 << 20,
-            )
-            return
+    def _pull(self, start: str) -> Pull:
+        """The durable consumer, and where the bookmark of its position lives."""
         from nats.js import api
 
+        assert self.durable is not None
         js = self.session.js
         # the subject is stored from now on (created if missing: a receiver may come first)
-        stream = await connection.ensure_stream(js, self.subject, connection.Limits())
-        self._kv = await connection.bookmarks(js)
+        stream = self.session.call(connection.ensure_stream(js, self.subject, connection.Limits()))
+        self._kv = self.session.call(connection.bookmarks(js))
         self._kv_key = f"{stream}.{self.durable}"
         with contextlib.suppress(Exception):
-            entry = await self._kv.get(self._kv_key)
+            entry = self.session.call(self._kv.get(self._kv_key))
             self._bookmark = json.loads(entry.value)
         config = api.ConsumerConfig(
             durable_name=self.durable,
@@ -200,56 +138,9 @@ class Receiver:
             deliver_policy=api.DeliverPolicy.NEW if start == "new" else api.DeliverPolicy.ALL,
             filter_subject=self.subject,
         )
-        try:
-            self._psub = await js.pull_subscribe(
-                self.subject, durable=self.durable, stream=stream, config=config
-            )
-        except Exception:  # it exists with other settings (another --reorder): use it
-            try:
-                self._psub = await js.pull_subscribe_bind(durable=self.durable, stream=stream)
-            except Exception as exc:
-                raise StageError(
-                    f"cannot use the durable consumer {self.durable!r}: {exc}"
-                ) from None
-        self.inbox.on_room(lambda: self.session.bridge.soon(self._room.set))
-        self._fetcher = self.session.start(self._fetch())
+        return Pull(self.durable, stream, config, FETCH_BATCH, FETCH_BYTES, FETCH_WAIT)
 
-    async def _fetch(self) -> None:
-        from nats import errors
-
-        while True:
-            room = self.inbox.room()
-            if room <= 0:
-                self._room.clear()
-                await self._room.wait()
-                continue
-            # a batch of large frames must stay under what the server lets a client lag
-            # behind (64 MB by default) or it cuts the connection as a slow consumer
-            count = max(1, min(room, FETCH_BATCH, FETCH_BYTES // max(self._msg_size, 1)))
-            try:
-                batch = await self._psub.fetch(count, timeout=FETCH_WAIT)
-            except errors.TimeoutError:
-                continue
-            except errors.ConnectionClosedError:
-                return  # closing
-            except Exception as exc:  # reconnecting: try again soon
-                log.debug("fetch: %s", exc)
-                await asyncio.sleep(0.5)
-                continue
-            for msg in batch:
-                self._msg_size = max(len(msg.data), (self._msg_size * 7 + len(msg.data)) // 8)
-                await self._on_msg(msg)
-
-    async def _stop_fetching(self) -> None:
-        """No more fetches; messages already on their way come back to the server at once."""
-        self._fetcher.cancel()
-        await asyncio.sleep(FETCH_WAIT + 0.2)  # the last pull request has expired
-        queue = self._psub._sub._pending_queue  # what a cancelled fetch left behind
-        while not queue.empty():
-            msg = queue.get_nowait()
-            if msg.reply and msg.headers and messages.STREAM in msg.headers:
-                with contextlib.suppress(Exception):
-                    await msg.nak()
+    # -- loop thread -------------------------------------------------------------------------
 
     async def _on_beat(self, msg: Any) -> None:
         headers = msg.headers or {}
@@ -267,13 +158,13 @@ class Receiver:
             unit = unit_of(msg, self.assembler, now)
         except NotVflow:
             self.foreign += 1
-            await _ack(msg)
+            await settle(msg)
             return
         except StreamError as exc:
             self.bad += 1
             if self.bad == 1:
                 log.warning("dropped a message that breaks the vflow format: %s", exc)
-            await _ack(msg)
+            await settle(msg)
             return
         self.assembler.expire(now, CHUNK_AGE)
         headers = msg.headers or {}
@@ -484,7 +375,7 @@ class Receiver:
         if self.durable is None:
             return False
         try:
-            info = self.session.call(self._psub.consumer_info(), timeout=5)
+            info = self.input.pending()
         except Exception:
             return False
         ours = sum(len(u.msgs) for e in self.reorder.held.values() for u in e.parts.values())
@@ -497,12 +388,7 @@ class Receiver:
             self._acks.extend(msgs)
 
     def _nak(self, msgs: list[Any], delay: float) -> None:
-        async def nak() -> None:
-            for msg in msgs:
-                with contextlib.suppress(Exception):
-                    await msg.nak(delay=delay)
-
-        self.session.bridge.soon(lambda: asyncio.ensure_future(nak()))
+        self.input.send_answer(msgs, "nak", delay)
 
     def _save_bookmark(self, *, final: bool = False, ended: bool = False) -> None:
         """Store how far we delivered, then acknowledge what that covers."""
@@ -532,7 +418,7 @@ class Receiver:
         try:
             if self.durable is not None:
                 with contextlib.suppress(BaseException):
-                    self.session.call(self._stop_fetching(), timeout=5)
+                    self.session.call(self.input.stop_fetching(), timeout=5)
                 held = [
                     m for e in self.reorder.held.values() for u in e.parts.values() for m in u.msgs
                 ]
@@ -540,14 +426,8 @@ class Receiver:
                     held.extend(unit.msgs)
                 with contextlib.suppress(BaseException):
                     self._save_bookmark(final=True)
-
-                async def give_back() -> None:  # the next receiver gets them at once
-                    for msg in held:
-                        with contextlib.suppress(Exception):
-                            await msg.nak()
-
-                with contextlib.suppress(BaseException):
-                    self.session.call(give_back(), timeout=10)
+                with contextlib.suppress(BaseException):  # the next receiver gets them at once
+                    self.session.call(self.input.answer(held, "nak"), timeout=10)
         finally:
             self.session.close()
             self.report()
@@ -579,9 +459,3 @@ class Receiver:
             _human(self.bytes / seconds),
             "; " + "; ".join(extra) if extra else "",
         )
-
-
-async def _ack(msg: Any) -> None:
-    if msg.reply:
-        with contextlib.suppress(Exception):
-            await msg.ack()

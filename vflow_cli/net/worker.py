@@ -37,7 +37,6 @@ from typing import Any
 
 import click
 
-from vflow_cli.net.job import Job
 from vflow_cli.net.options import (
     Duration,
     address_from,
@@ -157,6 +156,7 @@ def worker(
     creds = {k: settings.pop(k) for k in ("creds", "nkey", "tls_ca", "tls_cert", "tls_key")}
     try:
         from vflow_cli.net.connection import Limits
+        from vflow_cli.net.job import Job  # nats-py: not for --help
 
         src = address_from(source, dict(creds))
         dst = address_from(target, dict(creds)) if target else None
