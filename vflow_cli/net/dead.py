@@ -47,10 +47,10 @@ def read_dead(address: Address, *, replay: bool) -> Iterator[Packet]:
             except StreamError as exc:
                 packet = {"kind": "undecodable", "error": str(exc)}
             packet["dead"] = {
-                "reason": headers.get(messages.REASON, ""),
-                "tries": int(headers.get(messages.DELIVERIES, "0") or 0),
-                "seq": int(headers.get(messages.SEQ, "-1") or -1),
-                "stream": headers.get(messages.STREAM, ""),
+                "reason": messages.printable(headers.get(messages.REASON, ""), 500),
+                "tries": _number(headers.get(messages.DELIVERIES), 0),
+                "seq": _number(headers.get(messages.SEQ), -1),
+                "stream": messages.printable(headers.get(messages.STREAM, ""), 40),
             }
             if replay:
                 session.call(_replay(session, address.subject, stream, sequence, msg), timeout=30)
@@ -60,6 +60,11 @@ def read_dead(address: Address, *, replay: bool) -> Iterator[Packet]:
         log.info("%s %d dead letters of %s", what, count, address.subject)
     finally:
         session.close()
+
+
+def _number(text: str | None, default: int) -> int:
+    """A number from a header (anyone may publish on SUBJECT.dead): default if it is none."""
+    return int(text) if text is not None and text.isdigit() else default
 
 
 async def _get(session: Session, stream: str, sequence: int) -> Any:

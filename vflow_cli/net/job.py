@@ -8,7 +8,6 @@ published and stored.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import functools
@@ -18,10 +17,12 @@ from typing import Any
 
 from vflow_cli.framing import Packet, StreamError
 from vflow_cli.net import connection, messages
+from vflow_cli.net.chunks import Assembler
 from vflow_cli.net.dead import DeadLetters
 from vflow_cli.net.loop import Inbox
 from vflow_cli.net.publisher import Outgoing, Publisher
 from vflow_cli.net.session import Session
+from vflow_cli.net.streams import Streams
 from vflow_cli.net.subscription import Pull, Subscription, settle
 from vflow_cli.runner import StageError, interrupted, log, one_line
 
@@ -52,6 +53,7 @@ class Job:
         quality: int | None,
         idle: float,
         limits: Any,
+        keys: Any = None,
     ) -> None:
 
         self.src, self.dst, self.info = src, dst, info
@@ -59,19 +61,20 @@ class Job:
         self.keep, self.quality, self.idle = keep, quality, idle
         self.pixels = info.looks_at_pixels(options)
         self.session = Session(src, "worker")
+        self.session.keys = keys  # checks the input, signs the output
         self.out_session = self.session
         self.current: Task | None = None
-        self.served: dict[str, float] = {}  # stream id -> last time we heard of it
-        self.ended: dict[str, str | None] = {}  # stream id -> None (end) or the cut reason
+        self.streams = Streams(idle, keep)
         self.busy: tuple[str, int] | None = None
         self.failures = 0
         self.dead = 0
         self.done = 0
         self.chunked = 0
-        self.assembler = messages.Assembler(64 << 20)
+        self.assembler = Assembler(64 << 20)
         try:
             if dst is not None and (dst.servers, dst.credentials) != (src.servers, src.credentials):
                 self.out_session = Session(dst, "worker")
+                self.out_session.keys = keys
             js = self.session.js
             stream = self.session.call(connection.find_stream(js, src.subject))
             self.durable = mode == "durable" or (mode == "auto" and stream is not None)
@@ -104,11 +107,15 @@ class Job:
                 src.subject,
                 self.inbox,
                 self._on_msg,
-                on_beat=self._on_beat,
+                on_beat=self.streams.on_beat,
                 queue=None if self.durable else group,
                 pull=self._pull() if self.durable else None,
+                keys=keys,
             )
-            self.out_session.start(self._beats())
+            if dst is not None:
+                self.out_session.start(
+                    self.streams.relay(self._beat, lambda: self.busy, self.session.sender)
+                )
         except BaseException:
             self.close()
             raise
@@ -129,37 +136,11 @@ class Job:
 
     # -- loop thread -------------------------------------------------------------------------
 
-    async def _on_beat(self, msg: Any) -> None:
-
-        headers = msg.headers or {}
-        stream = headers.get(messages.STREAM)
-        if not stream:
-            return
-        self.served.setdefault(stream, 0.0)
-        self.served[stream] = time.monotonic()
-        kind = headers.get(messages.KIND)
-        if kind in (messages.END, messages.CUT) and stream not in self.ended:
-            self.ended[stream] = None if kind == messages.END else headers.get(messages.REASON, "")
-
-    async def _beats(self) -> None:
-        """Relay the sender's heartbeats to OUT's listeners, and say what we are busy with."""
-
-        if self.dst is None:
-            return
+    async def _beat(self, headers: dict[str, str]) -> None:
+        assert self.dst is not None
         target = messages.beat_subject(self.dst.subject)
-        while True:
-            now = time.monotonic()
-            alive = {s for s, t in self.served.items() if now - t < max(self.idle, 3.0)}
-            busy = self.busy
-            if busy is not None:
-                alive.add(busy[0])
-            for stream in alive:
-                headers = {messages.STREAM: stream, messages.SENDER: self.session.sender}
-                if busy is not None and busy[0] == stream:
-                    headers[messages.BUSY] = str(busy[1])
-                with contextlib.suppress(Exception):
-                    await self.out_session.client.publish(target, b"", headers=headers)
-            await asyncio.sleep(messages.BEAT_EVERY / 2)
+        headers = self.out_session.signed(target, headers)
+        await self.out_session.client.publish(target, b"", headers=headers)
 
     async def _on_msg(self, msg: Any) -> bool:
         headers = msg.headers or {}
@@ -173,7 +154,9 @@ class Job:
             return False
         if unit is None:
             return False
-        self.served[unit.stream] = time.monotonic()
+        if not self.streams.allows(unit):
+            await settle(msg, "term")
+            return False
         self.inbox.put(unit, len(unit.body or b""))  # live and full: the oldest is lost
         return True
 
@@ -200,7 +183,7 @@ class Job:
             if unit is None:
                 if time.monotonic() - last_check > 0.5:
                     last_check = time.monotonic()
-                    reason = self._should_end()
+                    reason = self.streams.verdict(self.src.subject, self._pending)
                     if reason is not None:
                         if reason:
                             raise StageError(reason)
@@ -227,32 +210,6 @@ class Job:
             self.current = task
             self.busy = (unit.stream, unit.seq)
             yield task.packet
-
-    def _should_end(self) -> str | None:
-        """None: keep waiting; "": the streams we served ended, all done; else an error."""
-        if self.keep or not self.served:
-            return None
-        now = time.monotonic()
-        if any(s not in self.ended for s in self.served):
-            silent = [
-                s for s, t in self.served.items() if s not in self.ended and now - t > self.idle
-            ]
-            if (
-                not silent
-                or self.idle <= 0
-                or len(silent) < len([s for s in self.served if s not in self.ended])
-            ):
-                return None
-            if self._pending():
-                return None
-            return (
-                f"the sender of {self.src.subject} went silent for {self.idle:g} s without "
-                "ending its stream"
-            )
-        if self._pending():
-            return None
-        cut = [r for r in self.ended.values() if r]
-        return f"the stream was cut upstream: {cut[0]}" if cut else ""
 
     def _pending(self) -> bool:
         if len(self.inbox):
@@ -396,8 +353,7 @@ class Job:
         """The sender's end (or cut) came to us: pass it on, and tell the other workers."""
 
         reason = unit.reason if unit.kind == messages.CUT else None
-        self.ended.setdefault(unit.stream, reason)
-        self.served[unit.stream] = time.monotonic()
+        self.streams.end(unit.stream, reason)
         headers = {messages.KIND: unit.kind, messages.PACKETS: str(unit.packets)}
         if unit.reason:
             headers[messages.REASON] = unit.reason
@@ -406,8 +362,9 @@ class Job:
         beat = {messages.STREAM: unit.stream, **headers}
 
         async def tell() -> None:
+            target = messages.beat_subject(self.src.subject)
             await self.session.client.publish(
-                messages.beat_subject(self.src.subject), b"", headers=beat
+                target, b"", headers=self.session.signed(target, beat)
             )
 
         with contextlib.suppress(Exception):
@@ -434,11 +391,13 @@ class Job:
             if self.out_session is not self.session:
                 self.out_session.close()
             self.session.close()
+        refused = self.streams.refused + getattr(getattr(self, "input", None), "unsigned", 0)
         log.info(
-            "worked on %d packets (%d failed tries, %d to the dead letters)",
+            "worked on %d packets (%d failed tries, %d to the dead letters%s)",
             self.done,
             self.failures,
             self.dead,
+            f", {refused} refused: forged, or far beyond their stream" if refused else "",
         )
 
 

@@ -37,10 +37,12 @@ from typing import Any
 
 from vflow_cli.framing import Packet, StreamError
 from vflow_cli.net import connection, messages
+from vflow_cli.net.chunks import Chunks
 from vflow_cli.net.loop import Inbox
 from vflow_cli.net.messages import NotVflow, Unit, unit_of
 from vflow_cli.net.reorder import Entry, Reorder
 from vflow_cli.net.session import Session
+from vflow_cli.net.signing import Keys
 from vflow_cli.net.subscription import Pull, Subscription, settle
 from vflow_cli.net.url import Address
 from vflow_cli.runner import StageError, log
@@ -52,6 +54,10 @@ FETCH_BATCH = 32
 MAX_ACK_PENDING = 4096  # messages a durable receiver holds unacknowledged at most
 FETCH_WAIT = 0.5  # seconds one pull request waits for messages
 LIVE_BUDGET = 64 << 20  # bytes a live receiver holds for its stage at most
+REORDER_BUDGET = 128 << 20  # bytes of packets held for reordering at most
+CLIENT_BUDGET = 128 << 20  # bytes the client holds for a live subscription at most
+BUDGET = CHUNK_BUDGET + LIVE_BUDGET + REORDER_BUDGET + CLIENT_BUDGET  # the man page says it
+KEEP_HEARD = 64  # streams whose heartbeats we remember
 BUSY_FOR = 2.5  # seconds a worker's "busy with N" heartbeat keeps recv waiting for N
 FETCH_BYTES = 16 << 20  # bytes asked for in one fetch, at most (estimated)
 
@@ -68,6 +74,7 @@ class Receiver:
         pixels: bool,
         start: str = "all",
         ack_wait: float = 30.0,
+        keys: Keys | None = None,
     ) -> None:
         self.address = address
         self.subject = address.subject
@@ -77,13 +84,13 @@ class Receiver:
         wait = reorder if reorder is not None else (60.0 if durable else 1.0)
         # durable: a gap is a message on its way back (redelivered within ack_wait < wait),
         # so only the server's max_ack_pending bounds what is held, not --window
-        self.reorder = Reorder(wait, MAX_ACK_PENDING if durable else window)
+        self.reorder = Reorder(wait, MAX_ACK_PENDING if durable else window, budget=REORDER_BUDGET)
         # live: room for bursts (hundreds of small packets, or 64 MB), the oldest dropped
         # beyond; durable: fetched only when there is room
         self.inbox: Inbox[Unit] = (
             Inbox(32, leaky=False) if durable else Inbox(512, leaky=True, budget=LIVE_BUDGET)
         )
-        self.assembler = messages.Assembler(CHUNK_BUDGET)
+        self.chunks = Chunks(CHUNK_BUDGET)
         self.heard: dict[str, float] = {}  # stream id -> when we last heard of it
         self.following: str | None = None
         self.cut_reason: str | None = None
@@ -94,10 +101,10 @@ class Receiver:
         self.packets = 0
         self.bytes = 0
         self._acks: list[Any] = []
-        self._chunks: dict[tuple[str, int, int], list[Any]] = {}  # durable: chunk messages
         self.busy: dict[tuple[str, int], float] = {}  # (stream, seq) a worker works on: until
         self._lost: collections.deque[Unit] = collections.deque()  # dropped by the inbox
-        self._skipped: list[int] = []  # a run of skipped numbers, not yet reported
+        self._skipped: list[tuple[int, int]] = []  # runs (first, count) not yet reported
+        self.horizon = messages.Horizon(keep=4)
         self._next_bookmark = 0.0
         self._bookmark: dict[str, Any] | None = None
         self._started = time.monotonic()
@@ -111,7 +118,8 @@ class Receiver:
                 on_beat=self._on_beat,
                 pull=self._pull(start) if durable else None,
                 pending_msgs=4096,
-                pending_bytes=128 << 20,
+                pending_bytes=CLIENT_BUDGET,
+                keys=keys,
             )
         except BaseException:
             self.session.close()
@@ -145,17 +153,20 @@ class Receiver:
     async def _on_beat(self, msg: Any) -> None:
         headers = msg.headers or {}
         stream = headers.get(messages.STREAM)
-        if stream:
-            now = time.monotonic()
-            self.heard[stream] = now
-            busy = headers.get(messages.BUSY)
-            if busy is not None and busy.isdigit():
-                self.busy[(stream, int(busy))] = now + BUSY_FOR
+        if not stream or (self.following is not None and stream != self.following):
+            return  # only the stream we follow matters: nothing else is kept
+        now = time.monotonic()
+        self.heard[stream] = now
+        if len(self.heard) > KEEP_HEARD:  # not following yet: remember the latest few
+            del self.heard[min(list(self.heard.items()), key=lambda kv: kv[1])[0]]
+        busy = headers.get(messages.BUSY)
+        if busy is not None and busy.isdigit() and len(self.busy) < MAX_ACK_PENDING:
+            self.busy[(stream, int(busy))] = now + BUSY_FOR
 
     async def _on_msg(self, msg: Any) -> None:
         now = time.monotonic()
         try:
-            unit = unit_of(msg, self.assembler, now)
+            unit = unit_of(msg, self.chunks.assembler, now)
         except NotVflow:
             self.foreign += 1
             await settle(msg)
@@ -166,21 +177,12 @@ class Receiver:
                 log.warning("dropped a message that breaks the vflow format: %s", exc)
             await settle(msg)
             return
-        self.assembler.expire(now, CHUNK_AGE)
-        headers = msg.headers or {}
-        if messages.CHUNK in headers and msg.reply:  # durable: acknowledged with the packet
-            key = (
-                headers[messages.STREAM],
-                int(headers[messages.SEQ]),
-                int(headers.get(messages.PART, 0)),
-            )
-            if unit is None:
-                self._chunks.setdefault(key, []).append(msg)
-                return
-            unit.msgs = [*self._chunks.pop(key, []), *unit.msgs]
+        self.chunks.assembler.expire(now, CHUNK_AGE)
+        await self.chunks.note(msg, unit)
         if unit is None:
             return
-        self.heard[unit.stream] = now
+        if self.following is None or unit.stream == self.following:
+            self.heard[unit.stream] = now
         for dropped in self.inbox.put(unit, len(unit.body or b"")):
             self.lost_live += 1
             self._lost.append(dropped)
@@ -194,13 +196,13 @@ class Receiver:
                 now = time.monotonic()
                 self._note_lost(now)
                 self._note_busy(now)
-                for what, seq, entry in reorder.pop(now):
+                for what, seq, entry, count in reorder.pop(now):
                     if what == "deliver":
                         self._warn_skipped()
                         assert entry is not None
                         yield from self._deliver(seq, entry)
                     else:
-                        self._drop(what, seq, entry)
+                        self._drop(what, seq, entry, count)
                 self._warn_skipped()
                 if reorder.done():
                     if self.cut_reason is not None:
@@ -245,24 +247,32 @@ class Receiver:
             unit.msgs = []
         self._bookmark = {"stream": self.following, "next": seq + 1, "ended": False}
 
-    def _drop(self, what: str, seq: int, entry: Entry | None) -> None:
+    def _drop(self, what: str, seq: int, entry: Entry | None, count: int = 1) -> None:
         if what == "dead":
             tomb = entry.extra[0] if entry is not None and entry.extra else None
             log.warning(
                 "packet %d failed in the workers%s and went to the dead letters%s",
                 seq,
                 f" ({tomb.reason})" if tomb is not None and tomb.reason else "",
-                f" of {tomb.headers.get(messages.DEAD_SUBJECT)} (vflow recv --dead shows them)"
+                f" of {messages.printable(tomb.headers[messages.DEAD_SUBJECT], 200)} "
+                "(vflow recv --dead shows them)"
                 if tomb is not None and tomb.headers.get(messages.DEAD_SUBJECT)
                 else "",
             )
         else:
-            self._skipped.append(seq)
+            self._skipped.append((seq, count))
+            stream = self.following
+            # the unfinished chunked packets of these numbers will not be needed any more
+            self.session.bridge.soon(
+                lambda: self.session.start(
+                    self.chunks.forget(lambda k: k[0] == stream and seq <= k[1] < seq + count)
+                )
+            )
         if entry is not None and self.durable is not None:
             for unit in [*entry.parts.values(), *entry.extra]:
                 self._ack_later(unit.msgs)
         if self.durable is not None:
-            self._bookmark = {"stream": self.following, "next": seq + 1, "ended": False}
+            self._bookmark = {"stream": self.following, "next": seq + count, "ended": False}
 
     def _note_lost(self, now: float) -> None:
         """Live packets dropped from a full inbox will never come: skip them at once."""
@@ -287,12 +297,13 @@ class Receiver:
         """One line for a run of skipped packets, not one each."""
         if not self._skipped:
             return
-        first, last = self._skipped[0], self._skipped[-1]
+        first = self._skipped[0][0]
+        last = self._skipped[-1][0] + self._skipped[-1][1] - 1
         which = f"packet {first}" if first == last else f"packets {first}-{last}"
         log.warning(
             "skipped %s (%d): lost on the way, or later than --reorder %g s",
             which,
-            len(self._skipped),
+            sum(count for _, count in self._skipped),
             self.reorder.wait,
         )
         self._skipped.clear()
@@ -305,12 +316,15 @@ class Receiver:
             if self.others == 1:
                 log.warning(
                     "another sender (stream %s) also publishes on %s; following %s only",
-                    unit.stream,
+                    messages.printable(unit.stream, 40),
                     self.subject,
-                    self.following,
+                    messages.printable(self.following or "", 40),
                 )
             if self.durable is not None:
                 self._nak(unit.msgs, delay=self.reorder.wait)
+            return
+        if not self.horizon.allows(unit):
+            self._refuse(unit)
             return
         self.heard[unit.stream] = now
         reorder = self.reorder
@@ -338,6 +352,22 @@ class Receiver:
             entry = reorder.held.get(unit.seq)
             if entry is not None:
                 entry.extra.append(unit)
+
+    def _refuse(self, unit: Unit) -> None:
+        """A number or an end far beyond what the stream has shown: a forgery."""
+        if self.horizon.refused == 1:
+            claim = (
+                f"an end after {unit.packets} packets"
+                if unit.kind in (messages.END, messages.CUT)
+                else f"packet {unit.seq}"
+            )
+            log.warning(
+                "refused %s: far beyond the %d packets the stream has shown (a forged "
+                "message, or a broken sender; counted)",
+                claim,
+                self.horizon.shown.get(unit.stream, 0),
+            )
+        self._ack_later(unit.msgs)
 
     def _adopt(self, unit: Unit) -> bool:
         """Start following unit's stream? (the first one heard, or the bookmarked one)"""
@@ -379,6 +409,7 @@ class Receiver:
         except Exception:
             return False
         ours = sum(len(u.msgs) for e in self.reorder.held.values() for u in e.parts.values())
+        ours += self.chunks.held()
         # undelivered, or delivered to someone who did not answer (they come back)
         return bool(info.num_pending) or info.num_ack_pending > ours + len(self._acks)
 
@@ -428,6 +459,10 @@ class Receiver:
                     self._save_bookmark(final=True)
                 with contextlib.suppress(BaseException):  # the next receiver gets them at once
                     self.session.call(self.input.answer(held, "nak"), timeout=10)
+                with contextlib.suppress(BaseException):  # and unfinished chunks: old ones end
+                    self.session.call(
+                        self.chunks.give_back(CHUNK_AGE, time.monotonic()), timeout=10
+                    )
         finally:
             self.session.close()
             self.report()
@@ -444,6 +479,8 @@ class Receiver:
             ("duplicates dropped", counts.duplicates),
             ("lost (receiver too slow, live)", self.lost_live),
             ("broken messages", self.bad),
+            ("refused (far beyond the stream)", self.horizon.refused),
+            ("refused (not signed by our key)", self.input.unsigned),
             ("non-vflow messages ignored", self.foreign),
             ("of another sender ignored", self.others),
         ):

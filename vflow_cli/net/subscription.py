@@ -22,9 +22,10 @@ from typing import Any
 
 from nats import errors
 
-from vflow_cli.net import messages
+from vflow_cli.net import messages, signing
 from vflow_cli.net.loop import Inbox
 from vflow_cli.net.session import Session
+from vflow_cli.net.signing import Keys
 from vflow_cli.runner import StageError, log
 
 OnMsg = Callable[[Any], Awaitable[Any]]  # True: the owner keeps msg (keep it alive)
@@ -57,12 +58,17 @@ class Subscription:
         pull: Pull | None = None,
         pending_msgs: int = 64,
         pending_bytes: int = 64 << 20,
+        keys: Keys | None = None,
     ) -> None:
         self.session = session
         self.subject = subject
         self.inbox = inbox
         self.pull = pull
-        self._on_msg = on_msg
+        self.keys = keys
+        self.unsigned = 0  # messages refused: not signed by one of our keys
+        self._on_msg = self._checked(on_msg) if keys is not None else on_msg
+        if on_beat is not None and keys is not None:
+            on_beat = self._checked(on_beat)
         self._held: list[Any] = []
         self._msg_size = pull.batch_bytes if pull is not None else 0
         self._tasks: list[asyncio.Task[Any]] = []
@@ -157,6 +163,27 @@ class Subscription:
             if msg.reply and msg.headers and messages.STREAM in msg.headers:
                 with contextlib.suppress(Exception):
                     await msg.nak()
+
+    def _checked(self, on_msg: OnMsg) -> OnMsg:
+        """on_msg for the messages signed by one of our keys; the others are refused."""
+        keys = self.keys
+        assert keys is not None
+
+        async def checked(msg: Any) -> Any:
+            if keys.check(msg.subject, msg.headers, msg.data):
+                return await on_msg(msg)
+            self.unsigned += 1
+            if self.unsigned == 1:
+                headers = msg.headers or {}
+                log.warning(
+                    "refused a message on %s that is %s (someone else publishes there; counted)",
+                    messages.printable(msg.subject, 200),
+                    "signed with another key" if headers.get(signing.SIG) else "not signed",
+                )
+            await settle(msg, "term")
+            return False
+
+        return checked
 
     # -- either thread -----------------------------------------------------------------------
 

@@ -42,6 +42,7 @@ from vflow_cli.net.options import (
     address_from,
     credential_options,
     idle_option,
+    key_option,
     limit_options,
 )
 from vflow_cli.stage import CONTEXT
@@ -105,6 +106,7 @@ from vflow_cli.stage import CONTEXT
 )
 @click.option("--raw", is_flag=True, help="Send output frames uncompressed.")
 @idle_option
+@key_option(sign=False)
 @limit_options
 @credential_options
 @click.option("-v", "--verbose", count=True, help="Report more on stderr.")
@@ -139,6 +141,11 @@ def worker(
     output is stored: nothing is lost when a worker dies, and recv drops duplicates.
     Packets larger than the server's max_payload travel in chunks, which workers cannot
     share: send them as JPEG (the default) or raise max_payload on the server.
+
+    Memory: a worker holds at most 128 MiB of input from the network (64 MiB waiting in
+    the client, 64 MiB for its stage), plus its stage and 8 outputs waiting to be sent.
+    An end more than 65536 packets beyond what the stream has shown is refused and
+    counted, and heartbeats are relayed only for streams the worker had a message of.
     """
     if workers > 1:
         sys.exit(_supervise(workers))
@@ -155,6 +162,7 @@ def worker(
         raise click.UsageError(f"{info.name} is a consumer and writes nothing: drop --to")
     creds = {k: settings.pop(k) for k in ("creds", "nkey", "tls_ca", "tls_cert", "tls_key")}
     try:
+        from vflow_cli.net import signing
         from vflow_cli.net.connection import Limits
         from vflow_cli.net.job import Job  # nats-py: not for --help
 
@@ -174,6 +182,7 @@ def worker(
             quality=None if settings["raw"] else settings["quality"],
             idle=settings["idle"],
             limits=Limits(settings["max_bytes"], settings["max_age"]),
+            keys=signing.load(settings["key"]),
         )
     except StageError as exc:
         click.echo(f"vflow worker: {exc}", err=True)
@@ -290,4 +299,5 @@ _VALUED = {
     "--tls-ca",
     "--tls-cert",
     "--tls-key",
+    "--key",
 }
