@@ -36,6 +36,7 @@ class Server:
         self.port = free_port()
         self.monitor = free_port()
         self.host = host
+        self.netns = netns
         conf = folder / "nats.conf"
         conf.write_text(
             f"listen: {host}:{self.port}\n"
@@ -54,17 +55,35 @@ class Server:
                 raise RuntimeError((folder / "server.log").read_text())
             time.sleep(0.02)
 
-    def subscribers(self, subject: str) -> int:
-        """How many subscriptions the server has on exactly this subject (queue or not)."""
+    def monitor_json(self, path: str) -> dict[str, Any]:
+        """What the server's monitoring endpoint says ({} when it does not answer)."""
         import urllib.request
 
+        url = f"http://127.0.0.1:{self.monitor}/{path}"
+        if self.netns:  # the monitor listens in the server's namespace: ask from there
+            code = (
+                "import sys, urllib.request; "
+                f"sys.stdout.buffer.write(urllib.request.urlopen({url!r}, timeout=2).read())"
+            )
+            done = subprocess.run(
+                ["ip", "netns", "exec", self.netns, sys.executable, "-c", code],
+                capture_output=True,
+                timeout=20,
+            )
+            return json.loads(done.stdout) if done.returncode == 0 else {}
         try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.monitor}/connz?subs=1", timeout=2
-            ) as reply:
-                data = json.loads(reply.read())
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                return json.loads(reply.read())
         except OSError:
-            return 0
+            return {}
+
+    def messages_in(self) -> int:
+        """Messages the server has received from clients so far."""
+        return int(self.monitor_json("varz").get("in_msgs", 0))
+
+    def subscribers(self, subject: str) -> int:
+        """How many subscriptions the server has on exactly this subject (queue or not)."""
+        data = self.monitor_json("connz?subs=1")
         return sum(
             sub == subject
             for c in data.get("connections", [])
