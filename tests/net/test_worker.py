@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 
 from tests.helpers import pack, unpack
-from tests.net.util import BURN, nats, sh, start, wait_for
+from tests.net.util import BURN, Watched, nats, sh, start, wait_for
 from vflow_cli.framing import Encoded
 
 N = 300
@@ -250,7 +250,89 @@ def test_workers_join_while_the_stream_runs(server):
     assert late.returncode == 0
 
 
+def _complete(data: bytes) -> list:
+    """The packets of a stream that may lack its end."""
+    import contextlib
+    import io
+
+    from vflow_cli.framing import PacketReader, StreamCut
+
+    packets: list = []
+    with contextlib.suppress(StreamCut):
+        packets.extend(PacketReader(io.BytesIO(data)))
+    return packets
+
+
+def _has_stream(server, subject):
+    async def body(client, js):
+        try:
+            return bool(await js.find_stream_name_by_subject(subject))
+        except Exception:
+            return False
+
+    return nats(server, body)
+
+
 def _vflow():
     import sys
 
     return [sys.executable, "-m", "vflow_cli"]
+
+
+def test_an_auto_worker_started_before_a_stored_stream_works_on_all_of_it(server):
+    """Started before `send --durable` made the input stream, the worker used to take the
+    input for live (nothing stored yet), fall behind and drop most of it, silently."""
+    worker = Watched(
+        "worker", "-v", "--from", server.url("ain"), "--to", server.url("aout"), "--", BURN,
+        "--work", "60000",
+    )  # fmt: skip
+    server.wait_subscribed("_VFLOW.beat.ain")
+    recv = Watched("recv", "--durable", "r", "--reorder", "20", server.url("aout"))
+    assert wait_for(lambda: _has_stream(server, "aout"))
+    send = sh(f"vflow int 0 {N - 1} | vflow send --durable {server.url('ain')}")
+    assert send.statuses == [0, 0], send.stderr
+    assert recv.finish(timeout=90) == 0, bytes(recv.err)
+    assert [p["value"] for p in unpack(bytes(recv.out))] == list(range(N))
+    assert worker.finish() == 0, bytes(worker.err)
+    assert f"worked on {N} packets".encode() in worker.err, bytes(worker.err)
+    assert b"stored" in worker.err  # it says what it decided
+
+
+def test_a_live_worker_says_how_many_packets_it_missed(server):
+    """A live input and a stage slower than it: what the worker could not take is lost
+    (that is what live means), and the worker says how many."""
+    worker = Watched(
+        "worker", "-v", "--from", server.url("lin"), "--to", server.url("lout"), "--", BURN,
+        "--work", "60000",
+    )  # fmt: skip
+    server.wait_subscribed("_VFLOW.beat.lin")
+    recv = Watched("recv", "--reorder", "5", "--idle", "5", server.url("lout"))
+    server.wait_subscribed("lout")
+    send = sh(f"vflow int 0 {N - 1} | vflow send --queue 1000 -v {server.url('lin')}")
+    assert send.statuses == [0, 0], send.stderr
+    assert b"dropped" not in send.stderr  # all of it left the sender
+    assert worker.finish(timeout=90) == 0, bytes(worker.err)
+    err = bytes(worker.err).decode()
+    assert "missed " in err, err
+    missed = int(err.split("missed ")[1].split()[0])
+    worked = int(err.split("worked on ")[1].split()[0])
+    assert 0 < missed < N and worked + missed == N, err
+    recv.finish(timeout=60)
+    assert len(_complete(bytes(recv.out))) == worked
+
+
+def test_worker_v_reports_the_bytes_it_sent(server):
+    worker = Watched(
+        "worker", "-v", "--mode", "durable", "--from", server.url("vin"), "--to",
+        server.url("vout"), "--", "identity",
+    )  # fmt: skip
+    _ready(server, "vin", 1)
+    recv = Watched("recv", server.url("vout"))
+    server.wait_subscribed("vout")
+    send = sh(f"vflow int 0 9 | vflow send --durable {server.url('vin')}")
+    assert send.statuses == [0, 0], send.stderr
+    assert recv.finish() == 0, bytes(recv.err)
+    assert worker.finish() == 0, bytes(worker.err)
+    line = [x for x in bytes(worker.err).decode().splitlines() if " out " in x]
+    assert len(line) == 1 and "out 10 packets, " in line[0], bytes(worker.err)
+    assert "out 10 packets, 0 B" not in line[0], line  # what it published, in bytes

@@ -22,7 +22,7 @@ from vflow_cli.net.dead import DeadLetters
 from vflow_cli.net.loop import Inbox
 from vflow_cli.net.publisher import Outgoing, Publisher
 from vflow_cli.net.session import Session
-from vflow_cli.net.streams import Streams
+from vflow_cli.net.streams import Probe, Streams
 from vflow_cli.net.subscription import Pull, Subscription, settle
 from vflow_cli.runner import StageError, interrupted, log, one_line
 
@@ -70,6 +70,7 @@ class Job:
         self.dead = 0
         self.done = 0
         self.chunked = 0
+        self.missed = 0  # live: input messages that came before we listened
         self.assembler = Assembler(64 << 20)
         try:
             if dst is not None and (dst.servers, dst.credentials) != (src.servers, src.credentials):
@@ -77,6 +78,10 @@ class Job:
                 self.out_session.keys = keys
             js = self.session.js
             stream = self.session.call(connection.find_stream(js, src.subject))
+            probe = None
+            if mode == "auto" and stream is None:  # nothing yet: decide when the stream comes
+                probe = Probe(self.session, src.subject, group)
+                stream = probe.wait()
             self.durable = mode == "durable" or (mode == "auto" and stream is not None)
             self.inbox: Inbox[Any] = (
                 Inbox(1, leaky=False) if self.durable else Inbox(64, leaky=True, budget=64 << 20)
@@ -111,7 +116,15 @@ class Job:
                 queue=None if self.durable else group,
                 pull=self._pull() if self.durable else None,
                 keys=keys,
+                # live: the client queues what the loop has not yet taken (bounded in bytes),
+                # so that what is dropped is dropped from our inbox, and counted
+                pending_msgs=4096,
             )
+            if probe is not None:  # after the input listens: nothing falls between the two
+                kept = probe.close()
+                if not self.durable:  # what the probe took is the live input's too
+                    self.missed = probe.data
+                    self.session.call(self.input.feed(kept))
             if dst is not None:
                 self.out_session.start(
                     self.streams.relay(self._beat, lambda: self.busy, self.session.sender)
@@ -157,7 +170,9 @@ class Job:
         if not self.streams.allows(unit):
             await settle(msg, "term")
             return False
-        self.inbox.put(unit, len(unit.body or b""))  # live and full: the oldest is lost
+        for lost in self.inbox.put(unit, len(unit.body or b"")):  # live and full: the oldest
+            if lost.kind in (messages.END, messages.CUT):  # never the end: it must go on
+                self.inbox.put(lost)
         return True
 
     # -- stage thread ------------------------------------------------------------------------
@@ -298,8 +313,8 @@ class Job:
         task.outputs = -1  # nothing more to publish for it
         self._settle(task, ack="ack")
 
-    def output(self, packet: Packet) -> None:
-        """The stage made a packet from the current input."""
+    def output(self, packet: Packet) -> int:
+        """The stage made a packet from the current input; returns its size on the wire."""
 
         task = self.current
         if task is None:
@@ -308,6 +323,7 @@ class Job:
             self.out.put(task.held)  # type: ignore[union-attr]
         task.held = self._outgoing(packet, task, task.outputs)
         task.outputs += 1
+        return len(task.held.body)
 
     def _outgoing(self, packet: Packet, task: Task, part: int) -> Any:
 
@@ -392,6 +408,13 @@ class Job:
                 self.out_session.close()
             self.session.close()
         refused = self.streams.refused + getattr(getattr(self, "input", None), "unsigned", 0)
+        missed = self.missed + (0 if getattr(self, "durable", True) else self.inbox.dropped)
+        if missed:
+            log.warning(
+                "missed %d packets of the live input (they came while the stage was busy, or "
+                "before it listened); send --durable stores them for the workers",
+                missed,
+            )
         log.info(
             "worked on %d packets (%d failed tries, %d to the dead letters%s)",
             self.done,
@@ -412,7 +435,7 @@ class _Sink:
 
     def write(self, packet: Packet) -> None:
         self.busy = True
-        self.job.output(packet)
+        self.bytes += self.job.output(packet)
         self.packets += 1
         self.busy = False
 

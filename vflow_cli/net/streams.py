@@ -13,7 +13,9 @@ stream we never had a message of (one forged heartbeat must not make every worke
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -136,3 +138,69 @@ class Streams:
                 self.served.pop(stream, None)
                 self.ended.pop(stream, None)
                 self.horizon.forget(stream)
+
+
+class Probe:
+    """`worker --mode auto` started before its input exists: listen to the subject and its
+    heartbeats, and decide when the first of them comes (a durable sender makes its stream
+    before it says anything, so the stream is there then, or never). What comes meanwhile
+    is kept (the last KEPT messages, ends and cuts always) for a live input to take over;
+    the data messages beyond that are counted as missed."""
+
+    KEPT = 64
+
+    def __init__(self, session: Any, subject: str, group: str) -> None:
+        self.session, self.subject = session, subject
+        self.data = 0  # data messages taken
+        self.kept: collections.deque[Any] = collections.deque(maxlen=self.KEPT)
+        self.controls: list[Any] = []  # ends, cuts and their heartbeats (a few)
+        self._heard = threading.Event()
+
+        async def on(msg: Any) -> None:
+            headers = msg.headers or {}
+            if headers.get(messages.KIND) in (messages.END, messages.CUT):
+                if len(self.controls) < self.KEPT:
+                    self.controls.append(msg)
+            elif msg.subject == subject and messages.STREAM in headers:
+                self.data += 1
+                self.kept.append(msg)
+            elif msg.subject != subject:
+                self.kept.append(msg)  # a heartbeat
+            self._heard.set()
+
+        async def listen() -> list[Any]:
+            client = session.client
+            return [
+                await client.subscribe(messages.beat_subject(subject), cb=on),
+                await client.subscribe(subject, queue=group, cb=on),
+            ]
+
+        self._subs = session.call(listen())
+
+    def wait(self) -> str | None:
+        """The input's JetStream stream once the input shows up (None: it is live)."""
+        from vflow_cli.net import connection
+
+        log.info("waiting for a stream on %s (stored: durable; else live)", self.subject)
+        while not self._heard.wait(0.25):
+            pass
+        stream = self.session.call(connection.find_stream(self.session.js, self.subject))
+        log.info(
+            "the input on %s is %s",
+            self.subject,
+            "stored: working on it as a durable work queue" if stream else "live (not stored)",
+        )
+        return stream
+
+    def close(self) -> list[Any]:
+        """Stop listening; the messages kept, in the order they came (ends last)."""
+
+        async def stop() -> None:
+            for sub in self._subs:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
+
+        self.session.call(stop(), timeout=10)
+        kept = [*self.kept, *self.controls]
+        self.data -= sum(m.subject == self.subject for m in self.kept)  # now: the missed
+        return kept

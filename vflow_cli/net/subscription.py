@@ -69,6 +69,7 @@ class Subscription:
         self._on_msg = self._checked(on_msg) if keys is not None else on_msg
         if on_beat is not None and keys is not None:
             on_beat = self._checked(on_beat)
+        self._on_beat = on_beat
         self._held: list[Any] = []
         self._msg_size = pull.batch_bytes if pull is not None else 0
         self._tasks: list[asyncio.Task[Any]] = []
@@ -184,6 +185,16 @@ class Subscription:
             return False
 
         return checked
+
+    async def feed(self, msgs: list[Any]) -> None:
+        """Messages that came another way (a probe before we listened), taken as ours."""
+        beats = messages.beat_subject(self.subject)
+        for msg in msgs:
+            if msg.subject == beats:
+                if self._on_beat is not None:
+                    await self._on_beat(msg)
+            else:
+                await self._on_msg(msg)
 
     # -- either thread -----------------------------------------------------------------------
 

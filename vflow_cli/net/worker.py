@@ -79,7 +79,9 @@ from vflow_cli.stage import CONTEXT
     default="auto",
     show_default=True,
     help="durable: a JetStream work queue with acknowledgements (the input stream is "
-    "created if missing); live: a core NATS queue group; auto: durable if the input is stored.",
+    "created if missing); live: a core NATS queue group; auto: durable if the input is "
+    "stored, decided when it shows up (a worker may start first). A live worker says how "
+    "many packets it missed.",
 )
 @click.option(
     "--max-deliver",
