@@ -14,11 +14,9 @@ recv follows the first stream (one `vflow send` run) it hears on the subject, an
   - when the stream went silent (no packet and no heartbeat for --idle seconds: the sender
     or every worker died): likewise.
 
-Durable (--durable NAME): a JetStream consumer NAME keeps the position, and a bookmark in
-the KV bucket vflow-recv keeps the next sequence number to hand out. Messages are
-acknowledged only after the bookmark that covers them is stored, so a receiver that is
-stopped and started again hands out each packet once, in order, from where it stopped
-(killed with SIGKILL, it may hand out again the packets of its last 0.2 s).
+Durable (--durable NAME): a JetStream consumer NAME keeps the position, and a bookmark
+(net.bookmark) the next sequence number to hand out: a receiver that is stopped and
+started again hands out each packet once, in order, from where it stopped.
 
 One class, Receiver, whose inbox, reorder buffer, bookmark and acknowledgements keep one
 invariant together (a packet is acknowledged only once the bookmark past it is stored, and
@@ -27,16 +25,15 @@ handed out only once, in order); net.subscription brings its messages.
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
-import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 from vflow_cli.framing import Packet, StreamError
 from vflow_cli.net import connection, messages
+from vflow_cli.net.bookmark import Bookmark
 from vflow_cli.net.chunks import Chunks
 from vflow_cli.net.loop import Inbox
 from vflow_cli.net.messages import NotVflow, Unit, unit_of
@@ -47,7 +44,6 @@ from vflow_cli.net.subscription import Pull, Subscription, settle
 from vflow_cli.net.url import Address
 from vflow_cli.runner import StageError, log
 
-BOOKMARK_EVERY = 0.2  # seconds between bookmark writes of a durable receiver
 CHUNK_BUDGET = 256 << 20  # bytes of unfinished chunked packets held at once
 CHUNK_AGE = 60.0  # an unfinished chunked packet older than this is given up
 FETCH_BATCH = 32
@@ -100,13 +96,11 @@ class Receiver:
         self.lost_live = 0  # live messages the client dropped (slow consumer)
         self.packets = 0
         self.bytes = 0
-        self._acks: list[Any] = []
+        self.bookmark: Bookmark | None = None  # durable: our place in the stream
         self.busy: dict[tuple[str, int], float] = {}  # (stream, seq) a worker works on: until
         self._lost: collections.deque[Unit] = collections.deque()  # dropped by the inbox
         self._skipped: list[tuple[int, int]] = []  # runs (first, count) not yet reported
         self.horizon = messages.Horizon(keep=4)
-        self._next_bookmark = 0.0
-        self._bookmark: dict[str, Any] | None = None
         self._started = time.monotonic()
         self.session = Session(address, "recv")
         try:
@@ -133,11 +127,7 @@ class Receiver:
         js = self.session.js
         # the subject is stored from now on (created if missing: a receiver may come first)
         stream = self.session.call(connection.ensure_stream(js, self.subject, connection.Limits()))
-        self._kv = self.session.call(connection.bookmarks(js))
-        self._kv_key = f"{stream}.{self.durable}"
-        with contextlib.suppress(Exception):
-            entry = self.session.call(self._kv.get(self._kv_key))
-            self._bookmark = json.loads(entry.value)
+        self.bookmark = Bookmark(self.session, stream, self.durable)
         config = api.ConsumerConfig(
             durable_name=self.durable,
             ack_policy=api.AckPolicy.EXPLICIT,
@@ -207,7 +197,8 @@ class Receiver:
                 if reorder.done():
                     if self.cut_reason is not None:
                         raise StageError(self.cut_reason)
-                    self._save_bookmark(final=True, ended=True)
+                    if self.bookmark is not None:
+                        self.bookmark.save(final=True, ended=True)
                     return
                 self._check_alive(now)
                 deadline = reorder.deadline()
@@ -215,8 +206,8 @@ class Receiver:
                 unit = self.inbox.get(timeout)
                 if unit is not None:
                     self._take(unit, time.monotonic())
-                if self.durable is not None and time.monotonic() >= self._next_bookmark:
-                    self._save_bookmark()
+                if self.bookmark is not None and self.bookmark.due():
+                    self.bookmark.save()
         finally:
             self._finish()
 
@@ -245,7 +236,8 @@ class Receiver:
         for unit in [*units, *entry.extra]:
             self._ack_later(unit.msgs)
             unit.msgs = []
-        self._bookmark = {"stream": self.following, "next": seq + 1, "ended": False}
+        if self.bookmark is not None:
+            self.bookmark.move(self.following, seq + 1)
 
     def _drop(self, what: str, seq: int, entry: Entry | None, count: int = 1) -> None:
         if what == "dead":
@@ -271,8 +263,8 @@ class Receiver:
         if entry is not None and self.durable is not None:
             for unit in [*entry.parts.values(), *entry.extra]:
                 self._ack_later(unit.msgs)
-        if self.durable is not None:
-            self._bookmark = {"stream": self.following, "next": seq + count, "ended": False}
+        if self.bookmark is not None:
+            self.bookmark.move(self.following, seq + count)
 
     def _note_lost(self, now: float) -> None:
         """Live packets dropped from a full inbox will never come: skip them at once."""
@@ -371,7 +363,7 @@ class Receiver:
 
     def _adopt(self, unit: Unit) -> bool:
         """Start following unit's stream? (the first one heard, or the bookmarked one)"""
-        mark = self._bookmark
+        mark = self.bookmark.mark if self.bookmark is not None else None
         if mark and mark.get("stream") == unit.stream:
             if mark.get("ended"):
                 self._ack_later(unit.msgs)  # a leftover of a stream already finished
@@ -411,39 +403,16 @@ class Receiver:
         ours = sum(len(u.msgs) for e in self.reorder.held.values() for u in e.parts.values())
         ours += self.chunks.held()
         # undelivered, or delivered to someone who did not answer (they come back)
-        return bool(info.num_pending) or info.num_ack_pending > ours + len(self._acks)
+        waiting = self.bookmark.waiting if self.bookmark is not None else 0
+        return bool(info.num_pending) or info.num_ack_pending > ours + waiting
 
     def _ack_later(self, msgs: list[Any]) -> None:
         """Acknowledge with the next bookmark (durable; live messages need none)."""
-        if self.durable is not None:
-            self._acks.extend(msgs)
+        if self.bookmark is not None:
+            self.bookmark.ack_later(msgs)
 
     def _nak(self, msgs: list[Any], delay: float) -> None:
         self.input.send_answer(msgs, "nak", delay)
-
-    def _save_bookmark(self, *, final: bool = False, ended: bool = False) -> None:
-        """Store how far we delivered, then acknowledge what that covers."""
-        self._next_bookmark = time.monotonic() + BOOKMARK_EVERY
-        if self.durable is None:
-            return
-        acks, self._acks = self._acks, []
-        mark = dict(self._bookmark) if self._bookmark else None
-        if mark is not None and ended:
-            mark["ended"] = True
-        if not acks and not final:
-            return
-
-        async def save() -> None:
-            if mark is not None:
-                await self._kv.put(self._kv_key, json.dumps(mark).encode())
-            for msg in acks:
-                with contextlib.suppress(Exception):
-                    await msg.ack()
-
-        if final:
-            self.session.call(save(), timeout=10)
-        else:
-            self.session.bridge.soon(lambda: asyncio.ensure_future(save()))
 
     def _finish(self) -> None:
         try:
@@ -456,7 +425,8 @@ class Receiver:
                 while (unit := self.inbox.get(0)) is not None:
                     held.extend(unit.msgs)
                 with contextlib.suppress(BaseException):
-                    self._save_bookmark(final=True)
+                    if self.bookmark is not None:
+                        self.bookmark.save(final=True)
                 with contextlib.suppress(BaseException):  # the next receiver gets them at once
                     self.session.call(self.input.answer(held, "nak"), timeout=10)
                 with contextlib.suppress(BaseException):  # and unfinished chunks: old ones end
