@@ -70,7 +70,7 @@ class Job:
         self.dead = 0
         self.done = 0
         self.chunked = 0
-        self.missed = 0  # live: input messages that came before we listened
+        self.missed = 0  # live: data messages lost (before we listened, or our inbox full)
         self.assembler = Assembler(64 << 20)
         try:
             if dst is not None and (dst.servers, dst.credentials) != (src.servers, src.credentials):
@@ -123,7 +123,7 @@ class Job:
             if probe is not None:  # after the input listens: nothing falls between the two
                 kept = probe.close()
                 if not self.durable:  # what the probe took is the live input's too
-                    self.missed = probe.data
+                    self.missed += probe.data
                     self.session.call(self.input.feed(kept))
             if dst is not None:
                 self.out_session.start(
@@ -170,9 +170,13 @@ class Job:
         if not self.streams.allows(unit):
             await settle(msg, "term")
             return False
-        for lost in self.inbox.put(unit, len(unit.body or b"")):  # live and full: the oldest
-            if lost.kind in (messages.END, messages.CUT):  # never the end: it must go on
-                self.inbox.put(lost)
+        lost = self.inbox.put(unit, len(unit.body or b""))  # live and full: the oldest goes
+        while lost:
+            gone = lost.pop()
+            if gone.kind in (messages.END, messages.CUT):  # never the end: it must go on
+                lost += self.inbox.put(gone)
+            elif gone.kind == "data":
+                self.missed += 1
         return True
 
     # -- stage thread ------------------------------------------------------------------------
@@ -229,8 +233,8 @@ class Job:
     def _pending(self) -> bool:
         if len(self.inbox):
             return True
-        if not self.durable:
-            return False
+        if not self.durable:  # an end heartbeat may overtake the last messages: wait for them
+            return self.input.backlog() > 0
         try:
             info = self.input.pending()
         except Exception:
@@ -408,7 +412,7 @@ class Job:
                 self.out_session.close()
             self.session.close()
         refused = self.streams.refused + getattr(getattr(self, "input", None), "unsigned", 0)
-        missed = self.missed + (0 if getattr(self, "durable", True) else self.inbox.dropped)
+        missed = self.missed
         if missed:
             log.warning(
                 "missed %d packets of the live input (they came while the stage was busy, or "

@@ -196,11 +196,11 @@ class Probe:
         """Stop listening; the messages kept, in the order they came (ends last)."""
 
         async def stop() -> None:
-            for sub in self._subs:
+            for sub in self._subs:  # drain: what the server sent before is taken, not lost
                 with contextlib.suppress(Exception):
-                    await sub.unsubscribe()
+                    await sub.drain()
 
-        self.session.call(stop(), timeout=10)
+        self.session.call(stop(), timeout=30)
         kept = [*self.kept, *self.controls]
         self.data -= sum(m.subject == self.subject for m in self.kept)  # now: the missed
         return kept

@@ -89,15 +89,14 @@ class Subscription:
                 await client.subscribe(messages.beat_subject(self.subject), cb=on_beat)
             )
         if self.pull is None:
-            self._subs.append(
-                await client.subscribe(
-                    self.subject,
-                    queue=queue or "",
-                    cb=self._on_msg,
-                    pending_msgs_limit=pending_msgs,
-                    pending_bytes_limit=pending_bytes,
-                )
+            self._live = await client.subscribe(
+                self.subject,
+                queue=queue or "",
+                cb=self._on_msg,
+                pending_msgs_limit=pending_msgs,
+                pending_bytes_limit=pending_bytes,
             )
+            self._subs.append(self._live)
             return
         pull, js = self.pull, self.session.js
         try:
@@ -213,6 +212,10 @@ class Subscription:
         """answer(), without waiting (from the stage thread)."""
         if msgs:
             self.session.bridge.soon(lambda: asyncio.ensure_future(self.answer(msgs, how, delay)))
+
+    def backlog(self) -> int:
+        """Live: messages the client holds that on_msg has not seen yet."""
+        return int(self._live.pending_msgs) if self.pull is None else 0
 
     def pending(self) -> Any:
         """The consumer's info (num_pending, num_ack_pending), or None when live."""
