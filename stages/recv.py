@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from vflow_cli.net.options import Duration, credential_options, idle_option
+from vflow_cli.net.options import Duration, credential_options, idle_option, key_option
 from vflow_cli.stage import REGISTRY, Packet, producer
 
 
@@ -62,6 +62,7 @@ from vflow_cli.stage import REGISTRY, Packet, producer
     help="With --dead: also put them back on SUBJECT for the workers, and remove them "
     "from the dead letters.",
 )
+@key_option(sign=False)
 @credential_options
 def recv(
     url: str,
@@ -73,6 +74,7 @@ def recv(
     compressed: bool,
     dead: bool,
     replay: bool,
+    key: str | None,
     **credentials: Any,
 ) -> Iterator[Packet]:
     """Receive a stream from a NATS subject (see `vflow send`), in order, until it ends.
@@ -92,6 +94,13 @@ def recv(
       vflow recv --dead nats://hub/cam1 | vflow print
 
     Ctrl-C stops it cleanly (a durable receiver keeps its place).
+
+    Memory is bounded whatever the network claims: recv holds at most 576 MiB of packets
+    (128 MiB waiting in the client, 64 MiB for the next stage, 128 MiB held for
+    reordering, 256 MiB of unfinished chunked packets) and stays within that plus 64 MiB
+    under forged messages. A number or an end more than 65536 packets beyond what the
+    stream has shown is refused and counted (a forgery); a gap is skipped in one step.
+    Text from the network (reasons, ids) is printed with control characters escaped.
     """
     from vflow_cli.net.options import address_from
 
@@ -103,6 +112,7 @@ def recv(
 
         yield from read_dead(address, replay=replay)
         return
+    from vflow_cli.net import signing
     from vflow_cli.net.receiver import Receiver
 
     yield from Receiver(
@@ -113,6 +123,7 @@ def recv(
         idle=idle,
         pixels=not compressed,
         start=start,
+        keys=signing.load(key),
     )
 
 

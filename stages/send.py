@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import click
 
-from vflow_cli.net.options import credential_options, limit_options
+from vflow_cli.net.options import credential_options, key_option, limit_options
 from vflow_cli.stage import Packet, consumer
 
 
@@ -44,6 +44,7 @@ from vflow_cli.stage import Packet, consumer
     help="Packets waiting to be sent. Live: when full, the oldest is dropped (counted); "
     "durable: the input waits.",
 )
+@key_option(sign=True)
 @credential_options
 def send(
     packets: Iterator[Packet],
@@ -55,6 +56,7 @@ def send(
     max_age: float,
     replicas: int,
     queue: int,
+    key: str | None,
     **credentials: str | None,
 ) -> None:
     """Send the stream to a NATS subject; `vflow recv URL` on any machine receives it.
@@ -74,7 +76,17 @@ def send(
     now. Credentials: USER:PASSWORD or a TOKEN in the URL, or (kept out of `ps`)
     VFLOW_NATS_USER, VFLOW_NATS_PASSWORD, VFLOW_NATS_TOKEN, --creds, --nkey. -v reports
     packets, bytes and bytes/s.
+
+    Security: receivers treat everything from the network as hostile (sizes checked before
+    anything is allocated, memory bounded, numbers and ends far beyond what the stream has
+    shown refused, control characters escaped). With --key FILE every message is signed
+    (HMAC-SHA256, vflow-packet(5)), and recv and worker with --key refuse what their key
+    did not sign: a forged packet, end or cut is ignored. Who may connect, publish and
+    subscribe is NATS's job (users, per-subject permissions: a camera may publish only its
+    subject, a viewer may only subscribe), and secrecy on the wire is TLS's (tls://): a
+    signed stream is not encrypted.
     """
+    from vflow_cli.net import signing
     from vflow_cli.net.connection import Limits
     from vflow_cli.net.options import address_from
     from vflow_cli.net.sender import Sender
@@ -86,6 +98,7 @@ def send(
         quality=None if raw else quality,
         queue=queue,
         limits=Limits(max_bytes, max_age, replicas=replicas),
+        keys=signing.load(key),
     )
     try:
         for packet in packets:

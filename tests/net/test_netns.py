@@ -62,9 +62,7 @@ def test_send_and_recv_across_a_veth_pair(namespaces, tmp_path):
             stderr=subprocess.PIPE,
             env=ENV,
         )
-        import time
-
-        time.sleep(2)  # subscribed (the server's monitor is in the other namespace)
+        server.wait_subscribed("across")
         send = subprocess.run(
             [
                 "ip",

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import time
 
 import numpy as np
 import pytest
 
 from tests.helpers import pack, unpack
-from tests.net.util import rss, sh, start, wait_for
+from tests.net.util import Watched, rss, sh, start, wait_for
 from vflow_cli.framing import StreamCut
 
 
@@ -125,21 +124,19 @@ def test_a_cut_input_makes_the_receiver_end_without_a_trailer(server, tmp_path):
 
 def test_a_sender_that_vanishes_is_noticed_by_its_silence(server):
     url = server.url("gone")
-    recv = start("recv", "--idle", "2", url)
+    recv = Watched("recv", "--idle", "2", url)
     server.wait_subscribed("gone")
     send = start("send", url, stdin=subprocess.PIPE)
     assert send.stdin is not None
     send.stdin.write(pack([{"kind": "data", "seq": 0}], end=False))
     send.stdin.flush()
-    time.sleep(1.5)
+    # recv has packet 0 (the stream header and the packet are on its stdout)
+    assert wait_for(lambda: len(recv.out) > len(pack([], end=False)), 30)
     send.kill()  # SIGKILL: no cut message, only silence
     send.communicate()
-    start_wait = time.monotonic()
-    out, err = recv.communicate(timeout=30)
-    assert recv.returncode == 1, err
-    assert b"went silent" in err
-    assert time.monotonic() - start_wait < 10
-    assert [p["seq"] for p in _whole(out)] == [0]
+    assert recv.finish(timeout=30) == 1, bytes(recv.err)
+    assert b"went silent" in recv.err
+    assert [p["seq"] for p in _whole(bytes(recv.out))] == [0]
 
 
 def test_live_sender_memory_stays_flat_with_a_stalled_receiver(server):
@@ -165,9 +162,10 @@ def test_live_sender_memory_stays_flat_with_a_stalled_receiver(server):
         env=_env(),
     )
     try:
-        time.sleep(3)
-        before = rss(send.pid)
-        time.sleep(5)
+        # windows counted in frames the server took, not in seconds: a loaded machine is slow
+        assert wait_for(lambda: server.messages_in() >= 100, 60)
+        before, counted = rss(send.pid), server.messages_in()
+        assert wait_for(lambda: server.messages_in() >= counted + 300, 120)
         after = rss(send.pid)
         assert send.poll() is None and feeder.poll() is None
         # 921 KB frames at hundreds a second: growth would show in gigabytes
@@ -191,9 +189,9 @@ def test_durable_sender_waits_and_says_so_when_the_stream_is_full(server):
     )
     try:
         assert wait_for(lambda: _stderr_so_far(send) or send.poll() is not None, 30)
-        time.sleep(2)
-        before = rss(send.pid)
-        time.sleep(3)
+        # full: the sender retries every 0.25 s; its memory over 8 tries (server's count)
+        before, counted = rss(send.pid), server.messages_in()
+        assert wait_for(lambda: server.messages_in() >= counted + 8, 30)
         after = rss(send.pid)
         assert send.poll() is None  # waiting, not failing
         assert after - before < 20 << 20

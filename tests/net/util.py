@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import ENV, ROOT
+from tests.helpers import ENV, ROOT, pack
 
 BURN = str(ROOT / "examples" / "burn.py")
 
@@ -36,6 +36,7 @@ class Server:
         self.port = free_port()
         self.monitor = free_port()
         self.host = host
+        self.netns = netns
         conf = folder / "nats.conf"
         conf.write_text(
             f"listen: {host}:{self.port}\n"
@@ -54,17 +55,35 @@ class Server:
                 raise RuntimeError((folder / "server.log").read_text())
             time.sleep(0.02)
 
-    def subscribers(self, subject: str) -> int:
-        """How many subscriptions the server has on exactly this subject (queue or not)."""
+    def monitor_json(self, path: str) -> dict[str, Any]:
+        """What the server's monitoring endpoint says ({} when it does not answer)."""
         import urllib.request
 
+        url = f"http://127.0.0.1:{self.monitor}/{path}"
+        if self.netns:  # the monitor listens in the server's namespace: ask from there
+            code = (
+                "import sys, urllib.request; "
+                f"sys.stdout.buffer.write(urllib.request.urlopen({url!r}, timeout=2).read())"
+            )
+            done = subprocess.run(
+                ["ip", "netns", "exec", self.netns, sys.executable, "-c", code],
+                capture_output=True,
+                timeout=20,
+            )
+            return json.loads(done.stdout) if done.returncode == 0 else {}
         try:
-            with urllib.request.urlopen(
-                f"http://127.0.0.1:{self.monitor}/connz?subs=1", timeout=2
-            ) as reply:
-                data = json.loads(reply.read())
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                return json.loads(reply.read())
         except OSError:
-            return 0
+            return {}
+
+    def messages_in(self) -> int:
+        """Messages the server has received from clients so far."""
+        return int(self.monitor_json("varz").get("in_msgs", 0))
+
+    def subscribers(self, subject: str) -> int:
+        """How many subscriptions the server has on exactly this subject (queue or not)."""
+        data = self.monitor_json("connz?subs=1")
         return sum(
             sub == subject
             for c in data.get("connections", [])
@@ -135,3 +154,188 @@ def seqs(packets: list[dict[str, Any]]) -> list[int]:
 
 
 os.environ.setdefault("VFLOW_NATS_IDLE", "30")
+
+
+class Watched:
+    """A vflow process whose stdout and stderr are read as they come (threads), so that a
+    test can wait for a line; finish() gives its output and its resource usage (CPU time,
+    peak memory) from wait4."""
+
+    def __init__(self, *args: str, env: dict[str, str] | None = None, **kw: Any) -> None:
+        import threading
+
+        self.proc = start(*args, env=env, **kw)
+        self.out = bytearray()
+        self.err = bytearray()
+        self._threads = []
+        for pipe, into in ((self.proc.stdout, self.out), (self.proc.stderr, self.err)):
+            if pipe is not None:
+                thread = threading.Thread(target=_drain, args=(pipe, into), daemon=True)
+                thread.start()
+                self._threads.append(thread)
+        self.usage: Any = None
+
+    def wait_err(self, text: str, timeout: float = 30) -> None:
+        if not wait_for(lambda: text.encode() in self.err or self.proc.poll() is not None, timeout):
+            raise AssertionError(f"no {text!r} on stderr within {timeout} s: {bytes(self.err)!r}")
+        assert text.encode() in self.err, bytes(self.err)
+
+    def finish(self, timeout: float = 60) -> int:
+        """Wait for the process (killed, and the test failed, after `timeout` s)."""
+        if not wait_for(lambda: _exited(self.proc.pid), timeout):
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"still running after {timeout} s: {bytes(self.err)!r}")
+        _, status, self.usage = os.wait4(self.proc.pid, 0)
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        for thread in self._threads:
+            thread.join(10)
+        for pipe in (self.proc.stdout, self.proc.stderr, self.proc.stdin):
+            if pipe is not None:
+                pipe.close()
+        return self.proc.returncode
+
+    @property
+    def cpu(self) -> float:
+        return self.usage.ru_utime + self.usage.ru_stime
+
+    @property
+    def peak(self) -> int:
+        """Peak resident memory in bytes."""
+        return self.usage.ru_maxrss * 1024
+
+
+def _drain(pipe: Any, into: bytearray) -> None:
+    while chunk := pipe.read1(65536):
+        into.extend(chunk)
+
+
+def _exited(pid: int) -> bool:
+    """Whether pid is a zombie (exited, not yet waited for): wait4 can then take it."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def nats(server: Server, body, auth: str = "", errors: list[str] | None = None) -> Any:
+    """Run body(client, js) with a plain nats-py client of the server (an attacker, or a
+    program that is not vflow), as user:password `auth`; returns what it returns. The
+    errors the server sends go to `errors`."""
+    import asyncio
+
+    import nats as nats_py
+
+    async def on_error(exc: Exception) -> None:
+        if errors is not None:
+            errors.append(str(exc))
+
+    async def run() -> Any:
+        at = f"{auth}@" if auth else ""
+        client = await nats_py.connect(
+            f"nats://{at}127.0.0.1:{server.port}", error_cb=on_error, allow_reconnect=False
+        )
+        try:
+            return await body(client, client.jetstream())
+        finally:
+            await client.drain()
+
+    return asyncio.run(run())
+
+
+def stream_id(server: Server, subject: str, timeout: float = 20, auth: str = "") -> str:
+    """The id of the stream on subject, as anyone may read it: from its heartbeats."""
+
+    async def body(client, js) -> str:
+        sub = await client.subscribe("_VFLOW.beat." + subject)
+        msg = await sub.next_msg(timeout=timeout)
+        return msg.headers["Vflow-Stream"]
+
+    return nats(server, body, auth)
+
+
+def publish(
+    server: Server,
+    subject: str,
+    headers: dict[str, str],
+    data: bytes = b"",
+    auth: str = "",
+    errors: list[str] | None = None,
+) -> None:
+    async def body(client, js) -> None:
+        await client.publish(subject, data, headers=headers)
+        await client.flush()
+
+    nats(server, body, auth, errors)
+
+
+class Beats:
+    """The heartbeats on _VFLOW.beat.SUBJECT, collected in a thread: (stream id, headers)."""
+
+    def __init__(self, server: Server, subject: str) -> None:
+        import asyncio
+        import threading
+
+        import nats as nats_py
+
+        self.seen: list[tuple[str, dict[str, str]]] = []
+        self._loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        async def run() -> None:
+            self._client = await nats_py.connect(f"nats://127.0.0.1:{server.port}")
+
+            async def on(msg: Any) -> None:
+                headers = dict(msg.headers or {})
+                self.seen.append((headers.get("Vflow-Stream", ""), headers))
+
+            await self._client.subscribe("_VFLOW.beat." + subject, cb=on)
+            await self._client.flush()
+            ready.set()
+
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(run(), self._loop)
+        if not ready.wait(20):
+            raise AssertionError("could not subscribe to the heartbeats")
+
+    def of(self, stream: str) -> int:
+        return sum(s == stream for s, _ in list(self.seen))
+
+    def close(self) -> None:
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self._client.close(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+
+# -- a stream of 10 packets fed in two halves, so that something can happen in between --
+
+WHOLE = pack([{"kind": "data", "seq": i} for i in range(10)])  # with its trailer
+HALF = pack([{"kind": "data", "seq": i} for i in range(5)], end=False)
+assert WHOLE.startswith(HALF)
+
+
+def first_half(send: subprocess.Popen) -> None:
+    assert send.stdin is not None
+    send.stdin.write(HALF)
+    send.stdin.flush()
+
+
+def second_half(send: subprocess.Popen) -> None:
+    assert send.stdin is not None
+    send.stdin.write(WHOLE[len(HALF) :])
+    send.stdin.close()
+
+
+def finish_send(recv: Watched, send: subprocess.Popen) -> Watched:
+    second_half(send)
+    assert send.stderr is not None and send.stdout is not None
+    err = send.stderr.read()
+    assert send.wait(60) == 0, err
+    send.stderr.close()
+    send.stdout.close()
+    recv.finish()
+    return recv

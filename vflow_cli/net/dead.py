@@ -1,4 +1,4 @@
-"""net.dead: the dead letters of a worked subject (SUBJECT.dead), read and replayed.
+"""net.dead: the dead letters of a worked subject (SUBJECT.dead): stored, read, replayed.
 
 Workers store a packet that failed --max-deliver times in SUBJECT.dead, with its original
 headers, the reason (Vflow-Reason) and the number of tries (Vflow-Deliveries). `vflow recv
@@ -12,6 +12,7 @@ it from the dead letters. A receiver that already passed that number drops the l
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -46,10 +47,10 @@ def read_dead(address: Address, *, replay: bool) -> Iterator[Packet]:
             except StreamError as exc:
                 packet = {"kind": "undecodable", "error": str(exc)}
             packet["dead"] = {
-                "reason": headers.get(messages.REASON, ""),
-                "tries": int(headers.get(messages.DELIVERIES, "0") or 0),
-                "seq": int(headers.get(messages.SEQ, "-1") or -1),
-                "stream": headers.get(messages.STREAM, ""),
+                "reason": messages.printable(headers.get(messages.REASON, ""), 500),
+                "tries": _number(headers.get(messages.DELIVERIES), 0),
+                "seq": _number(headers.get(messages.SEQ), -1),
+                "stream": messages.printable(headers.get(messages.STREAM, ""), 40),
             }
             if replay:
                 session.call(_replay(session, address.subject, stream, sequence, msg), timeout=30)
@@ -59,6 +60,11 @@ def read_dead(address: Address, *, replay: bool) -> Iterator[Packet]:
         log.info("%s %d dead letters of %s", what, count, address.subject)
     finally:
         session.close()
+
+
+def _number(text: str | None, default: int) -> int:
+    """A number from a header (anyone may publish on SUBJECT.dead): default if it is none."""
+    return int(text) if text is not None and text.isdigit() else default
 
 
 async def _get(session: Session, stream: str, sequence: int) -> Any:
@@ -88,3 +94,47 @@ async def _replay(session: Session, subject: str, stream: str, sequence: int, ms
         raise StageError(f"could not put packet {seq} back on {subject}: {exc}") from None
     with contextlib.suppress(Exception):
         await session.js.delete_msg(stream, sequence)
+
+
+class DeadLetters:
+    """Where a worker stores the packets it gives up on: SUBJECT.dead, a JetStream stream
+    of bounded size and age (or, without JetStream, plain messages nobody keeps)."""
+
+    def __init__(self, session: Session, subject: str, limits: Any) -> None:
+        self.session = session
+        self.subject = messages.dead_subject(subject)
+        try:
+            session.call(
+                connection.ensure_stream(
+                    session.js,
+                    self.subject,
+                    dataclasses.replace(
+                        limits, discard="old", max_age=7 * 86400, max_bytes=256 << 20
+                    ),
+                )
+            )
+            self.stored = True
+        except Exception:
+            self.stored = False  # no JetStream: dead letters are published, not stored
+
+    def store(self, unit: Any, reason: str, deliveries: int) -> None:
+        """The packet of `unit` with its original headers, the reason and the tries."""
+        headers = {
+            **{k: v for k, v in (unit.headers or {}).items() if k.startswith("Vflow-")},
+            messages.REASON: reason[:500],
+            messages.DELIVERIES: str(deliveries),
+            messages.MSG_ID: f"{unit.stream}.{unit.seq}.dead.{time.time_ns()}",
+        }
+        body = bytes(unit.body) if unit.body is not None else b""
+
+        async def store() -> None:
+            if self.stored:
+                await self.session.js.publish(self.subject, body, headers=headers)
+            else:
+                await self.session.client.publish(self.subject, body, headers=headers)
+
+        try:
+            self.session.call(store(), timeout=30)
+        except Exception as exc:
+            log.warning("could not store packet %s in %s: %s", unit.seq, self.subject, exc)
+        log.warning("packet %s went to %s: %s", unit.seq, self.subject, reason)

@@ -1,22 +1,30 @@
 """net.job: one worker's work on a stream (see net.worker for the whole picture).
 
-Over 400 lines, on purpose: one class, Job, holds one invariant that its input side (the
-subscription or pull consumer, heartbeats), the stage's side (the runner's source and sink)
-and its output side (publishing, acknowledging, dead letters) all keep: an input is
-acknowledged only after everything made from it is published and stored. Split over files,
-that invariant would be too.
+One class, Job, holds the invariant that its input side (a Subscription), the stage's side
+(the runner's source and sink) and its output side (publishing, acknowledging, dead
+letters) all keep: an input is acknowledged only after everything made from it is
+published and stored.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
+import functools
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from vflow_cli.framing import Packet, StreamError
+from vflow_cli.net import connection, messages
+from vflow_cli.net.chunks import Assembler
+from vflow_cli.net.dead import DeadLetters
+from vflow_cli.net.loop import Inbox
+from vflow_cli.net.publisher import Outgoing, Publisher
+from vflow_cli.net.session import Session
+from vflow_cli.net.streams import Probe, Streams
+from vflow_cli.net.subscription import Pull, Subscription, settle
+from vflow_cli.runner import StageError, interrupted, log, one_line
 
 
 @dataclasses.dataclass
@@ -45,32 +53,35 @@ class Job:
         quality: int | None,
         idle: float,
         limits: Any,
+        keys: Any = None,
     ) -> None:
-        from vflow_cli.net import connection, messages
-        from vflow_cli.net.loop import Inbox
-        from vflow_cli.net.publisher import Publisher
-        from vflow_cli.net.session import Session
 
         self.src, self.dst, self.info = src, dst, info
         self.group, self.max_deliver, self.ack_wait = group, max_deliver, ack_wait
         self.keep, self.quality, self.idle = keep, quality, idle
         self.pixels = info.looks_at_pixels(options)
         self.session = Session(src, "worker")
+        self.session.keys = keys  # checks the input, signs the output
         self.out_session = self.session
         self.current: Task | None = None
-        self.served: dict[str, float] = {}  # stream id -> last time we heard of it
-        self.ended: dict[str, str | None] = {}  # stream id -> None (end) or the cut reason
+        self.streams = Streams(idle, keep)
         self.busy: tuple[str, int] | None = None
         self.failures = 0
         self.dead = 0
         self.done = 0
         self.chunked = 0
-        self.assembler = messages.Assembler(64 << 20)
+        self.missed = 0  # live: data messages lost (before we listened, or our inbox full)
+        self.assembler = Assembler(64 << 20)
         try:
             if dst is not None and (dst.servers, dst.credentials) != (src.servers, src.credentials):
                 self.out_session = Session(dst, "worker")
+                self.out_session.keys = keys
             js = self.session.js
             stream = self.session.call(connection.find_stream(js, src.subject))
+            probe = None
+            if mode == "auto" and stream is None:  # nothing yet: decide when the stream comes
+                probe = Probe(self.session, src.subject, group)
+                stream = probe.wait()
             self.durable = mode == "durable" or (mode == "auto" and stream is not None)
             self.inbox: Inbox[Any] = (
                 Inbox(1, leaky=False) if self.durable else Inbox(64, leaky=True, budget=64 << 20)
@@ -83,8 +94,7 @@ class Job:
                     self.out_session.call(
                         connection.ensure_stream(self.out_session.js, dst.subject, limits)
                     )
-            self.dead_subject = messages.dead_subject(src.subject)
-            self.dead_stored = self._dead_stream(limits)
+            self.dead_letters = DeadLetters(self.session, src.subject, limits)
             self.out = (
                 Publisher(
                     self.out_session,
@@ -97,161 +107,83 @@ class Job:
                 if dst is not None
                 else None
             )
-            self.session.call(self._subscribe())
+            self.input = Subscription(
+                self.session,
+                src.subject,
+                self.inbox,
+                self._on_msg,
+                on_beat=self.streams.on_beat,
+                queue=None if self.durable else group,
+                pull=self._pull() if self.durable else None,
+                keys=keys,
+                # live: the client queues what the loop has not yet taken (bounded in bytes),
+                # so that what is dropped is dropped from our inbox, and counted
+                pending_msgs=4096,
+            )
+            if probe is not None:  # after the input listens: nothing falls between the two
+                kept = probe.close()
+                if not self.durable:  # what the probe took is the live input's too
+                    self.missed += probe.data
+                    self.session.call(self.input.feed(kept))
+            if dst is not None:
+                self.out_session.start(
+                    self.streams.relay(self._beat, lambda: self.busy, self.session.sender)
+                )
         except BaseException:
             self.close()
             raise
         self.sink = _Sink(self) if self.out is not None else None
-        self.in_flight: list[Any] = []  # durable messages we hold (kept alive with in_progress)
+
+    def _pull(self) -> Pull:
+        from nats.js import api
+
+        config = api.ConsumerConfig(
+            durable_name=self.group,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=self.ack_wait,
+            max_deliver=-1,  # we count deliveries ourselves (dead letters)
+            max_ack_pending=1024,
+            filter_subject=self.src.subject,
+        )
+        return Pull(self.group, self.stream, config, keep_alive=max(self.ack_wait / 3, 0.2))
 
     # -- loop thread -------------------------------------------------------------------------
 
-    def _dead_stream(self, limits: Any) -> bool:
-        from vflow_cli.net import connection
-
-        try:
-            self.session.call(
-                connection.ensure_stream(
-                    self.session.js,
-                    self.dead_subject,
-                    dataclasses.replace(
-                        limits, discard="old", max_age=7 * 86400, max_bytes=256 << 20
-                    ),
-                )
-            )
-            return True
-        except Exception:
-            return False  # no JetStream: dead letters are published, not stored
-
-    async def _subscribe(self) -> None:
-        from vflow_cli.net import messages
-
-        client = self.session.client
-        self._room = asyncio.Event()
-        await client.subscribe(messages.beat_subject(self.src.subject), cb=self._on_beat)
-        if not self.durable:
-            await client.subscribe(
-                self.src.subject,
-                queue=self.group,
-                cb=self._on_msg,
-                pending_msgs_limit=64,
-                pending_bytes_limit=64 << 20,
-            )
-        else:
-            from nats.js import api
-
-            config = api.ConsumerConfig(
-                durable_name=self.group,
-                ack_policy=api.AckPolicy.EXPLICIT,
-                ack_wait=self.ack_wait,
-                max_deliver=-1,  # we count deliveries ourselves (dead letters)
-                max_ack_pending=1024,
-                filter_subject=self.src.subject,
-            )
-            try:
-                self._psub = await self.session.js.pull_subscribe(
-                    self.src.subject, durable=self.group, stream=self.stream, config=config
-                )
-            except Exception:  # it exists with other settings: use it as it is
-                self._psub = await self.session.js.pull_subscribe_bind(
-                    durable=self.group, stream=self.stream
-                )
-            self.inbox.on_room(lambda: self.session.bridge.soon(self._room.set))
-            self.session.start(self._fetch())
-            self.session.start(self._keep_alive())
-        self.out_session.start(self._beats())
-
-    async def _fetch(self) -> None:
-        from nats import errors
-
-        while True:
-            if self.inbox.room() <= 0:
-                self._room.clear()
-                await self._room.wait()
-                continue
-            try:
-                batch = await self._psub.fetch(1, timeout=1)
-            except errors.TimeoutError:
-                continue
-            except errors.ConnectionClosedError:
-                return
-            except Exception:
-                await asyncio.sleep(0.5)
-                continue
-            for msg in batch:
-                await self._on_msg(msg)
-
-    async def _keep_alive(self) -> None:
-        """Tell the server we are still working on what we hold (no redelivery)."""
-        while True:
-            await asyncio.sleep(max(self.ack_wait / 3, 0.2))
-            for msg in list(self.in_flight):
-                with contextlib.suppress(Exception):
-                    await msg.in_progress()
-
-    async def _on_beat(self, msg: Any) -> None:
-        from vflow_cli.net import messages
-
-        headers = msg.headers or {}
-        stream = headers.get(messages.STREAM)
-        if not stream:
-            return
-        self.served.setdefault(stream, 0.0)
-        self.served[stream] = time.monotonic()
-        kind = headers.get(messages.KIND)
-        if kind in (messages.END, messages.CUT) and stream not in self.ended:
-            self.ended[stream] = None if kind == messages.END else headers.get(messages.REASON, "")
-
-    async def _beats(self) -> None:
-        """Relay the sender's heartbeats to OUT's listeners, and say what we are busy with."""
-        from vflow_cli.net import messages
-
-        if self.dst is None:
-            return
+    async def _beat(self, headers: dict[str, str]) -> None:
+        assert self.dst is not None
         target = messages.beat_subject(self.dst.subject)
-        while True:
-            now = time.monotonic()
-            alive = {s for s, t in self.served.items() if now - t < max(self.idle, 3.0)}
-            busy = self.busy
-            if busy is not None:
-                alive.add(busy[0])
-            for stream in alive:
-                headers = {messages.STREAM: stream, messages.SENDER: self.session.sender}
-                if busy is not None and busy[0] == stream:
-                    headers[messages.BUSY] = str(busy[1])
-                with contextlib.suppress(Exception):
-                    await self.out_session.client.publish(target, b"", headers=headers)
-            await asyncio.sleep(messages.BEAT_EVERY / 2)
+        headers = self.out_session.signed(target, headers)
+        await self.out_session.client.publish(target, b"", headers=headers)
 
-    async def _on_msg(self, msg: Any) -> None:
-        from vflow_cli.net import messages
-        from vflow_cli.net.receiver import NotVflow, unit_of
-
+    async def _on_msg(self, msg: Any) -> bool:
         headers = msg.headers or {}
         try:
             if messages.CHUNK in headers:
                 self.chunked += 1
                 raise StreamError("chunked")
-            unit = unit_of(msg, self.assembler, time.monotonic())
-        except (NotVflow, StreamError):
-            if msg.reply:
-                with contextlib.suppress(Exception):
-                    await msg.term()
-            return
+            unit = messages.unit_of(msg, self.assembler, time.monotonic())
+        except (messages.NotVflow, StreamError):
+            await settle(msg, "term")
+            return False
         if unit is None:
-            return
-        self.served[unit.stream] = time.monotonic()
-        if self.durable:
-            self.in_flight.append(msg)
-        self.inbox.put(unit, len(unit.body or b""))  # live and full: the oldest is lost
+            return False
+        if not self.streams.allows(unit):
+            await settle(msg, "term")
+            return False
+        lost = self.inbox.put(unit, len(unit.body or b""))  # live and full: the oldest goes
+        while lost:
+            gone = lost.pop()
+            if gone.kind in (messages.END, messages.CUT):  # never the end: it must go on
+                lost += self.inbox.put(gone)
+            elif gone.kind == "data":
+                self.missed += 1
+        return True
 
     # -- stage thread ------------------------------------------------------------------------
 
     def packets(self) -> Iterator[Packet]:
         """The stage's input: one packet at a time; asking for the next one finishes the
         previous one (its outputs published, then it is acknowledged)."""
-        from vflow_cli.net import messages
-        from vflow_cli.runner import StageError, interrupted, log
 
         last_check = time.monotonic()
         while True:
@@ -270,7 +202,7 @@ class Job:
             if unit is None:
                 if time.monotonic() - last_check > 0.5:
                     last_check = time.monotonic()
-                    reason = self._should_end()
+                    reason = self.streams.verdict(self.src.subject, self._pending)
                     if reason is not None:
                         if reason:
                             raise StageError(reason)
@@ -298,39 +230,13 @@ class Job:
             self.busy = (unit.stream, unit.seq)
             yield task.packet
 
-    def _should_end(self) -> str | None:
-        """None: keep waiting; "": the streams we served ended, all done; else an error."""
-        if self.keep or not self.served:
-            return None
-        now = time.monotonic()
-        if any(s not in self.ended for s in self.served):
-            silent = [
-                s for s, t in self.served.items() if s not in self.ended and now - t > self.idle
-            ]
-            if (
-                not silent
-                or self.idle <= 0
-                or len(silent) < len([s for s in self.served if s not in self.ended])
-            ):
-                return None
-            if self._pending():
-                return None
-            return (
-                f"the sender of {self.src.subject} went silent for {self.idle:g} s without "
-                "ending its stream"
-            )
-        if self._pending():
-            return None
-        cut = [r for r in self.ended.values() if r]
-        return f"the stream was cut upstream: {cut[0]}" if cut else ""
-
     def _pending(self) -> bool:
         if len(self.inbox):
             return True
-        if not self.durable:
-            return False
+        if not self.durable:  # an end heartbeat may overtake the last messages: wait for them
+            return self.input.backlog() > 0
         try:
-            info = self.session.call(self._psub.consumer_info(), timeout=5)
+            info = self.input.pending()
         except Exception:
             return True
         return bool(info.num_pending or info.num_ack_pending)
@@ -362,7 +268,6 @@ class Job:
 
     def failed(self, exc: Exception) -> None:
         """The stage raised on the current packet: retry it elsewhere, or bury it."""
-        from vflow_cli.runner import log, one_line
 
         task = self.current
         assert task is not None
@@ -389,33 +294,12 @@ class Job:
 
     def _bury(self, reason: str) -> None:
         """Dead letters: the packet to IN.dead, a tombstone to OUT, then acknowledge."""
-        from vflow_cli.net import messages
-        from vflow_cli.net.publisher import Outgoing
-        from vflow_cli.runner import log
 
         task = self.current
         assert task is not None
         unit = task.unit
         self.dead += 1
-        headers = {
-            **{k: v for k, v in (unit.headers or {}).items() if k.startswith("Vflow-")},
-            messages.REASON: reason[:500],
-            messages.DELIVERIES: str(_deliveries(unit)),
-            messages.MSG_ID: f"{unit.stream}.{unit.seq}.dead.{time.time_ns()}",
-        }
-        body = unit.body if unit.body is not None else b""
-
-        async def store() -> None:
-            if self.dead_stored:
-                await self.session.js.publish(self.dead_subject, bytes(body), headers=headers)
-            else:
-                await self.session.client.publish(self.dead_subject, bytes(body), headers=headers)
-
-        try:
-            self.session.call(store(), timeout=30)
-        except Exception as exc:
-            log.warning("could not store packet %s in %s: %s", unit.seq, self.dead_subject, exc)
-        log.warning("packet %s went to %s: %s", unit.seq, self.dead_subject, reason)
+        self.dead_letters.store(unit, reason, _deliveries(unit))
         if self.out is not None:
             self.out.put(
                 Outgoing(
@@ -423,7 +307,7 @@ class Job:
                     {
                         messages.KIND: messages.DEAD,
                         messages.REASON: reason[:300],
-                        messages.DEAD_SUBJECT: self.dead_subject,
+                        messages.DEAD_SUBJECT: self.dead_letters.subject,
                     },
                     seq=unit.seq,
                     stream=unit.stream,
@@ -433,9 +317,8 @@ class Job:
         task.outputs = -1  # nothing more to publish for it
         self._settle(task, ack="ack")
 
-    def output(self, packet: Packet) -> None:
-        """The stage made a packet from the current input."""
-        from vflow_cli.net.publisher import Outgoing
+    def output(self, packet: Packet) -> int:
+        """The stage made a packet from the current input; returns its size on the wire."""
 
         task = self.current
         if task is None:
@@ -444,11 +327,9 @@ class Job:
             self.out.put(task.held)  # type: ignore[union-attr]
         task.held = self._outgoing(packet, task, task.outputs)
         task.outputs += 1
-        _ = Outgoing
+        return len(task.held.body)
 
     def _outgoing(self, packet: Packet, task: Task, part: int) -> Any:
-        from vflow_cli.net import messages
-        from vflow_cli.net.publisher import Outgoing
 
         data, wire = messages.body(packet, self.quality)
         headers = {messages.WIRE: "jpeg"} if wire else {}
@@ -456,8 +337,6 @@ class Job:
 
     def _finish(self) -> None:
         """The stage wants its next input: publish what it made of this one, then ack."""
-        from vflow_cli.net import messages
-        from vflow_cli.net.publisher import Outgoing
 
         task = self.current
         if task is None:
@@ -480,23 +359,10 @@ class Job:
 
     def _settle(self, task: Task, *, ack: str) -> None:
         """Acknowledge (or nak) the input once everything published before is stored."""
-        from vflow_cli.net.publisher import Outgoing
 
         self.current = None
         self.busy = None
-        msgs = list(task.unit.msgs)
-
-        async def answer() -> None:
-            for msg in msgs:
-                if not msg.reply:
-                    continue
-                with contextlib.suppress(Exception):
-                    if ack == "nak":
-                        await msg.nak(delay=0.5)
-                    else:
-                        await msg.ack()
-                with contextlib.suppress(ValueError):
-                    self.in_flight.remove(msg)
+        answer = functools.partial(self.input.answer, list(task.unit.msgs), ack, 0.5)
 
         if self.out is not None:
             self.out.put(Outgoing(None, {}, after=answer, stream="-", seq=None))
@@ -505,12 +371,9 @@ class Job:
 
     def _forward_control(self, unit: Any) -> None:
         """The sender's end (or cut) came to us: pass it on, and tell the other workers."""
-        from vflow_cli.net import messages
-        from vflow_cli.net.publisher import Outgoing
 
         reason = unit.reason if unit.kind == messages.CUT else None
-        self.ended.setdefault(unit.stream, reason)
-        self.served[unit.stream] = time.monotonic()
+        self.streams.end(unit.stream, reason)
         headers = {messages.KIND: unit.kind, messages.PACKETS: str(unit.packets)}
         if unit.reason:
             headers[messages.REASON] = unit.reason
@@ -519,8 +382,9 @@ class Job:
         beat = {messages.STREAM: unit.stream, **headers}
 
         async def tell() -> None:
+            target = messages.beat_subject(self.src.subject)
             await self.session.client.publish(
-                messages.beat_subject(self.src.subject), b"", headers=beat
+                target, b"", headers=self.session.signed(target, beat)
             )
 
         with contextlib.suppress(Exception):
@@ -528,14 +392,12 @@ class Job:
         self._settle(Task(unit, None), ack="ack")
 
     def _pass_on(self, unit: Any) -> None:
-        from vflow_cli.net.publisher import Outgoing
 
         if self.out is not None:
             self.out.put(Outgoing(None, dict(unit.headers), seq=unit.seq, stream=unit.stream))
         self._settle(Task(unit, None), ack="ack")
 
     def close(self) -> None:
-        from vflow_cli.runner import log
 
         out = getattr(self, "out", None)
         try:
@@ -544,24 +406,25 @@ class Job:
         except Exception as exc:
             log.warning("%s", exc)
         finally:
-            held = list(getattr(self, "in_flight", []))
-
-            async def give_back() -> None:
-                for msg in held:
-                    with contextlib.suppress(Exception):
-                        await msg.nak()
-
-            if held:
-                with contextlib.suppress(BaseException):
-                    self.session.call(give_back(), timeout=10)
+            if hasattr(self, "input"):
+                self.input.give_back()
             if self.out_session is not self.session:
                 self.out_session.close()
             self.session.close()
+        refused = self.streams.refused + getattr(getattr(self, "input", None), "unsigned", 0)
+        missed = self.missed
+        if missed:
+            log.warning(
+                "missed %d packets of the live input (they came while the stage was busy, or "
+                "before it listened); send --durable stores them for the workers",
+                missed,
+            )
         log.info(
-            "worked on %d packets (%d failed tries, %d to the dead letters)",
+            "worked on %d packets (%d failed tries, %d to the dead letters%s)",
             self.done,
             self.failures,
             self.dead,
+            f", {refused} refused: forged, or far beyond their stream" if refused else "",
         )
 
 
@@ -576,7 +439,7 @@ class _Sink:
 
     def write(self, packet: Packet) -> None:
         self.busy = True
-        self.job.output(packet)
+        self.bytes += self.job.output(packet)
         self.packets += 1
         self.busy = False
 

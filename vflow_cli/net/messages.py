@@ -28,12 +28,15 @@ SUBJECT.dead.
 from __future__ import annotations
 
 import math
+import re
 import secrets
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
-from vflow_cli.framing import Encoded, Packet, StreamError, decode, encode, max_packet_size
-from vflow_cli.framing.wire import too_large
+from vflow_cli.framing import Encoded, Packet, StreamError, decode, encode
+
+if TYPE_CHECKING:
+    from vflow_cli.net.chunks import Assembler
 
 STREAM = "Vflow-Stream"
 SEQ = "Vflow-Seq"
@@ -53,6 +56,7 @@ MSG_ID = "Nats-Msg-Id"
 
 END, CUT, DEAD = "end", "cut", "dead"
 BEAT_PREFIX = "_VFLOW.beat."
+FAR = 1 << 16  # a number this far beyond what a stream has shown is refused (a forgery)
 HEADER_ROOM = 4096  # a message's size counts its headers: leave them this much
 BEAT_EVERY = 1.0  # seconds between heartbeats
 
@@ -138,81 +142,6 @@ def parse_chunk(text: str) -> tuple[int, int]:
     return j, n
 
 
-@dataclass
-class _Partial:
-    buffer: bytearray
-    have: set[int]
-    count: int
-    chunk: int  # the size of every chunk but the last
-    born: float
-
-
-class Assembler:
-    """Puts chunked packets back together, whatever order the chunks come in.
-
-    Every size comes from the network, so it is checked before anything is allocated:
-    the whole packet against VFLOW_MAX_PACKET, and all unfinished packets together against
-    `budget` bytes (the oldest unfinished packet is given up first: `abandoned` counts)."""
-
-    def __init__(self, budget: int) -> None:
-        self.max_packet = max_packet_size()
-        self.budget = budget
-        self._partial: dict[tuple[str, int, int], _Partial] = {}
-        self.held = 0
-        self.abandoned = 0
-
-    def add(
-        self, key: tuple[str, int, int], chunk: str, size_text: str | None, data: bytes, now: float
-    ) -> bytearray | None:
-        """The whole packet once its last chunk arrives, else None."""
-        index, count = parse_chunk(chunk)
-        try:
-            size = int(size_text or "")
-        except ValueError:
-            raise StreamError(f"a chunked message without a valid {SIZE} header") from None
-        if size > self.max_packet:
-            raise too_large(f"a packet of {size} bytes", self.max_packet, "VFLOW_MAX_PACKET")
-        step = math.ceil(size / count) if count else 0
-        if size <= 0 or count > size or count != math.ceil(size / step):
-            raise StreamError(f"chunk header {chunk!r} does not fit a {size}-byte packet")
-        partial = self._partial.get(key)
-        if partial is None:
-            while self._partial and self.held + size > self.budget:
-                self._give_up(next(iter(self._partial)))
-            partial = _Partial(bytearray(size), set(), count, step, now)
-            self._partial[key] = partial
-            self.held += size
-        elif partial.count != count or len(partial.buffer) != size:
-            raise StreamError(f"the chunks of packet {key[1]} disagree about its size")
-        start = index * partial.chunk
-        expect = min(partial.chunk, size - start)
-        if len(data) != expect:
-            raise StreamError(
-                f"chunk {chunk} of packet {key[1]} has {len(data)} bytes, not {expect}"
-            )
-        partial.buffer[start : start + expect] = data
-        partial.have.add(index)
-        if len(partial.have) < partial.count:
-            return None
-        del self._partial[key]
-        self.held -= size
-        return partial.buffer
-
-    def _give_up(self, key: tuple[str, int, int]) -> None:
-        partial = self._partial.pop(key)
-        self.held -= len(partial.buffer)
-        self.abandoned += 1
-
-    def forget(self, key: tuple[str, int, int]) -> None:
-        if key in self._partial:
-            self._give_up(key)
-            self.abandoned -= 1
-
-    def expire(self, now: float, age: float) -> None:
-        for key in [k for k, p in self._partial.items() if now - p.born > age]:
-            self._give_up(key)
-
-
 def msg_id(stream: str, seq: int, part: int, chunk: int | None = None) -> str:
     base = f"{stream}.{seq}.{part}"
     return base if chunk is None else f"{base}.{chunk}"
@@ -225,3 +154,109 @@ def header_int(headers: dict[str, str] | None, name: str) -> int | None:
         return int(headers[name])
     except ValueError:
         raise StreamError(f"bad {name} header {headers[name]!r}") from None
+
+
+# -- messages as units of a stream ---------------------------------------------------------
+
+
+@dataclass
+class Unit:
+    """One message's worth for the stage thread: a packet's bytes, or a control message."""
+
+    stream: str
+    kind: str  # "data", "none" (an input with no output), "end", "cut", "dead"
+    seq: int | None = None
+    part: int = 0
+    parts: int | None = None
+    body: bytes | bytearray | None = None
+    wire: bool = False
+    packets: int | None = None
+    reason: str = ""
+    msgs: list[Any] = field(default_factory=list)  # JetStream messages to acknowledge
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class NotVflow(Exception):
+    """A message without vflow's headers (someone else publishes on this subject)."""
+
+
+def unit_of(msg: Any, assembler: Assembler, now: float) -> Unit | None:
+    """The Unit a message completes (None: a chunk of a packet still incomplete).
+    NotVflow or StreamError for a message that can't be part of a vflow stream."""
+    headers = msg.headers or {}
+    stream = headers.get(STREAM)
+    if not stream:
+        raise NotVflow
+    kind = headers.get(KIND) or "data"
+    seq = header_int(headers, SEQ)
+    part = header_int(headers, PART) or 0
+    parts = header_int(headers, PARTS)
+    if kind in (END, CUT):
+        return Unit(
+            stream,
+            kind,
+            packets=header_int(headers, PACKETS) or 0,
+            reason=printable(headers.get(REASON, "")),
+            msgs=[msg],
+            headers=headers,
+        )
+    if seq is None or seq < 0 or part < 0:
+        raise StreamError(f"a message without a valid {SEQ} header")
+    if kind == DEAD:
+        reason = printable(headers.get(REASON, ""))
+        return Unit(stream, kind, seq, reason=reason, msgs=[msg], headers=headers)
+    if kind != "data" or not msg.data:
+        return Unit(stream, "none", seq, part, parts if parts is not None else 0, msgs=[msg])
+    body: bytes | bytearray = msg.data
+    chunk = headers.get(CHUNK)
+    if chunk is not None:
+        whole = assembler.add((stream, seq, part), chunk, headers.get(SIZE), msg.data, now)
+        if whole is None:
+            return None
+        body = whole
+    wire = headers.get(WIRE) == "jpeg"
+    return Unit(stream, "data", seq, part, parts, body, wire, msgs=[msg], headers=headers)
+
+
+class Horizon:
+    """How far each stream has shown itself: its highest packet number + 1 among the
+    messages that arrived. A number or an end claimed FAR beyond is refused (counted): one
+    forged message must not make a receiver wait for, or walk through, 10^12 packets.
+    Before a stream has shown anything, a packet may start anywhere (a late receiver) but
+    an end may not claim more than FAR. Remembers the last `keep` streams."""
+
+    def __init__(self, keep: int = 256) -> None:
+        self.shown: dict[str, int] = {}
+        self.keep = keep
+        self.refused = 0
+
+    def allows(self, unit: Unit) -> bool:
+        """Whether unit is plausible; a packet's number then counts as shown."""
+        if unit.kind in (END, CUT):
+            if (unit.packets or 0) > self.shown.get(unit.stream, 0) + FAR:
+                self.refused += 1
+                return False
+            return True
+        seq = unit.seq or 0
+        shown = self.shown.get(unit.stream)
+        if shown is not None and seq >= shown + FAR:
+            self.refused += 1
+            return False
+        if shown is None:
+            while len(self.shown) >= self.keep:
+                del self.shown[next(iter(self.shown))]
+        self.shown[unit.stream] = max(shown or 0, seq + 1)
+        return True
+
+    def forget(self, stream: str) -> None:
+        self.shown.pop(stream, None)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def printable(text: str, limit: int = 300) -> str:
+    """Text from the network, safe for a terminal: control characters (ESC, CR, ...)
+    escaped as \\xNN, at most `limit` characters."""
+    text = text[:limit]
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)

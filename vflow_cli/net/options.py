@@ -117,6 +117,18 @@ def limit_options(fn: F) -> F:
     )(fn)
 
 
+def key_option(sign: bool) -> Callable[[F], F]:
+    """--key FILE: sign (send) or check (recv, worker) every message (net.signing)."""
+    what = (
+        "Sign every message with the first key of FILE (HMAC-SHA256; receivers with --key "
+        "refuse what is not signed)."
+        if sign
+        else "Accept only messages signed with a key of FILE (see send --key); refuse and "
+        "count the others, forged ends and cuts included."
+    )
+    return _file("--key", what, "VFLOW_STREAM_KEY")
+
+
 def idle_option(fn: F) -> F:
     return click.option(
         "--idle",

@@ -141,7 +141,7 @@ class Publisher:
                 headers[messages.MSG_ID] = f"{stream}.{item.seq}.{item.part}.{kind}"
             else:
                 headers[messages.MSG_ID] = f"{stream}.{kind}"
-            yield b"", headers
+            yield b"", self.session.signed(self.subject, headers)
             return
         chunks = messages.split(item.body, self.limit)
         for index, chunk in enumerate(chunks):
@@ -152,7 +152,7 @@ class Publisher:
             each[messages.MSG_ID] = messages.msg_id(
                 stream, item.seq or 0, item.part, index if len(chunks) > 1 else None
             )
-            yield chunk, each
+            yield chunk, self.session.signed(self.subject, each, chunk)
 
     async def _send_live(self, chunk: Any, headers: dict[str, str]) -> bool:
         from nats import errors

@@ -1,6 +1,6 @@
 """net.receiver: what `vflow recv` does: one stream from a subject, in order, then its end.
 
-    SUBJECT ──> loop: subscription (live) or pull consumer (durable, --durable NAME)
+    SUBJECT ──> loop: Subscription: live, or a pull consumer (durable, --durable NAME)
                   │ chunks put back together (Assembler), headers read (Unit)
                   v
                 Inbox (bounded: live drops the oldest, durable fetches only when it has room)
@@ -14,104 +14,48 @@ recv follows the first stream (one `vflow send` run) it hears on the subject, an
   - when the stream went silent (no packet and no heartbeat for --idle seconds: the sender
     or every worker died): likewise.
 
-Durable (--durable NAME): a JetStream consumer NAME keeps the position, and a bookmark in
-the KV bucket vflow-recv keeps the next sequence number to hand out. Messages are
-acknowledged only after the bookmark that covers them is stored, so a receiver that is
-stopped and started again hands out each packet once, in order, from where it stopped
-(killed with SIGKILL, it may hand out again the packets of its last 0.2 s).
+Durable (--durable NAME): a JetStream consumer NAME keeps the position, and a bookmark
+(net.bookmark) the next sequence number to hand out: a receiver that is stopped and
+started again hands out each packet once, in order, from where it stopped.
 
-Over 400 lines, on purpose: one class, Receiver, whose inbox, reorder buffer, bookmark and
-acknowledgements keep one invariant together (a packet is acknowledged only once the
-bookmark past it is stored, and handed out only once, in order).
+One class, Receiver, whose inbox, reorder buffer, bookmark and acknowledgements keep one
+invariant together (a packet is acknowledged only once the bookmark past it is stored, and
+handed out only once, in order); net.subscription brings its messages.
 """
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import contextlib
-import json
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from vflow_cli.framing import Packet, StreamError
 from vflow_cli.net import connection, messages
+from vflow_cli.net.bookmark import Bookmark
+from vflow_cli.net.chunks import Chunks
 from vflow_cli.net.loop import Inbox
+from vflow_cli.net.messages import NotVflow, Unit, unit_of
 from vflow_cli.net.reorder import Entry, Reorder
 from vflow_cli.net.session import Session
+from vflow_cli.net.signing import Keys
+from vflow_cli.net.subscription import Pull, Subscription, settle
 from vflow_cli.net.url import Address
 from vflow_cli.runner import StageError, log
 
-BOOKMARK_EVERY = 0.2  # seconds between bookmark writes of a durable receiver
 CHUNK_BUDGET = 256 << 20  # bytes of unfinished chunked packets held at once
 CHUNK_AGE = 60.0  # an unfinished chunked packet older than this is given up
 FETCH_BATCH = 32
 MAX_ACK_PENDING = 4096  # messages a durable receiver holds unacknowledged at most
 FETCH_WAIT = 0.5  # seconds one pull request waits for messages
 LIVE_BUDGET = 64 << 20  # bytes a live receiver holds for its stage at most
+REORDER_BUDGET = 128 << 20  # bytes of packets held for reordering at most
+CLIENT_BUDGET = 128 << 20  # bytes the client holds for a live subscription at most
+BUDGET = CHUNK_BUDGET + LIVE_BUDGET + REORDER_BUDGET + CLIENT_BUDGET  # the man page says it
+KEEP_HEARD = 64  # streams whose heartbeats we remember
 BUSY_FOR = 2.5  # seconds a worker's "busy with N" heartbeat keeps recv waiting for N
 FETCH_BYTES = 16 << 20  # bytes asked for in one fetch, at most (estimated)
-
-
-@dataclass
-class Unit:
-    """One message's worth for the stage thread: a packet's bytes, or a control message."""
-
-    stream: str
-    kind: str  # "data", "none" (an input with no output), "end", "cut", "dead"
-    seq: int | None = None
-    part: int = 0
-    parts: int | None = None
-    body: bytes | bytearray | None = None
-    wire: bool = False
-    packets: int | None = None
-    reason: str = ""
-    msgs: list[Any] = field(default_factory=list)  # JetStream messages to acknowledge
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-class NotVflow(Exception):
-    """A message without vflow's headers (someone else publishes on this subject)."""
-
-
-def unit_of(msg: Any, assembler: messages.Assembler, now: float) -> Unit | None:
-    """The Unit a message completes (None: a chunk of a packet still incomplete).
-    NotVflow or StreamError for a message that can't be part of a vflow stream."""
-    headers = msg.headers or {}
-    stream = headers.get(messages.STREAM)
-    if not stream:
-        raise NotVflow
-    kind = headers.get(messages.KIND) or "data"
-    seq = messages.header_int(headers, messages.SEQ)
-    part = messages.header_int(headers, messages.PART) or 0
-    parts = messages.header_int(headers, messages.PARTS)
-    if kind in (messages.END, messages.CUT):
-        return Unit(
-            stream,
-            kind,
-            packets=messages.header_int(headers, messages.PACKETS) or 0,
-            reason=headers.get(messages.REASON, ""),
-            msgs=[msg],
-            headers=headers,
-        )
-    if seq is None or seq < 0 or part < 0:
-        raise StreamError(f"a message without a valid {messages.SEQ} header")
-    if kind == messages.DEAD:
-        reason = headers.get(messages.REASON, "")
-        return Unit(stream, kind, seq, reason=reason, msgs=[msg], headers=headers)
-    if kind != "data" or not msg.data:
-        return Unit(stream, "none", seq, part, parts if parts is not None else 0, msgs=[msg])
-    body: bytes | bytearray = msg.data
-    chunk = headers.get(messages.CHUNK)
-    if chunk is not None:
-        whole = assembler.add((stream, seq, part), chunk, headers.get(messages.SIZE), msg.data, now)
-        if whole is None:
-            return None
-        body = whole
-    wire = headers.get(messages.WIRE) == "jpeg"
-    return Unit(stream, "data", seq, part, parts, body, wire, msgs=[msg], headers=headers)
 
 
 class Receiver:
@@ -126,6 +70,7 @@ class Receiver:
         pixels: bool,
         start: str = "all",
         ack_wait: float = 30.0,
+        keys: Keys | None = None,
     ) -> None:
         self.address = address
         self.subject = address.subject
@@ -135,13 +80,13 @@ class Receiver:
         wait = reorder if reorder is not None else (60.0 if durable else 1.0)
         # durable: a gap is a message on its way back (redelivered within ack_wait < wait),
         # so only the server's max_ack_pending bounds what is held, not --window
-        self.reorder = Reorder(wait, MAX_ACK_PENDING if durable else window)
+        self.reorder = Reorder(wait, MAX_ACK_PENDING if durable else window, budget=REORDER_BUDGET)
         # live: room for bursts (hundreds of small packets, or 64 MB), the oldest dropped
         # beyond; durable: fetched only when there is room
         self.inbox: Inbox[Unit] = (
             Inbox(32, leaky=False) if durable else Inbox(512, leaky=True, budget=LIVE_BUDGET)
         )
-        self.assembler = messages.Assembler(CHUNK_BUDGET)
+        self.chunks = Chunks(CHUNK_BUDGET)
         self.heard: dict[str, float] = {}  # stream id -> when we last heard of it
         self.following: str | None = None
         self.cut_reason: str | None = None
@@ -151,47 +96,38 @@ class Receiver:
         self.lost_live = 0  # live messages the client dropped (slow consumer)
         self.packets = 0
         self.bytes = 0
-        self._acks: list[Any] = []
-        self._chunks: dict[tuple[str, int, int], list[Any]] = {}  # durable: chunk messages
+        self.bookmark: Bookmark | None = None  # durable: our place in the stream
         self.busy: dict[tuple[str, int], float] = {}  # (stream, seq) a worker works on: until
-        self._msg_size = FETCH_BYTES  # estimated message size: the first fetch asks for one
         self._lost: collections.deque[Unit] = collections.deque()  # dropped by the inbox
-        self._skipped: list[int] = []  # a run of skipped numbers, not yet reported
-        self._next_bookmark = 0.0
-        self._bookmark: dict[str, Any] | None = None
+        self._skipped: list[tuple[int, int]] = []  # runs (first, count) not yet reported
+        self.horizon = messages.Horizon(keep=4)
         self._started = time.monotonic()
         self.session = Session(address, "recv")
         try:
-            self._room = asyncio.Event()
-            self.session.call(self._subscribe(start, ack_wait))
+            self.input = Subscription(
+                self.session,
+                self.subject,
+                self.inbox,
+                self._on_msg,
+                on_beat=self._on_beat,
+                pull=self._pull(start) if durable else None,
+                pending_msgs=4096,
+                pending_bytes=CLIENT_BUDGET,
+                keys=keys,
+            )
         except BaseException:
             self.session.close()
             raise
 
-    # -- loop thread -------------------------------------------------------------------------
-
-    async def _subscribe(self, start: str, ack_wait: float) -> None:
-        client = self.session.client
-        self._room = asyncio.Event()
-        await client.subscribe(messages.beat_subject(self.subject), cb=self._on_beat)
-        if self.durable is None:
-            await client.subscribe(
-                self.subject,
-                cb=self._on_msg,
-                pending_msgs_limit=4096,
-                pending_bytes_limit=128 << 20,
-            )
-            return
+    def _pull(self, start: str) -> Pull:
+        """The durable consumer, and where the bookmark of its position lives."""
         from nats.js import api
 
+        assert self.durable is not None
         js = self.session.js
         # the subject is stored from now on (created if missing: a receiver may come first)
-        stream = await connection.ensure_stream(js, self.subject, connection.Limits())
-        self._kv = await connection.bookmarks(js)
-        self._kv_key = f"{stream}.{self.durable}"
-        with contextlib.suppress(Exception):
-            entry = await self._kv.get(self._kv_key)
-            self._bookmark = json.loads(entry.value)
+        stream = self.session.call(connection.ensure_stream(js, self.subject, connection.Limits()))
+        self.bookmark = Bookmark(self.session, stream, self.durable)
         config = api.ConsumerConfig(
             durable_name=self.durable,
             ack_policy=api.AckPolicy.EXPLICIT,
@@ -200,96 +136,43 @@ class Receiver:
             deliver_policy=api.DeliverPolicy.NEW if start == "new" else api.DeliverPolicy.ALL,
             filter_subject=self.subject,
         )
-        try:
-            self._psub = await js.pull_subscribe(
-                self.subject, durable=self.durable, stream=stream, config=config
-            )
-        except Exception:  # it exists with other settings (another --reorder): use it
-            try:
-                self._psub = await js.pull_subscribe_bind(durable=self.durable, stream=stream)
-            except Exception as exc:
-                raise StageError(
-                    f"cannot use the durable consumer {self.durable!r}: {exc}"
-                ) from None
-        self.inbox.on_room(lambda: self.session.bridge.soon(self._room.set))
-        self._fetcher = self.session.start(self._fetch())
+        return Pull(self.durable, stream, config, FETCH_BATCH, FETCH_BYTES, FETCH_WAIT)
 
-    async def _fetch(self) -> None:
-        from nats import errors
-
-        while True:
-            room = self.inbox.room()
-            if room <= 0:
-                self._room.clear()
-                await self._room.wait()
-                continue
-            # a batch of large frames must stay under what the server lets a client lag
-            # behind (64 MB by default) or it cuts the connection as a slow consumer
-            count = max(1, min(room, FETCH_BATCH, FETCH_BYTES // max(self._msg_size, 1)))
-            try:
-                batch = await self._psub.fetch(count, timeout=FETCH_WAIT)
-            except errors.TimeoutError:
-                continue
-            except errors.ConnectionClosedError:
-                return  # closing
-            except Exception as exc:  # reconnecting: try again soon
-                log.debug("fetch: %s", exc)
-                await asyncio.sleep(0.5)
-                continue
-            for msg in batch:
-                self._msg_size = max(len(msg.data), (self._msg_size * 7 + len(msg.data)) // 8)
-                await self._on_msg(msg)
-
-    async def _stop_fetching(self) -> None:
-        """No more fetches; messages already on their way come back to the server at once."""
-        self._fetcher.cancel()
-        await asyncio.sleep(FETCH_WAIT + 0.2)  # the last pull request has expired
-        queue = self._psub._sub._pending_queue  # what a cancelled fetch left behind
-        while not queue.empty():
-            msg = queue.get_nowait()
-            if msg.reply and msg.headers and messages.STREAM in msg.headers:
-                with contextlib.suppress(Exception):
-                    await msg.nak()
+    # -- loop thread -------------------------------------------------------------------------
 
     async def _on_beat(self, msg: Any) -> None:
         headers = msg.headers or {}
         stream = headers.get(messages.STREAM)
-        if stream:
-            now = time.monotonic()
-            self.heard[stream] = now
-            busy = headers.get(messages.BUSY)
-            if busy is not None and busy.isdigit():
-                self.busy[(stream, int(busy))] = now + BUSY_FOR
+        if not stream or (self.following is not None and stream != self.following):
+            return  # only the stream we follow matters: nothing else is kept
+        now = time.monotonic()
+        self.heard[stream] = now
+        if len(self.heard) > KEEP_HEARD:  # not following yet: remember the latest few
+            del self.heard[min(list(self.heard.items()), key=lambda kv: kv[1])[0]]
+        busy = headers.get(messages.BUSY)
+        if busy is not None and busy.isdigit() and len(self.busy) < MAX_ACK_PENDING:
+            self.busy[(stream, int(busy))] = now + BUSY_FOR
 
     async def _on_msg(self, msg: Any) -> None:
         now = time.monotonic()
         try:
-            unit = unit_of(msg, self.assembler, now)
+            unit = unit_of(msg, self.chunks.assembler, now)
         except NotVflow:
             self.foreign += 1
-            await _ack(msg)
+            await settle(msg)
             return
         except StreamError as exc:
             self.bad += 1
             if self.bad == 1:
                 log.warning("dropped a message that breaks the vflow format: %s", exc)
-            await _ack(msg)
+            await settle(msg)
             return
-        self.assembler.expire(now, CHUNK_AGE)
-        headers = msg.headers or {}
-        if messages.CHUNK in headers and msg.reply:  # durable: acknowledged with the packet
-            key = (
-                headers[messages.STREAM],
-                int(headers[messages.SEQ]),
-                int(headers.get(messages.PART, 0)),
-            )
-            if unit is None:
-                self._chunks.setdefault(key, []).append(msg)
-                return
-            unit.msgs = [*self._chunks.pop(key, []), *unit.msgs]
+        self.chunks.assembler.expire(now, CHUNK_AGE)
+        await self.chunks.note(msg, unit)
         if unit is None:
             return
-        self.heard[unit.stream] = now
+        if self.following is None or unit.stream == self.following:
+            self.heard[unit.stream] = now
         for dropped in self.inbox.put(unit, len(unit.body or b"")):
             self.lost_live += 1
             self._lost.append(dropped)
@@ -303,18 +186,19 @@ class Receiver:
                 now = time.monotonic()
                 self._note_lost(now)
                 self._note_busy(now)
-                for what, seq, entry in reorder.pop(now):
+                for what, seq, entry, count in reorder.pop(now):
                     if what == "deliver":
                         self._warn_skipped()
                         assert entry is not None
                         yield from self._deliver(seq, entry)
                     else:
-                        self._drop(what, seq, entry)
+                        self._drop(what, seq, entry, count)
                 self._warn_skipped()
                 if reorder.done():
                     if self.cut_reason is not None:
                         raise StageError(self.cut_reason)
-                    self._save_bookmark(final=True, ended=True)
+                    if self.bookmark is not None:
+                        self.bookmark.save(final=True, ended=True)
                     return
                 self._check_alive(now)
                 deadline = reorder.deadline()
@@ -322,8 +206,8 @@ class Receiver:
                 unit = self.inbox.get(timeout)
                 if unit is not None:
                     self._take(unit, time.monotonic())
-                if self.durable is not None and time.monotonic() >= self._next_bookmark:
-                    self._save_bookmark()
+                if self.bookmark is not None and self.bookmark.due():
+                    self.bookmark.save()
         finally:
             self._finish()
 
@@ -352,26 +236,35 @@ class Receiver:
         for unit in [*units, *entry.extra]:
             self._ack_later(unit.msgs)
             unit.msgs = []
-        self._bookmark = {"stream": self.following, "next": seq + 1, "ended": False}
+        if self.bookmark is not None:
+            self.bookmark.move(self.following, seq + 1)
 
-    def _drop(self, what: str, seq: int, entry: Entry | None) -> None:
+    def _drop(self, what: str, seq: int, entry: Entry | None, count: int = 1) -> None:
         if what == "dead":
             tomb = entry.extra[0] if entry is not None and entry.extra else None
             log.warning(
                 "packet %d failed in the workers%s and went to the dead letters%s",
                 seq,
                 f" ({tomb.reason})" if tomb is not None and tomb.reason else "",
-                f" of {tomb.headers.get(messages.DEAD_SUBJECT)} (vflow recv --dead shows them)"
+                f" of {messages.printable(tomb.headers[messages.DEAD_SUBJECT], 200)} "
+                "(vflow recv --dead shows them)"
                 if tomb is not None and tomb.headers.get(messages.DEAD_SUBJECT)
                 else "",
             )
         else:
-            self._skipped.append(seq)
+            self._skipped.append((seq, count))
+            stream = self.following
+            # the unfinished chunked packets of these numbers will not be needed any more
+            self.session.bridge.soon(
+                lambda: self.session.start(
+                    self.chunks.forget(lambda k: k[0] == stream and seq <= k[1] < seq + count)
+                )
+            )
         if entry is not None and self.durable is not None:
             for unit in [*entry.parts.values(), *entry.extra]:
                 self._ack_later(unit.msgs)
-        if self.durable is not None:
-            self._bookmark = {"stream": self.following, "next": seq + 1, "ended": False}
+        if self.bookmark is not None:
+            self.bookmark.move(self.following, seq + count)
 
     def _note_lost(self, now: float) -> None:
         """Live packets dropped from a full inbox will never come: skip them at once."""
@@ -396,12 +289,13 @@ class Receiver:
         """One line for a run of skipped packets, not one each."""
         if not self._skipped:
             return
-        first, last = self._skipped[0], self._skipped[-1]
+        first = self._skipped[0][0]
+        last = self._skipped[-1][0] + self._skipped[-1][1] - 1
         which = f"packet {first}" if first == last else f"packets {first}-{last}"
         log.warning(
             "skipped %s (%d): lost on the way, or later than --reorder %g s",
             which,
-            len(self._skipped),
+            sum(count for _, count in self._skipped),
             self.reorder.wait,
         )
         self._skipped.clear()
@@ -414,12 +308,15 @@ class Receiver:
             if self.others == 1:
                 log.warning(
                     "another sender (stream %s) also publishes on %s; following %s only",
-                    unit.stream,
+                    messages.printable(unit.stream, 40),
                     self.subject,
-                    self.following,
+                    messages.printable(self.following or "", 40),
                 )
             if self.durable is not None:
                 self._nak(unit.msgs, delay=self.reorder.wait)
+            return
+        if not self.horizon.allows(unit):
+            self._refuse(unit)
             return
         self.heard[unit.stream] = now
         reorder = self.reorder
@@ -448,9 +345,25 @@ class Receiver:
             if entry is not None:
                 entry.extra.append(unit)
 
+    def _refuse(self, unit: Unit) -> None:
+        """A number or an end far beyond what the stream has shown: a forgery."""
+        if self.horizon.refused == 1:
+            claim = (
+                f"an end after {unit.packets} packets"
+                if unit.kind in (messages.END, messages.CUT)
+                else f"packet {unit.seq}"
+            )
+            log.warning(
+                "refused %s: far beyond the %d packets the stream has shown (a forged "
+                "message, or a broken sender; counted)",
+                claim,
+                self.horizon.shown.get(unit.stream, 0),
+            )
+        self._ack_later(unit.msgs)
+
     def _adopt(self, unit: Unit) -> bool:
         """Start following unit's stream? (the first one heard, or the bookmarked one)"""
-        mark = self._bookmark
+        mark = self.bookmark.mark if self.bookmark is not None else None
         if mark and mark.get("stream") == unit.stream:
             if mark.get("ended"):
                 self._ack_later(unit.msgs)  # a leftover of a stream already finished
@@ -484,70 +397,42 @@ class Receiver:
         if self.durable is None:
             return False
         try:
-            info = self.session.call(self._psub.consumer_info(), timeout=5)
+            info = self.input.pending()
         except Exception:
             return False
         ours = sum(len(u.msgs) for e in self.reorder.held.values() for u in e.parts.values())
+        ours += self.chunks.held()
         # undelivered, or delivered to someone who did not answer (they come back)
-        return bool(info.num_pending) or info.num_ack_pending > ours + len(self._acks)
+        waiting = self.bookmark.waiting if self.bookmark is not None else 0
+        return bool(info.num_pending) or info.num_ack_pending > ours + waiting
 
     def _ack_later(self, msgs: list[Any]) -> None:
         """Acknowledge with the next bookmark (durable; live messages need none)."""
-        if self.durable is not None:
-            self._acks.extend(msgs)
+        if self.bookmark is not None:
+            self.bookmark.ack_later(msgs)
 
     def _nak(self, msgs: list[Any], delay: float) -> None:
-        async def nak() -> None:
-            for msg in msgs:
-                with contextlib.suppress(Exception):
-                    await msg.nak(delay=delay)
-
-        self.session.bridge.soon(lambda: asyncio.ensure_future(nak()))
-
-    def _save_bookmark(self, *, final: bool = False, ended: bool = False) -> None:
-        """Store how far we delivered, then acknowledge what that covers."""
-        self._next_bookmark = time.monotonic() + BOOKMARK_EVERY
-        if self.durable is None:
-            return
-        acks, self._acks = self._acks, []
-        mark = dict(self._bookmark) if self._bookmark else None
-        if mark is not None and ended:
-            mark["ended"] = True
-        if not acks and not final:
-            return
-
-        async def save() -> None:
-            if mark is not None:
-                await self._kv.put(self._kv_key, json.dumps(mark).encode())
-            for msg in acks:
-                with contextlib.suppress(Exception):
-                    await msg.ack()
-
-        if final:
-            self.session.call(save(), timeout=10)
-        else:
-            self.session.bridge.soon(lambda: asyncio.ensure_future(save()))
+        self.input.send_answer(msgs, "nak", delay)
 
     def _finish(self) -> None:
         try:
             if self.durable is not None:
                 with contextlib.suppress(BaseException):
-                    self.session.call(self._stop_fetching(), timeout=5)
+                    self.session.call(self.input.stop_fetching(), timeout=5)
                 held = [
                     m for e in self.reorder.held.values() for u in e.parts.values() for m in u.msgs
                 ]
                 while (unit := self.inbox.get(0)) is not None:
                     held.extend(unit.msgs)
                 with contextlib.suppress(BaseException):
-                    self._save_bookmark(final=True)
-
-                async def give_back() -> None:  # the next receiver gets them at once
-                    for msg in held:
-                        with contextlib.suppress(Exception):
-                            await msg.nak()
-
-                with contextlib.suppress(BaseException):
-                    self.session.call(give_back(), timeout=10)
+                    if self.bookmark is not None:
+                        self.bookmark.save(final=True)
+                with contextlib.suppress(BaseException):  # the next receiver gets them at once
+                    self.session.call(self.input.answer(held, "nak"), timeout=10)
+                with contextlib.suppress(BaseException):  # and unfinished chunks: old ones end
+                    self.session.call(
+                        self.chunks.give_back(CHUNK_AGE, time.monotonic()), timeout=10
+                    )
         finally:
             self.session.close()
             self.report()
@@ -564,6 +449,8 @@ class Receiver:
             ("duplicates dropped", counts.duplicates),
             ("lost (receiver too slow, live)", self.lost_live),
             ("broken messages", self.bad),
+            ("refused (far beyond the stream)", self.horizon.refused),
+            ("refused (not signed by our key)", self.input.unsigned),
             ("non-vflow messages ignored", self.foreign),
             ("of another sender ignored", self.others),
         ):
@@ -579,9 +466,3 @@ class Receiver:
             _human(self.bytes / seconds),
             "; " + "; ".join(extra) if extra else "",
         )
-
-
-async def _ack(msg: Any) -> None:
-    if msg.reply:
-        with contextlib.suppress(Exception):
-            await msg.ack()

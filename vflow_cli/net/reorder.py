@@ -14,6 +14,10 @@ outputs a worker made from that input: 0, 1 or several packets), or is skipped:
 A number below `next` is a duplicate (a redelivery, a second worker): dropped, counted.
 A tombstone (the packet went to the dead-letter subject) is skipped at once. Until the
 first number of a stream is known, the smallest seen within `wait` is taken (0 at once).
+
+Numbers come from the network: a gap is skipped as one range (next jumps to the next number
+held, or to the end), so a forged number or end far ahead costs one step, not one per
+number; what is held is bounded by `limit` numbers and `budget` bytes.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ class Entry:
     total: int | None = None  # known from the last part
     dead: bool = False
     lost: bool = False
+    size: int = 0  # bytes of its parts
     extra: list[Any] = field(default_factory=list)  # duplicates of parts (to acknowledge)
 
     def complete(self) -> bool:
@@ -44,9 +49,11 @@ class Counts:
 
 
 class Reorder:
-    def __init__(self, wait: float, limit: int, start: int | None = None) -> None:
+    def __init__(self, wait: float, limit: int, start: int | None = None, budget: int = 0) -> None:
         self.wait = wait
         self.limit = limit
+        self.budget = budget  # bytes held at most (0: no limit); beyond, the gap is skipped
+        self.bytes = 0
         self.next = start  # the next number to hand out (None: not known yet)
         self.held: dict[int, Entry] = {}
         self.end: int | None = None  # the stream's length, once its end is known
@@ -74,6 +81,8 @@ class Reorder:
             return False
         if unit is not None:
             entry.parts[part] = unit
+            entry.size += _size(unit)
+            self.bytes += _size(unit)
         return True
 
     def kill(self, seq: int, now: float) -> bool:
@@ -111,10 +120,11 @@ class Reorder:
             times.append(self._first)
         return min(times) + self.wait if times else None
 
-    def pop(self, now: float) -> list[tuple[str, int, Entry | None]]:
-        """Numbers ready, in order: ("deliver", seq, entry), ("dead", seq, entry) for a
-        tombstone, ("skip", seq, entry or None) for one given up on."""
-        out: list[tuple[str, int, Entry | None]] = []
+    def pop(self, now: float) -> list[tuple[str, int, Entry | None, int]]:
+        """Numbers ready, in order: ("deliver", seq, entry, 1), ("dead", seq, entry, 1) for a
+        tombstone, ("skip", seq, entry or None, count) for `count` numbers from seq given up
+        on at once (count > 1: a gap in which nothing was held)."""
+        out: list[tuple[str, int, Entry | None, int]] = []
         if self.next is None:
             if not self.held:
                 return out
@@ -128,15 +138,15 @@ class Reorder:
                 return out
             entry = self.held.get(self.next)
             if entry is not None and entry.dead:
-                del self.held[self.next]
+                self._take(self.next)
                 self.counts.dead += 1
-                out.append(("dead", self.next, entry))
+                out.append(("dead", self.next, entry, 1))
                 self.next += 1
                 continue
             if entry is not None and entry.complete():
-                del self.held[self.next]
+                self._take(self.next)
                 self.counts.delivered += 1
-                out.append(("deliver", self.next, entry))
+                out.append(("deliver", self.next, entry, 1))
                 self.next += 1
                 continue
             if not (
@@ -144,16 +154,33 @@ class Reorder:
             ) and not self._give_up(now):
                 return out
             if entry is not None:
-                del self.held[self.next]
-            self.counts.skipped += 1
-            out.append(("skip", self.next, entry))
-            self.next += 1
+                self._take(self.next)
+                count = 1
+            else:
+                count = self._gap(now) - self.next
+            self.counts.skipped += count
+            out.append(("skip", self.next, entry, count))
+            self.next += count
+
+    def _take(self, seq: int) -> None:
+        entry = self.held.pop(seq)
+        self.bytes -= entry.size
+
+    def _gap(self, now: float) -> int:
+        """Where the run of missing numbers from `next` ends: the next number held, a number
+        a worker is busy with, or the end."""
+        assert self.next is not None
+        stops = [s for s in self.held if s > self.next]
+        stops += [s for s, until in self.busy.items() if s > self.next and until > now]
+        if self.end is not None:
+            stops.append(self.end)
+        return min(stops, default=self.next + 1)
 
     def _give_up(self, now: float) -> bool:
         """Skip the missing (or incomplete) next number?"""
         if self.busy.get(self.next, 0.0) > now:  # type: ignore[arg-type]
             return False  # a worker is on it
-        if len(self.held) > self.limit:
+        if len(self.held) > self.limit or (self.budget and self.bytes > self.budget):
             return True
         oldest = min((e.seen for e in self.held.values()), default=None)
         if self.end_seen is not None:
@@ -165,4 +192,8 @@ class Reorder:
     def _drop_beyond_end(self) -> None:
         assert self.end is not None
         for seq in [s for s in self.held if s >= self.end]:
-            del self.held[seq]
+            self._take(seq)
+
+
+def _size(unit: Any) -> int:
+    return len(getattr(unit, "body", None) or b"")

@@ -19,6 +19,7 @@ from typing import Any
 from vflow_cli.net import connection, messages
 from vflow_cli.net.publisher import Outgoing, Publisher
 from vflow_cli.net.session import Session
+from vflow_cli.net.signing import Keys
 from vflow_cli.net.url import Address
 from vflow_cli.runner import log
 
@@ -35,11 +36,13 @@ class Sender:
         quality: int | None,
         queue: int,
         limits: connection.Limits,
+        keys: Keys | None = None,
     ) -> None:
         self.address = address
         self.quality = quality
         self.stream = messages.new_stream_id()
         self.session = Session(address, "send")
+        self.session.keys = keys
         try:
             if durable:
                 self.session.call(
@@ -105,6 +108,7 @@ class Sender:
                     headers[messages.REASON] = reason[:300]
                 headers[messages.STREAM] = self.stream
                 headers[messages.MSG_ID] = f"{self.stream}.{kind}"
+                self.session.signed(self.address.subject, headers)
                 if self.durable:
                     await self.session.js.publish(self.address.subject, b"", headers=headers)
                 else:
@@ -112,8 +116,9 @@ class Sender:
                 # and a last heartbeat saying so, for workers that did not get the message
                 beat = {k: v for k, v in headers.items() if k != messages.MSG_ID}
                 beat[messages.SENDER] = self.session.sender
+                target = messages.beat_subject(self.address.subject)
                 await self.session.client.publish(
-                    messages.beat_subject(self.address.subject), b"", headers=beat
+                    target, b"", headers=self.session.signed(target, beat)
                 )
 
             try:  # everything before it has left (and, durable, is stored)

@@ -17,6 +17,7 @@ from typing import Any
 
 from vflow_cli.net import connection, messages
 from vflow_cli.net.loop import Bridge
+from vflow_cli.net.signing import Keys
 from vflow_cli.net.url import Address
 from vflow_cli.runner import StageError
 
@@ -42,6 +43,13 @@ class Session:
         self.sender = f"{socket.gethostname()}:{os.getpid()}"
         self._tasks: list[asyncio.Task[Any]] = []
         self.closed = False
+        self.keys: Keys | None = None  # signs what this session publishes (send --key)
+
+    def signed(self, subject: str, headers: dict[str, str], body: Any = b"") -> dict[str, str]:
+        """headers, signed when we have a key."""
+        if self.keys is not None:
+            self.keys.sign(subject, headers, body)
+        return headers
 
     def call(self, coro: Any, timeout: float | None = None) -> Any:
         return self.bridge.call(coro, timeout)
@@ -77,6 +85,7 @@ class Session:
                         messages.PACKETS: str(sent),
                         messages.SENDER: self.sender,
                     }
+                    self.signed(target, headers)
                     with contextlib.suppress(Exception):  # reconnecting: the next one will do
                         await self.client.publish(target, b"", headers=headers)
                 await asyncio.sleep(messages.BEAT_EVERY)

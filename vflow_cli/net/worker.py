@@ -38,12 +38,12 @@ from typing import Any
 import click
 
 from vflow_cli.console import common_options
-from vflow_cli.net.job import Job
 from vflow_cli.net.options import (
     Duration,
     address_from,
     credential_options,
     idle_option,
+    key_option,
     limit_options,
 )
 from vflow_cli.stage import CONTEXT
@@ -80,7 +80,9 @@ from vflow_cli.stage import CONTEXT
     default="auto",
     show_default=True,
     help="durable: a JetStream work queue with acknowledgements (the input stream is "
-    "created if missing); live: a core NATS queue group; auto: durable if the input is stored.",
+    "created if missing); live: a core NATS queue group; auto: durable if the input is "
+    "stored, decided when it shows up (a worker may start first). A live worker says how "
+    "many packets it missed.",
 )
 @click.option(
     "--max-deliver",
@@ -107,6 +109,7 @@ from vflow_cli.stage import CONTEXT
 )
 @click.option("--raw", is_flag=True, help="Send output frames uncompressed.")
 @idle_option
+@key_option(sign=False)
 @limit_options
 @credential_options
 @common_options
@@ -139,6 +142,11 @@ def worker(
     output is stored: nothing is lost when a worker dies, and recv drops duplicates.
     Packets larger than the server's max_payload travel in chunks, which workers cannot
     share: send them as JPEG (the default) or raise max_payload on the server.
+
+    Memory: a worker holds at most 128 MiB of input from the network (64 MiB waiting in
+    the client, 64 MiB for its stage), plus its stage and 8 outputs waiting to be sent.
+    An end more than 65536 packets beyond what the stream has shown is refused and
+    counted, and heartbeats are relayed only for streams the worker had a message of.
     """
     if workers > 1:
         sys.exit(_supervise(workers))
@@ -158,7 +166,9 @@ def worker(
         for k in ("creds", "nkey", "tls_ca", "tls_cert", "tls_key", "tls_upgrade", "servers")
     }
     try:
+        from vflow_cli.net import signing
         from vflow_cli.net.connection import Limits
+        from vflow_cli.net.job import Job  # nats-py: not for --help
 
         src = address_from(source, dict(creds))
         dst = address_from(target, dict(creds)) if target else None
@@ -176,6 +186,7 @@ def worker(
             quality=None if settings["raw"] else settings["quality"],
             idle=settings["idle"],
             limits=Limits(settings["max_bytes"], settings["max_age"]),
+            keys=signing.load(settings["key"]),
         )
     except StageError as exc:
         click.echo(f"vflow worker: {exc}", err=True)
@@ -294,4 +305,5 @@ _VALUED = {
     "--tls-ca",
     "--tls-cert",
     "--tls-key",
+    "--key",
 }
