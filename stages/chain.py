@@ -7,8 +7,8 @@ from typing import Any
 import click
 
 from vflow_cli import chain as chains
-from vflow_cli.runner import run_stage
 from vflow_cli.console import common_options
+from vflow_cli.runner import run_stage
 from vflow_cli.stage import CONTEXT, INFO, REGISTRY, StageInfo
 
 

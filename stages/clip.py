@@ -12,15 +12,12 @@ from typing import Any
 import click
 
 from vflow_cli.stage import Packet, StageError, consumer, log
+from vflow_cli.videofile import DiskFull, Headroom, free_bytes, open_writer
 
 DEFAULT_FPS = 25.0
 SPARE = 256 << 10  # room to finalise a file: FFmpeg's output buffer and the index
 SIDECAR_ROOM = 64 << 10  # reserved for the JSON beside a clip when it is opened
 MAX_TRIGGERS = 200  # triggers listed in one sidecar; the rest are counted
-
-
-class DiskFull(Exception):
-    """The disk is about to be full: the clip must end while it can be finalised."""
 
 
 class Trigger:
@@ -56,15 +53,6 @@ class Trigger:
 
 def _triggers(ctx: Any, param: Any, value: tuple[str, ...]) -> list[Trigger]:
     return [Trigger(text) for text in (value or ("event",))]
-
-
-def free_bytes(path: str) -> int:
-    """What this process may still write where `path` is (root may use the reserved blocks)."""
-    try:
-        fs = os.statvfs(path)
-    except OSError:
-        return 1 << 62
-    return (fs.f_bfree if os.geteuid() == 0 else fs.f_bavail) * fs.f_frsize
 
 
 class Ring:
@@ -128,9 +116,6 @@ class Clip:
     """One incident's video file and its JSON sidecar."""
 
     def __init__(self, path: str, fourcc: str, fps: float, size: tuple[int, int]) -> None:
-        from vflow_cli.opencv import cv2_module, native_stderr_to_log
-
-        cv2 = cv2_module()
         self.path, self.size = path, size
         self.sidecar = os.path.splitext(path)[0] + ".json"
         self.info: dict[str, Any] = {
@@ -142,7 +127,6 @@ class Clip:
         }
         self.more = 0
         self.ids: set[Any] = set()
-        self.seen_size = self.step = 0
         if free_bytes(os.path.dirname(path)) < SPARE + SIDECAR_ROOM:
             raise DiskFull
         # the sidecar's room is taken now, so a disk that fills can still say what happened;
@@ -154,11 +138,15 @@ class Clip:
             os.close(self.meta)
             os.unlink(self.sidecar)
             raise DiskFull from None
-        with native_stderr_to_log():
-            self.writer = cv2.VideoWriter(path, cv2.VideoWriter.fourcc(*fourcc), fps, size)
+        try:
+            self.writer = open_writer(path, fourcc, fps, size, spare=SPARE)
+        except (StageError, DiskFull):
+            os.close(self.meta)
+            raise
         if not self.writer.isOpened():
             os.close(self.meta)
             raise StageError(f"cannot write {path} with codec {fourcc!r}; try another --ext")
+        self.room = Headroom(path, SPARE)
 
     def add(self, fired: list[dict[str, Any]], packet: Packet, what: str) -> None:
         for item in fired:
@@ -185,14 +173,8 @@ class Clip:
 
         if (picture.shape[1], picture.shape[0]) != self.size:
             picture = cv2.resize(picture, self.size)
-        size = os.path.getsize(self.path) if os.path.exists(self.path) else 0
-        self.step = max(self.step, size - self.seen_size)
-        self.seen_size = size
         frames = self.info["frames"]
-        per_frame = size / frames if frames and size else picture.nbytes / 8
-        if free_bytes(os.path.dirname(self.path)) < SPARE + self.step + 3 * per_frame:
-            raise DiskFull
-        self.writer.write(picture)
+        self.room.write(self.writer, picture)
         if not frames:
             self.info["start"] = {"t": t, "wall": wall}
         self.info["end"] = {"t": t, "wall": wall}

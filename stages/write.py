@@ -11,26 +11,11 @@ import click
 
 from vflow_cli.options import rate_option
 from vflow_cli.stage import Packet, StageError, consumer, log
+from vflow_cli.videofile import DiskFull, Headroom, free_bytes
 
 DEFAULT_FPS = 30.0
 # room a file must keep to be finalised: FFmpeg's output buffer, the container's index
 SPARE = 96 << 10  # FFmpeg's output buffer (32 KiB) and the container's trailer
-INDEX_PER_FRAME = 64
-
-
-class DiskFull(Exception):
-    pass
-
-
-def free_bytes(path: str) -> int:
-    """What this process may still write on the filesystem of `path` (root may use the
-    blocks reserved for it)."""
-    try:
-        fs = os.statvfs(os.path.dirname(os.path.abspath(path)))
-    except OSError:
-        return 1 << 62
-    blocks = fs.f_bfree if os.geteuid() == 0 else fs.f_bavail
-    return blocks * fs.f_frsize
 
 
 class _Segments:
@@ -56,8 +41,7 @@ class _Segments:
         self.index = 0
         self.started_t: float | None = None
         self.in_segment = 0
-        # the file's size when it last grew, the frames written then, its largest growth
-        self.seen_size = self.seen_frames = self.step = 0
+        self.room: Any = None  # videofile.Headroom of the file being written
         self.frames = 0
         self.files: list[str] = []
         self.full = False
@@ -97,57 +81,19 @@ class _Segments:
         self.writer, self.size = writer, size
         self.started_t = t if isinstance(t, (int, float)) else None
         self.in_segment = 0
-        self.seen_size = self.seen_frames = self.step = 0
+        self.room = Headroom(name, SPARE)
         self.files.append(name)
         log.info("writing %s (%s, %dx%d, %g fps)", name, self.fourcc, *size, self.fps)
 
     def _writer(self, name: str, size: tuple[int, int]) -> Any:
         """An open writer (cv2.VideoWriter's interface): PyAV's for h264, vp9 and vp8."""
-        from vflow_cli.opencv import cv2_module, native_stderr_to_log
-        from vflow_cli.videofile import is_av
+        from vflow_cli.videofile import open_writer
 
-        if is_av(self.fourcc):
-            from vflow_cli.videoencoder import AvWriter
-
-            try:
-                return AvWriter(name, self.fourcc, self.fps, size, self.quality, self.bitrate)
-            except Exception as exc:
-                if free_bytes(name) < SPARE:
-                    raise DiskFull from None
-                raise StageError(f"cannot write {name} with {self.fourcc}: {exc}") from None
-        cv2 = cv2_module()
-        with native_stderr_to_log():
-            return cv2.VideoWriter(name, cv2.VideoWriter.fourcc(*self.fourcc), self.fps, size)
+        return open_writer(name, self.fourcc, self.fps, size, self.quality, self.bitrate, SPARE)
 
     def write(self, picture: Any) -> None:
-        """Write one frame, unless the disk is about to be full: OpenCV's writer reports no
-        error when it is, and leaves a file without its index. Stopping while there is room
-        to finalise the file keeps everything written before playable.
-
-        The file's size lags behind the frames written by what FFmpeg holds in its output
-        buffer (32 KiB; 256 KiB for Matroska), so the room needed is the largest step the
-        file has grown by at once, plus three frames and the container's index; and for
-        PyAV's encoder, the frames still in its queue and in the encoder."""
-        try:
-            size = os.path.getsize(self.files[-1])
-        except OSError:
-            size = 0
-        done = getattr(self.writer, "muxed", self.in_segment)  # frames that reached FFmpeg
-        if size != self.seen_size:
-            self.step = max(self.step, size - self.seen_size)
-            self.seen_size, self.seen_frames = size, done
-        # until something is measured, assume 8:1 compression
-        per_frame = size / self.seen_frames if self.seen_frames and size else picture.nbytes / 8
-        coming = 3 + self.in_segment - done
-        needed = SPARE + self.step + coming * per_frame + INDEX_PER_FRAME * (self.in_segment + 1)
-        if free_bytes(self.files[-1]) < needed:
-            raise DiskFull
-        try:
-            self.writer.write(picture)
-        except OSError as exc:  # PyAV's encoder thread failed
-            if free_bytes(self.files[-1]) < needed:
-                raise DiskFull from None
-            raise StageError(f"{self.files[-1]}: {exc}") from None
+        """Write one frame, unless the disk is about to be full (videofile.Headroom)."""
+        self.room.write(self.writer, picture)
         self.in_segment += 1
         self.frames += 1
 

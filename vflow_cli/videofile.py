@@ -6,6 +6,7 @@ import os
 import re
 import tempfile
 import time
+from typing import Any
 
 from vflow_cli.console import one_line
 from vflow_cli.opencv import cv2_module, native_stderr_to_log
@@ -131,3 +132,88 @@ def check_writable(path: str) -> None:
         raise StageError(f"cannot write {path}: permission denied")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise StageError(f"cannot write {path}: directory {folder} is not writable")
+
+
+class DiskFull(Exception):
+    """The disk is about to be full: the file must end while it can still be finalised."""
+
+
+def free_bytes(path: str) -> int:
+    """What this process may still write on the filesystem of `path`, a folder or a file in
+    one (root may use the blocks reserved for it)."""
+    folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path))
+    try:
+        fs = os.statvfs(folder)
+    except OSError:
+        return 1 << 62
+    blocks = fs.f_bfree if os.geteuid() == 0 else fs.f_bavail
+    return blocks * fs.f_frsize
+
+
+def open_writer(
+    path: str,
+    codec: str,
+    fps: float,
+    size: tuple[int, int],
+    quality: int = 55,
+    bitrate: int | None = None,
+    spare: int = 96 << 10,
+) -> Any:
+    """An open video writer with cv2.VideoWriter's interface: PyAV's (on an encoder thread)
+    for h264, vp9 and vp8, OpenCV's for a FOURCC. DiskFull when the disk has no room to
+    begin; StageError when PyAV cannot write there (OpenCV's says so by isOpened())."""
+    if is_av(codec):
+        from vflow_cli.videoencoder import AvWriter
+
+        try:
+            return AvWriter(path, codec, fps, size, quality, bitrate)
+        except Exception as exc:
+            if free_bytes(path) < spare:
+                raise DiskFull from None
+            raise StageError(f"cannot write {path} with {codec}: {one_line(str(exc))}") from None
+    cv2 = cv2_module()
+    with native_stderr_to_log():
+        return cv2.VideoWriter(path, cv2.VideoWriter.fourcc(*codec), fps, size)
+
+
+class Headroom:
+    """Room to finalise the video file being written, checked before each frame: OpenCV's
+    writer reports no error when the disk is full and leaves a file without its index, so
+    stopping while there is room keeps everything written before playable.
+
+    The file's size lags behind the frames written by what FFmpeg holds in its output
+    buffer (32 KiB; 256 KiB for Matroska), so the room needed is the largest step the file
+    has grown by at once, plus three frames and the container's index; and for PyAV's
+    encoder, the frames still in its queue and in the encoder. One per file."""
+
+    INDEX_PER_FRAME = 64
+
+    def __init__(self, path: str, spare: int) -> None:
+        self.path, self.spare = path, spare
+        self.written = 0  # frames given to the writer
+        self.seen_size = self.seen_frames = self.step = 0
+
+    def write(self, writer: Any, picture: Any) -> None:
+        """writer.write(picture), or DiskFull if the file could not be finalised after it."""
+        try:
+            size = os.path.getsize(self.path)
+        except OSError:
+            size = 0
+        done = getattr(writer, "muxed", self.written)  # frames that reached FFmpeg
+        if size != self.seen_size:
+            self.step = max(self.step, size - self.seen_size)
+            self.seen_size, self.seen_frames = size, done
+        # until something is measured, assume 8:1 compression
+        per_frame = size / self.seen_frames if self.seen_frames and size else picture.nbytes / 8
+        coming = 3 + self.written - done
+        index = self.INDEX_PER_FRAME * (self.written + 1)
+        needed = self.spare + self.step + coming * per_frame + index
+        if free_bytes(self.path) < needed:
+            raise DiskFull
+        try:
+            writer.write(picture)
+        except OSError as exc:  # PyAV's encoder thread failed
+            if free_bytes(self.path) < needed:
+                raise DiskFull from None
+            raise StageError(f"{self.path}: {one_line(str(exc))}") from None
+        self.written += 1
