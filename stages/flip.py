@@ -35,7 +35,8 @@ def flip(packets: Iterator[Packet], direction: str) -> Iterator[Packet]:
     \b
       vflow camera 0 | vflow flip | vflow show          # a mirror
     """
-    from vflow_cli.images import ANY_DTYPE, Takes, map_images
+    from vflow_cli.images import ANY_DTYPE, Takes
+    from vflow_cli.vision.transform import map_images
 
     def moves(width: int, height: int) -> Any:
         from vflow_cli.vision.transform import Affine

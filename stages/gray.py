@@ -27,7 +27,8 @@ def gray(packets: Iterator[Packet]) -> Iterator[Packet]:
     \b
       vflow camera 0 | vflow gray | vflow show
     """
-    from vflow_cli.images import COLOUR, Takes, map_images
+    from vflow_cli.images import COLOUR, Takes
+    from vflow_cli.vision.transform import map_images
 
     def announce(packet: Packet) -> None:
         packet["channels"] = 1

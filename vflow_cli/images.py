@@ -4,7 +4,6 @@ can take, draw a label)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -219,41 +218,6 @@ def draw_text(
 
 def line_height(image: Any) -> int:
     return int(max(0.4, image.shape[0] / 720) * 34)
-
-
-def map_images(
-    packets: Iterator[Any],
-    change: Callable[[Any], Any],
-    stream: Callable[[dict[str, Any]], None] | None = None,
-    takes: Takes | None = None,
-    moves: Callable[[int, int], Any] | None = None,
-) -> Iterator[Any]:
-    """Apply `change` to the picture of every packet that has one (decoded first if it travels
-    compressed, checked against `takes`); `stream` updates 'stream' announcements in place.
-    `moves(width, height)` is the Affine (vision.transform) that `change` applies to a
-    picture of that size: the boxes, lines and zones a packet carries move with its pixels
-    (and those of a later summary packet, as the last frame's did). Everything else passes."""
-    last: tuple[Any, int, int] | None = None
-    if moves is not None:
-        from vflow_cli.vision.transform import carries_geometry, move_geometry
-    for packet in packets:
-        image = packet.get("image")
-        if image is not None:
-            picture = pixels(image)
-            if takes is not None:
-                takes.check(picture, packet)
-            new = change(picture)
-            packet["image"] = new
-            if moves is not None:
-                height, width = picture.shape[:2]
-                last = (moves(width, height), new.shape[1], new.shape[0])
-                if carries_geometry(packet):
-                    move_geometry(packet, *last)
-        elif stream is not None and packet.get("kind") == "stream":
-            stream(packet)
-        elif last is not None and packet.get("kind") == "summary":
-            move_geometry(packet, *last)
-        yield packet
 
 
 def stream_size(packet: dict[str, Any]) -> tuple[int, int] | None:

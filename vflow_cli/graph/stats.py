@@ -12,18 +12,42 @@ import os
 import shutil
 import tempfile
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from vflow_cli import busy
 from vflow_cli.busy import bottleneck
 from vflow_cli.status import describe
 
 if TYPE_CHECKING:
-    from vflow_cli.graph.run import Graph
+    from vflow_cli.graph.joins import Zip
+    from vflow_cli.graph.plan import Plan
+    from vflow_cli.graph.pool import Pool
+    from vflow_cli.graph.procs import Proc
+    from vflow_cli.graph.queues import Edge, Fanout
+
+
+class Running(Protocol):
+    """What the statistics read of a running graph (graph.run.Graph is one): the plan, the
+    processes, queues, pools and joins its launch made, and how it is ending."""
+
+    plan: Plan
+    procs: dict[str, list[Proc]]
+    fanouts: dict[str, Fanout]
+    edges: list[Edge]
+    pools: dict[str, Pool]
+    zips: dict[str, Zip]
+    failures: list[Proc]
+    forced: bool
+    stop_reason: str | None
+    started: float
+    started_wall: float
+    exit_code: int | None
+
+    def ok(self, proc: Proc) -> bool: ...
 
 
 class Stats:
-    def __init__(self, graph: Graph) -> None:
+    def __init__(self, graph: Running) -> None:
         self.graph = graph
         self.last: tuple[float, dict[str, int]] = (graph.started, {})
         # each process saves how busy it is here (vflow_cli.busy); 0700, removed at the end

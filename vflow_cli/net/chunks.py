@@ -20,7 +20,7 @@ from typing import Any
 from vflow_cli.framing import StreamError, max_packet_size
 from vflow_cli.framing.wire import too_large
 from vflow_cli.net import messages
-from vflow_cli.net.subscription import settle
+from vflow_cli.net.messages import settle
 
 MAX_PARTIAL = 256  # unfinished chunked packets held at once, at most
 Key = tuple[str, int, int]  # (stream, seq, part)

@@ -20,10 +20,11 @@ from vflow_cli.net import connection, messages
 from vflow_cli.net.chunks import Assembler
 from vflow_cli.net.dead import DeadLetters
 from vflow_cli.net.loop import Inbox
+from vflow_cli.net.messages import settle
 from vflow_cli.net.publisher import Outgoing, Publisher
 from vflow_cli.net.session import Session
 from vflow_cli.net.streams import Probe, Streams
-from vflow_cli.net.subscription import Pull, Subscription, settle
+from vflow_cli.net.subscription import Pull, Subscription
 from vflow_cli.runner import StageError, interrupted, log, one_line
 
 

@@ -27,16 +27,23 @@ SUBJECT.dead.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import secrets
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from vflow_cli.framing import Encoded, Packet, StreamError, decode, encode
 
-if TYPE_CHECKING:
-    from vflow_cli.net.chunks import Assembler
+
+class Assembles(Protocol):
+    """What puts a chunked packet back together (net.chunks.Assembler is one)."""
+
+    def add(
+        self, key: Any, chunk: str, size_text: str | None, data: bytes, now: float
+    ) -> bytearray | None: ...
+
 
 STREAM = "Vflow-Stream"
 SEQ = "Vflow-Seq"
@@ -180,7 +187,7 @@ class NotVflow(Exception):
     """A message without vflow's headers (someone else publishes on this subject)."""
 
 
-def unit_of(msg: Any, assembler: Assembler, now: float) -> Unit | None:
+def unit_of(msg: Any, assembler: Assembles, now: float) -> Unit | None:
     """The Unit a message completes (None: a chunk of a packet still incomplete).
     NotVflow or StreamError for a message that can't be part of a vflow stream."""
     headers = msg.headers or {}
@@ -260,3 +267,16 @@ def printable(text: str, limit: int = 300) -> str:
     escaped as \\xNN, at most `limit` characters."""
     text = text[:limit]
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+async def settle(msg: Any, how: str = "ack", delay: float | None = None) -> None:
+    """Answer one message of a JetStream consumer (a core message needs no answer)."""
+    if not msg.reply:
+        return
+    with contextlib.suppress(Exception):
+        if how == "ack":
+            await msg.ack()
+        elif how == "nak":
+            await msg.nak(delay=delay)
+        else:
+            await msg.term()

@@ -36,11 +36,11 @@ from vflow_cli.net import connection, messages
 from vflow_cli.net.bookmark import Bookmark
 from vflow_cli.net.chunks import Chunks
 from vflow_cli.net.loop import Inbox
-from vflow_cli.net.messages import NotVflow, Unit, unit_of
+from vflow_cli.net.messages import NotVflow, Unit, settle, unit_of
 from vflow_cli.net.reorder import Entry, Reorder
 from vflow_cli.net.session import Session
 from vflow_cli.net.signing import Keys
-from vflow_cli.net.subscription import Pull, Subscription, settle
+from vflow_cli.net.subscription import Pull, Subscription
 from vflow_cli.net.url import Address
 from vflow_cli.runner import StageError, log
 

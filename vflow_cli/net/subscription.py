@@ -180,7 +180,7 @@ class Subscription:
                     messages.printable(msg.subject, 200),
                     "signed with another key" if headers.get(signing.SIG) else "not signed",
                 )
-            await settle(msg, "term")
+            await messages.settle(msg, "term")
             return False
 
         return checked
@@ -204,7 +204,7 @@ class Subscription:
             for msg in msgs:
                 with contextlib.suppress(ValueError):
                     self._held.remove(msg)
-                await settle(msg, how, delay)
+                await messages.settle(msg, how, delay)
 
         return run()
 
@@ -229,16 +229,3 @@ class Subscription:
         if held:
             with contextlib.suppress(BaseException):
                 self.session.call(self.answer(held, "nak"), timeout=10)
-
-
-async def settle(msg: Any, how: str = "ack", delay: float | None = None) -> None:
-    """Answer one message of a JetStream consumer (a core message needs no answer)."""
-    if not msg.reply:
-        return
-    with contextlib.suppress(Exception):
-        if how == "ack":
-            await msg.ack()
-        elif how == "nak":
-            await msg.nak(delay=delay)
-        else:
-            await msg.term()

@@ -15,7 +15,7 @@ width W spans x from 0 to W, and a box round the whole of it is [0, 0, W, H].
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,3 +113,38 @@ def move_geometry(packet: dict[str, Any], move: Affine, width: int, height: int)
 
 def carries_geometry(packet: dict[str, Any]) -> bool:
     return any(key in packet for key in GEOMETRY)
+
+
+def map_images(
+    packets: Iterator[Any],
+    change: Callable[[Any], Any],
+    stream: Callable[[dict[str, Any]], None] | None = None,
+    takes: Any = None,
+    moves: Callable[[int, int], Any] | None = None,
+) -> Iterator[Any]:
+    """Apply `change` to the picture of every packet that has one (decoded first if it travels
+    compressed, checked against `takes`, an images.Takes); `stream` updates 'stream'
+    announcements in place. `moves(width, height)` is the Affine that `change` applies to a
+    picture of that size: the boxes, lines and zones a packet carries move with its pixels
+    (and those of a later summary packet, as the last frame's did). Everything else passes."""
+    from vflow_cli.images import pixels
+
+    last: tuple[Any, int, int] | None = None
+    for packet in packets:
+        image = packet.get("image")
+        if image is not None:
+            picture = pixels(image)
+            if takes is not None:
+                takes.check(picture, packet)
+            new = change(picture)
+            packet["image"] = new
+            if moves is not None:
+                height, width = picture.shape[:2]
+                last = (moves(width, height), new.shape[1], new.shape[0])
+                if carries_geometry(packet):
+                    move_geometry(packet, *last)
+        elif stream is not None and packet.get("kind") == "stream":
+            stream(packet)
+        elif last is not None and packet.get("kind") == "summary":
+            move_geometry(packet, *last)
+        yield packet
