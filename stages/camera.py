@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from vflow_cli.options import frames_option, name_option, parse_size, rate_option
+from vflow_cli.options import frames_option, name_option, parse_frame_size, rate_option
 from vflow_cli.stage import Packet, StageError, log, producer
 
 
@@ -186,7 +186,7 @@ def camera(
     from vflow_cli.opencv import cv2_module
 
     cv2 = cv2_module()
-    wanted = parse_size(size) if size else None
+    wanted = parse_frame_size(size) if size else None
     kind, target = describe(source)
     label = f"camera {source}" if kind != "url" else _printable(source)
     if kind == "url":

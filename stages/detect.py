@@ -25,9 +25,9 @@ def _check(parse: Any) -> Any:
 
 
 def _size(text: str) -> Any:
-    from vflow_cli.vision.boxes import parse_size
+    from vflow_cli.vision.boxes import parse_input_size
 
-    return parse_size(text)
+    return parse_input_size(text)
 
 
 def _device(text: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from vflow_cli.clock import Ticker, timecode
-from vflow_cli.options import frames_option, name_option, parse_size, rate_option
+from vflow_cli.options import frames_option, name_option, parse_frame_size, rate_option
 from vflow_cli.stage import Packet, producer
 
 SIZES = {"small": (320, 240), "medium": (640, 480), "large": (1280, 720), "hd": (1920, 1080)}
@@ -46,7 +46,7 @@ def testcard(
     from vflow_cli import packets
     from vflow_cli.stage import output_buffer
 
-    width, height = parse_size(size, SIZES)
+    width, height = parse_frame_size(size, SIZES)
     base = _pattern(width, height)
     rate = fps or NOMINAL_FPS
     yield packets.stream(name, width, height, rate, frames)

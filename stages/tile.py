@@ -28,9 +28,9 @@ def _grid(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, 
 
 
 def _tile(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
-    from vflow_cli.options import parse_size
+    from vflow_cli.options import parse_frame_size
 
-    return None if value is None else parse_size(value)
+    return None if value is None else parse_frame_size(value)
 
 
 @processor(stateful=True)

@@ -22,7 +22,7 @@ from vflow_cli.framing import (
     StreamError,
     decode,
     encode,
-    parse_size,
+    parse_bytes,
 )
 from vflow_cli.framing.wire import DTYPES
 
@@ -329,11 +329,11 @@ def test_the_array_pool_reuses_only_arrays_nobody_holds():
 
 
 def test_parse_size():
-    assert parse_size("4096") == 4096
-    assert parse_size("512M") == 512 << 20
-    assert parse_size("2g") == 2 << 30
+    assert parse_bytes("4096") == 4096
+    assert parse_bytes("512M") == 512 << 20
+    assert parse_bytes("2g") == 2 << 30
     with pytest.raises(ValueError):
-        parse_size("lots")
+        parse_bytes("lots")
 
 
 # -- properties ----------------------------------------------------------------------------

@@ -48,9 +48,6 @@ def call_with_timeout(fn: Callable[[], Any], seconds: float, what: str) -> Any:
     return box.get("value")
 
 
-_END = object()
-
-
 class Grabber:
     """Read frames from a cv2.VideoCapture in a background thread, a few frames ahead.
 

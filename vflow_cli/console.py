@@ -96,6 +96,22 @@ def debugging(debug: bool = False) -> bool:
     return debug or bool(os.environ.get("VFLOW_DEBUG"))
 
 
+def human_bytes(n: float, *, binary: bool = False) -> str:
+    """A number of bytes for people: decimal units for amounts and rates ("372.2 KB"),
+    binary ones for limits set in them ("1 GiB", as VFLOW_MAX_PACKET=1G means)."""
+    if binary:
+        for unit in ("bytes", "KiB", "MiB"):
+            if n < 1024:
+                return f"{n:g} {unit}" if unit == "bytes" else f"{n:.4g} {unit}"
+            n /= 1024
+        return f"{n:.4g} GiB"
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
 def one_line(text: str) -> str:
     """A library's message as one line: OpenCV's 'OpenCV(4.x) /path/file.cpp:12: error:
     (-215:Assertion failed) cond in function 'f'' becomes '(-215:Assertion failed) cond in

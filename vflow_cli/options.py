@@ -76,7 +76,7 @@ def counts(kinds: tuple[str, ...]) -> Callable[[Packet], bool]:
     return lambda packet: packet.get("kind") in wanted
 
 
-def parse_size(text: str, names: dict[str, tuple[int, int]] | None = None) -> tuple[int, int]:
+def parse_frame_size(text: str, names: dict[str, tuple[int, int]] | None = None) -> tuple[int, int]:
     """'640x480' (or a name from `names`) -> (width, height)."""
     if names and text.lower() in names:
         return names[text.lower()]
@@ -91,14 +91,15 @@ def parse_size(text: str, names: dict[str, tuple[int, int]] | None = None) -> tu
 def check_frame_size(width: int, height: int, pixel_bytes: int = 1) -> None:
     """Refuse, before anything is allocated, a frame size that no stage could pass on: over
     the packet limit (VFLOW_MAX_PACKET, 1 GiB by default)."""
+    from vflow_cli.console import human_bytes
     from vflow_cli.framing import max_packet_size
-    from vflow_cli.framing.wire import human_size
 
     limit = max_packet_size()
     if width * height * pixel_bytes > limit:
         raise click.BadParameter(
-            f"{width}x{height} frames would be {human_size(width * height * pixel_bytes)}, "
-            f"over the {human_size(limit)} packet limit (VFLOW_MAX_PACKET)"
+            f"{width}x{height} frames would be "
+            f"{human_bytes(width * height * pixel_bytes, binary=True)}, "
+            f"over the {human_bytes(limit, binary=True)} packet limit (VFLOW_MAX_PACKET)"
         )
 
 

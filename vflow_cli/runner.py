@@ -33,6 +33,7 @@ from vflow_cli.console import (
     command_path,
     configure_logging,
     debugging,
+    human_bytes,
     internal_error,
     log,
     one_line,
@@ -340,11 +341,11 @@ def _report(reader: Any, writer: Sink | None, seconds: float) -> None:
     parts = []
     if reader is not None and hasattr(reader, "bytes"):
         parts.append(
-            f"in {reader.packets} packets, {_human(reader.bytes)} "
-            f"({reader.packets / seconds:,.1f} packets/s, {_human(reader.bytes / seconds)}/s)"
+            f"in {reader.packets} packets, {human_bytes(reader.bytes)} "
+            f"({reader.packets / seconds:,.1f} packets/s, {human_bytes(reader.bytes / seconds)}/s)"
         )
     if writer is not None:
-        parts.append(f"out {writer.packets} packets, {_human(writer.bytes)}")
+        parts.append(f"out {writer.packets} packets, {human_bytes(writer.bytes)}")
     log.info("%s in %.2f s", "; ".join(parts) or "done", seconds)
 
 
@@ -360,11 +361,3 @@ def _report_busy(meter: Meter, reader: Any, writer: Sink | None) -> None:
         shared.append(f"{getattr(writer, 'shared', 0)} out")
     tail = f"; by shared memory: {', '.join(shared)}" if shared else ""
     log.info("%s%s", meter.line(), tail)
-
-
-def _human(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000:
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1000
-    return f"{n:.1f} TB"

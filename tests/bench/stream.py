@@ -155,12 +155,12 @@ def _detection() -> list[Row]:
 def one_process(clip: str, size: str) -> int:
     """The peer: decode + YOLOX at `size` on ONNX Runtime + the tracker, in this process."""
     from tests.quality.pipeline import run
-    from vflow_cli.vision.boxes import parse_size
+    from vflow_cli.vision.boxes import parse_input_size
     from vflow_cli.vision.detectors import Settings, open_detector
     from vflow_cli.vision.tracker import Tracker
 
     frames = 0
-    for _ in run(Path(clip), open_detector(Settings(size=parse_size(size))), Tracker()):
+    for _ in run(Path(clip), open_detector(Settings(size=parse_input_size(size))), Tracker()):
         frames += 1
     return frames
 

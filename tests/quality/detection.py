@@ -128,7 +128,7 @@ def _line(name: str, threshold: float, s: Score) -> str:
 
 def main() -> None:
     from tests.video_support import vtest_avi
-    from vflow_cli.vision.boxes import parse_size
+    from vflow_cli.vision.boxes import parse_input_size
     from vflow_cli.vision.detectors import Settings, open_detector
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -143,7 +143,7 @@ def main() -> None:
     print(f"{len(frames)} frames, {people} people labelled")
     print(f"{'detector':>22} {'score':>5} {'P':>5} {'R':>5} {'F1':>5}  hits miss false")
     for size in args.size or ["416x416", "auto", "640x480"]:
-        detector: Any = open_detector(Settings(score=0.01, size=parse_size(size)))
+        detector: Any = open_detector(Settings(score=0.01, size=parse_input_size(size)))
         w, h = detector.input_size(768, 576)
         for threshold in args.score or [0.25, 0.3, 0.4, 0.5]:
             print(

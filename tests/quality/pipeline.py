@@ -56,12 +56,12 @@ def evaluate(size: str, score: float | None, settings: Any) -> str:
 
     from tests.quality.detection import Score, labels, match
     from tests.video_support import vtest_avi
-    from vflow_cli.vision.boxes import iou, parse_size
+    from vflow_cli.vision.boxes import iou, parse_input_size
     from vflow_cli.vision.detectors import Settings as DetectorSettings
     from vflow_cli.vision.detectors import open_detector
     from vflow_cli.vision.tracker import Tracker
 
-    detector = open_detector(DetectorSettings(size=parse_size(size), score=score))
+    detector = open_detector(DetectorSettings(size=parse_input_size(size), score=score))
     truth = labels()
     result = Score()
     ids: set[int] = set()

@@ -11,7 +11,7 @@ from vflow_stages.detect import detect
 from tests.helpers import frame, pack, sh, unpack, vflow
 from tests.quality.detection import labels
 from vflow_cli.stage import INFO
-from vflow_cli.vision.boxes import fit_input, iou, nms, parse_size
+from vflow_cli.vision.boxes import fit_input, iou, nms, parse_input_size
 from vflow_cli.vision.coco import parse_classes
 
 TRACEBACK = b"Traceback"
@@ -154,7 +154,7 @@ def test_input_sizes(frame_size, size, expect):
 @pytest.mark.parametrize("bad", ["400", "416x100", "0x0", "big", "-32"])
 def test_bad_sizes(bad):
     with pytest.raises(ValueError, match="multiples of 32"):
-        parse_size(bad)
+        parse_input_size(bad)
 
 
 def test_nms_keeps_the_best_of_overlapping_boxes_per_class():

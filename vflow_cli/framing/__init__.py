@@ -22,7 +22,7 @@ from vflow_cli.framing.wire import (
     header,
     max_meta_size,
     max_packet_size,
-    parse_size,
+    parse_bytes,
     trailer,
 )
 
@@ -68,7 +68,7 @@ __all__ = [
     "header",
     "max_meta_size",
     "max_packet_size",
-    "parse_size",
+    "parse_bytes",
     "trailer",
     "widen_pipe",
 ]

@@ -107,7 +107,7 @@ def is_trailer(obj: Packet) -> bool:
 # -- limits ----------------------------------------------------------------------------------
 
 
-def parse_size(text: str) -> int:
+def parse_bytes(text: str) -> int:
     """'512M', '2G', '4096' -> bytes."""
     text = text.strip().upper().removesuffix("B")
     scale = 1
@@ -129,7 +129,7 @@ def _env_size(name: str, default: int) -> int:
     if not text:
         return default
     try:
-        return parse_size(text)
+        return parse_bytes(text)
     except ValueError as exc:
         raise StreamError(f"{name}: {exc}") from None
 
@@ -146,17 +146,10 @@ def max_meta_size() -> int:
 
 
 def too_large(what: str, limit: int, variable: str) -> StreamError:
-    return StreamError(
-        f"{what} is larger than the {human_size(limit)} limit (set {variable} to raise it)"
-    )
+    from vflow_cli.console import human_bytes
 
-
-def human_size(n: float) -> str:
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:g} {unit}" if unit == "bytes" else f"{n:.4g} {unit}"
-        n /= 1024
-    return f"{n} GiB"
+    size = human_bytes(limit, binary=True)
+    return StreamError(f"{what} is larger than the {size} limit (set {variable} to raise it)")
 
 
 class _TooMany(Exception):

@@ -8,12 +8,12 @@ from typing import Any
 
 from vflow_cli.framing import Packet
 from vflow_cli.graph.pool import TAG
-from vflow_cli.graph.queues import Edge, Inbox
+from vflow_cli.graph.queues import Edge, NodeInbox
 
 BATCH = 256  # packets a feeder takes from its queues at once (one lock, one wake-up)
 
 
-def _take_merge(inbox: Inbox) -> list[tuple[Edge, Packet]] | None:
+def _take_merge(inbox: NodeInbox) -> list[tuple[Edge, Packet]] | None:
     """Packets in the order they arrived on any edge; [] when none is there; None at the end."""
     edges = inbox.edges
     got: list[tuple[Edge, Packet]] = []
@@ -39,7 +39,7 @@ def _take_merge(inbox: Inbox) -> list[tuple[Edge, Packet]] | None:
     return got
 
 
-def merge(inbox: Inbox, idle: Callable[[], None]) -> Iterator[Packet]:
+def merge(inbox: NodeInbox, idle: Callable[[], None]) -> Iterator[Packet]:
     """Interleave packets in arrival order; each names its upstream node in "from"."""
     cond = inbox.cond
     single = len(inbox.edges) == 1
@@ -70,7 +70,7 @@ class Zip:
     input pass at once; on the other inputs they are dropped.
     """
 
-    def __init__(self, inbox: Inbox, unmatched: str) -> None:
+    def __init__(self, inbox: NodeInbox, unmatched: str) -> None:
         self.inbox = inbox
         self.keep = unmatched == "keep"
         self.edges = inbox.edges

@@ -18,7 +18,7 @@ from vflow_cli.graph.joins import Zip
 from vflow_cli.graph.plan import PlanNode, dead_ends
 from vflow_cli.graph.pool import Pool
 from vflow_cli.graph.procs import Proc, node_cwd, node_env
-from vflow_cli.graph.queues import Edge, Fanout, FileOutlet, Inbox, StdoutOutlet
+from vflow_cli.graph.queues import Edge, Fanout, FileOutlet, NodeInbox, StdoutOutlet
 from vflow_cli.graph.relays import feed_input, read_output, relay_lines
 from vflow_cli.status import CLEAN
 
@@ -41,7 +41,7 @@ class Launch:
     log: Log
     procs: dict[str, list[Proc]]
     fanouts: dict[str, Fanout]
-    inboxes: dict[str, Inbox]
+    inboxes: dict[str, NodeInbox]
     edges: list[Edge]
     pools: dict[str, Pool]
     zips: dict[str, Zip]
@@ -56,7 +56,7 @@ class Launch:
             if planned.relayed_out:
                 self.fanouts[name] = Fanout(planned.node)
             if planned.relayed_in:
-                self.inboxes[name] = Inbox(planned.node)
+                self.inboxes[name] = NodeInbox(planned.node)
         for planned_edge in self.plan.edges:
             if planned_edge.transport != "queue":
                 continue

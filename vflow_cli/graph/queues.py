@@ -1,11 +1,11 @@
 """graph.queues: the edges the runner relays, and where a node's output goes.
 
-    node's output ──PacketReader──> Fanout ──┬─> Edge (bounded queue) ──> Inbox of a reader
+    node's output ──PacketReader──> Fanout ──┬─> Edge (bounded queue) ──> NodeInbox of a reader
       (a reader thread)                      ├─> Edge ...
                                              └─> StdoutOutlet / FileOutlet (nobody reads it)
 
 An Edge is a bounded queue of whole packets that blocks (leaky "no") or drops the oldest
-("old") or the arriving packet ("new"); all the edges into one node share its Inbox's lock,
+("old") or the arriving packet ("new"); all the edges into one node share its NodeInbox's lock,
 so one feeder thread waits on all of them at once. A stream that reached the fan-out cut
 (its trailer missing) closes every edge cut, and what is fed from them ends cut too.
 """
@@ -25,7 +25,7 @@ from vflow_cli.graph.spec import Node
 STAMP = itertools.count()  # arrival order across the edges of one merge
 
 
-class Inbox:
+class NodeInbox:
     """The relayed inputs of one node; one condition for all of them."""
 
     def __init__(self, node: Node) -> None:
@@ -64,7 +64,7 @@ class Edge:
     queued packet, "new" drops the packet arriving.
     """
 
-    def __init__(self, src: str, inbox: Inbox, size: int, leaky: str) -> None:
+    def __init__(self, src: str, inbox: NodeInbox, size: int, leaky: str) -> None:
         self.src = src
         self.dst = inbox.node.name
         self.inbox = inbox

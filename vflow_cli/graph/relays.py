@@ -22,7 +22,7 @@ from vflow_cli.framing import Packet, PacketReader, PacketWriter, StreamError
 from vflow_cli.graph.joins import BATCH, Zip, merge
 from vflow_cli.graph.log import Log
 from vflow_cli.graph.pool import Pool
-from vflow_cli.graph.queues import Fanout, Inbox, NoReader, close_writer, write_all
+from vflow_cli.graph.queues import Fanout, NodeInbox, NoReader, close_writer, write_all
 
 
 def read_output(fanout: Fanout, stream: BinaryIO, log: Log, failed: Callable[[str], bool]) -> None:
@@ -65,7 +65,7 @@ def read_output(fanout: Fanout, stream: BinaryIO, log: Log, failed: Callable[[st
 
 
 def feed_input(
-    inbox: Inbox, log: Log, *, pool: Pool | None, zipper: Zip | None, fd: int | None
+    inbox: NodeInbox, log: Log, *, pool: Pool | None, zipper: Zip | None, fd: int | None
 ) -> None:
     """The edges into a node -> its stdin (or its workers' stdins)."""
     node = inbox.node

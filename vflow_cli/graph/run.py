@@ -3,17 +3,17 @@
     cam ──pipe──> det ──pipe──> view           a one-to-one edge is a plain OS pipe:
                                                the runner never touches its bytes
 
-                      ┌─ Edge(queue 8, block) ──> Inbox(rec) ─ feeder ─pipe─> rec
+                      ┌─ Edge(queue 8, block) ──> NodeInbox(rec) ─ feeder ─pipe─> rec
     cam ─pipe─> Fanout┤                                                     (lossless)
-      (reader thread) └─ Edge(queue 2, old) ───> Inbox(view) ─ feeder ─pipe─> view
+      (reader thread) └─ Edge(queue 2, old) ───> NodeInbox(view) ─ feeder ─pipe─> view
                                                                             (leaky: drops
                                                                              counted)
     a ─pipe─> Fanout ─ Edge ─┐
-                             ├─> Inbox(join) ─ feeder: merge (arrival order, "from" = a|b)
+                             ├─> NodeInbox(join) ─ feeder: merge (arrival order, "from" = a|b)
     b ─pipe─> Fanout ─ Edge ─┘                         or zip (by "seq") ─pipe─> join
 
                                    ┌─pipe─> slow.0 ─pipe─┐ collector ┐  Pool's reorder buffer
-    Inbox(slow) ─ feeder ─ Pool ───┤  (hidden seq tag)   │           ├─ (original order) ─>
+    NodeInbox(slow) ─ feeder ─ Pool ───┤  (hidden seq tag)   │           ├─ (original order) ─>
                                    └─pipe─> slow.1 ─pipe─┘ collector ┘  Fanout ─> ...
 
 What is a pipe and what is relayed is the plan's decision (graph.plan); this module builds
@@ -44,7 +44,7 @@ from vflow_cli.graph.log import Log
 from vflow_cli.graph.plan import Plan
 from vflow_cli.graph.pool import Pool
 from vflow_cli.graph.procs import Proc
-from vflow_cli.graph.queues import Edge, Fanout, Inbox
+from vflow_cli.graph.queues import Edge, Fanout, NodeInbox
 from vflow_cli.graph.stats import Stats
 from vflow_cli.status import CLEAN, STOPPED, Exit, describe, shell_code
 
@@ -68,7 +68,7 @@ class Graph(Launch):
         self.stats_every = stats
         self.procs: dict[str, list[Proc]] = {}
         self.fanouts: dict[str, Fanout] = {}
-        self.inboxes: dict[str, Inbox] = {}
+        self.inboxes: dict[str, NodeInbox] = {}
         self.edges: list[Edge] = []
         self.pools: dict[str, Pool] = {}
         self.zips: dict[str, Zip] = {}

@@ -43,12 +43,12 @@ class Size(click.ParamType):
     name = "SIZE"
 
     def convert(self, value: Any, param: Any, ctx: Any) -> int:
-        from vflow_cli.framing import parse_size
+        from vflow_cli.framing import parse_bytes
 
         if isinstance(value, int):
             return value
         try:
-            return parse_size(value)
+            return parse_bytes(value)
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
 

@@ -90,11 +90,10 @@ class Publisher:
 
     def rate(self) -> str:
         seconds = max(time.monotonic() - self._started, 1e-9)
-        from vflow_cli.runner import _human
+        from vflow_cli.console import human_bytes
 
-        return (
-            f"{_human(self.bytes)} in {self.messages} messages ({_human(self.bytes / seconds)}/s)"
-        )
+        rate = human_bytes(self.bytes / seconds)
+        return f"{human_bytes(self.bytes)} in {self.messages} messages ({rate}/s)"
 
     # -- loop thread -------------------------------------------------------------------------
 

@@ -440,7 +440,7 @@ class Receiver:
     def report(self) -> None:
         counts = self.reorder.counts
         seconds = max(time.monotonic() - self._started, 1e-9)
-        from vflow_cli.runner import _human
+        from vflow_cli.console import human_bytes
 
         extra = []
         for name, value in (
@@ -462,7 +462,7 @@ class Receiver:
             "received %d packets from %s, %s (%s/s)%s",
             self.packets,
             self.address.shown(),
-            _human(self.bytes),
-            _human(self.bytes / seconds),
+            human_bytes(self.bytes),
+            human_bytes(self.bytes / seconds),
             "; " + "; ".join(extra) if extra else "",
         )

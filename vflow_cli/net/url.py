@@ -77,9 +77,6 @@ class Address:
         hosts = ",".join(s.split("://", 1)[-1] for s in self.servers)
         return f"{scheme}://{hosts}/{self.subject}"
 
-    def with_subject(self, subject: str) -> Address:
-        return replace(self, subject=subject)
-
 
 def parse(url: str, credentials: Credentials | None = None, more: tuple[str, ...] = ()) -> Address:
     """Parse a stream URL (AddressError, a click.BadParameter, on a bad one); `more`: the

@@ -172,7 +172,7 @@ def worker(
 
         src = address_from(source, dict(creds))
         dst = address_from(target, dict(creds)) if target else None
-        _ = credentials_from(dict(creds))
+        credentials_from(dict(creds))  # bad credentials are one line now, not at connect
         job = Job(
             src,
             dst,

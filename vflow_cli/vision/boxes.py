@@ -53,7 +53,7 @@ def nms(boxes: Any, scores: Any, threshold: float, classes: Any = None) -> Any:
     return np.asarray(keep, dtype=np.int64)
 
 
-def parse_size(text: str) -> tuple[int, int] | int | None:
+def parse_input_size(text: str) -> tuple[int, int] | int | None:
     """--size: 'auto' -> None; 'N' -> N (the long side); 'WxH' -> (W, H). ValueError if bad."""
     text = text.strip().lower()
     if text == "auto":

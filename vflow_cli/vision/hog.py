@@ -13,7 +13,6 @@ from typing import Any
 from vflow_cli.vision.boxes import nms
 
 SHRINK = (0.55, 0.75)  # person / window, in width and height
-WINDOW_HEIGHT = 128
 
 
 def auto_upscale(height: int) -> float:

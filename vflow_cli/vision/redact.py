@@ -11,8 +11,6 @@ import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-METHODS = ("blur", "pixelate", "fill")
-
 
 def region(
     box: Sequence[float], margin: float, width: int, height: int
