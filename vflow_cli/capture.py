@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from vflow_cli.console import log
 from vflow_cli.opencv import cv2_module
-from vflow_cli.runner import log
 
 
 class Timeout(Exception):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from vflow_cli.errors import StageError
 from vflow_cli.opencv import cv2_module
-from vflow_cli.runner import StageError
 
 COLORSPACES = ("bgr", "rgb", "gray", "hsv", "yuv", "lab", "ycrcb")
 

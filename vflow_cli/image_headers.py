@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from vflow_cli.runner import StageError
+from vflow_cli.errors import StageError
 
 # SOF markers: C0-CF but C4 (DHT), C8 (JPG) and CC (DAC)
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}

@@ -7,9 +7,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from vflow_cli.errors import StageError
 from vflow_cli.framing import Encoded, Pending
 from vflow_cli.framing.wire import DTYPES
-from vflow_cli.runner import StageError
 
 
 def pixels(image: Any) -> Any:

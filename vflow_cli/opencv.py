@@ -10,7 +10,7 @@ import tempfile
 from collections.abc import Iterator
 from typing import Any
 
-from vflow_cli.runner import log
+from vflow_cli.console import log
 
 
 def cv2_module() -> Any:

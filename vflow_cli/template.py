@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from vflow_cli.clock import timecode
+from vflow_cli.errors import StageError
 from vflow_cli.framing import Packet
-from vflow_cli.runner import StageError
 
 
 def check_template(text: str) -> str:

@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 from vflow_cli.console import one_line
+from vflow_cli.errors import StageError
 from vflow_cli.opencv import cv2_module, native_stderr_to_log
-from vflow_cli.runner import StageError
 
 # By file extension: what browsers play (H.264 in MP4, VP9 in WebM), written through PyAV
 # (vflow_cli.videoencoder); what OpenCV's own FFmpeg writes (FOURCCs) for the rest.

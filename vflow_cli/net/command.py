@@ -46,8 +46,8 @@ def nats(action: str, url: str, force: bool, as_json: bool, **credentials: Any) 
       vflow nats rm SUBJECT|URL   remove a stored stream (send --durable) and its
                                   messages; SUBJECT alone: on the local server
     """
+    from vflow_cli.errors import StageError
     from vflow_cli.net import server
-    from vflow_cli.runner import StageError
 
     try:
         if action == "stop":
@@ -104,9 +104,9 @@ def _remove(url: str, force: bool, credentials: dict[str, Any]) -> str:
     """Delete the JetStream stream that stores the subject of URL (a bare SUBJECT: the
     local server's); a stream vflow did not make (it may store other subjects too) only
     with --force."""
+    from vflow_cli.errors import StageError
     from vflow_cli.net import connection
     from vflow_cli.net.session import Session
-    from vflow_cli.runner import StageError
 
     if url == "nats:///":
         raise click.UsageError("rm needs the stream's SUBJECT (or nats://HOST/SUBJECT)")
@@ -143,9 +143,9 @@ def _remove(url: str, force: bool, credentials: dict[str, Any]) -> str:
 def _stored() -> dict[str, Any]:
     """The local server's stored streams, asked as a client (the server has no monitoring
     port: it would answer anyone)."""
+    from vflow_cli.errors import StageError
     from vflow_cli.net.session import Session
     from vflow_cli.net.url import parse
-    from vflow_cli.runner import StageError
 
     async def count(js: Any) -> dict[str, Any]:
         streams = await js.streams_info()
@@ -169,9 +169,9 @@ def _stored() -> dict[str, Any]:
 
 def print_streams(url: str, ctx: click.Context, credentials: dict[str, Any] | None = None) -> None:
     """Print the streams on the server of URL: stored (JetStream) and live (heard now)."""
+    from vflow_cli.errors import StageError
     from vflow_cli.net.connection import list_streams
     from vflow_cli.net.session import Session
-    from vflow_cli.runner import StageError
 
     credentials = credentials or {}  # a command's options: the credential ones are used
     try:

@@ -17,8 +17,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from vflow_cli.console import log
+from vflow_cli.errors import StageError
 from vflow_cli.net.url import Address
-from vflow_cli.runner import StageError, log
 
 CONNECT_TIMEOUT = 5.0
 RECONNECT_WAIT = 1.0

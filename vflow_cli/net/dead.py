@@ -17,11 +17,12 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from vflow_cli.console import log
+from vflow_cli.errors import StageError
 from vflow_cli.framing import Packet, StreamError
 from vflow_cli.net import connection, messages
 from vflow_cli.net.session import Session
 from vflow_cli.net.url import Address
-from vflow_cli.runner import StageError, log
 
 
 def read_dead(address: Address, *, replay: bool) -> Iterator[Packet]:

@@ -15,6 +15,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from vflow_cli.console import log, one_line
+from vflow_cli.errors import StageError
 from vflow_cli.framing import Packet, StreamError
 from vflow_cli.net import connection, messages
 from vflow_cli.net.chunks import Assembler
@@ -25,7 +27,7 @@ from vflow_cli.net.publisher import Outgoing, Publisher
 from vflow_cli.net.session import Session
 from vflow_cli.net.streams import Probe, Streams
 from vflow_cli.net.subscription import Pull, Subscription
-from vflow_cli.runner import StageError, interrupted, log, one_line
+from vflow_cli.runner import interrupted
 
 
 @dataclasses.dataclass

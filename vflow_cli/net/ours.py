@@ -19,7 +19,7 @@ import stat
 from pathlib import Path
 from typing import Any
 
-from vflow_cli.runner import StageError
+from vflow_cli.errors import StageError
 
 
 def folder(path: Path) -> Path:

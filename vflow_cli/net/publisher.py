@@ -21,10 +21,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from vflow_cli.console import log
+from vflow_cli.errors import StageError
 from vflow_cli.net import messages
 from vflow_cli.net.loop import Handoff
 from vflow_cli.net.session import Session
-from vflow_cli.runner import StageError, log
 
 WINDOW = 32  # JetStream acknowledgements awaited at once
 LIVE_HIGH = 4 << 20  # live: unsent bytes in the client above this make the pump wait

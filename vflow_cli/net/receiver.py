@@ -31,6 +31,8 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from vflow_cli.console import log
+from vflow_cli.errors import StageError
 from vflow_cli.framing import Packet, StreamError
 from vflow_cli.net import connection, messages
 from vflow_cli.net.bookmark import Bookmark
@@ -42,7 +44,6 @@ from vflow_cli.net.session import Session
 from vflow_cli.net.signing import Keys
 from vflow_cli.net.subscription import Pull, Subscription
 from vflow_cli.net.url import Address
-from vflow_cli.runner import StageError, log
 
 CHUNK_BUDGET = 256 << 20  # bytes of unfinished chunked packets held at once
 CHUNK_AGE = 60.0  # an unfinished chunked packet older than this is given up

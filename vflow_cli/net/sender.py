@@ -16,12 +16,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from vflow_cli.console import log
 from vflow_cli.net import connection, messages
 from vflow_cli.net.publisher import Outgoing, Publisher
 from vflow_cli.net.session import Session
 from vflow_cli.net.signing import Keys
 from vflow_cli.net.url import Address
-from vflow_cli.runner import log
 
 CLOSE_LIVE = 10.0  # seconds a live sender waits to send what is left at its end
 REPORT_DROPS_EVERY = 5.0  # seconds between warnings about live drops

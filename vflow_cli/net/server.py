@@ -45,8 +45,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vflow_cli.errors import StageError
 from vflow_cli.net import ours
-from vflow_cli.runner import StageError
 
 DEFAULT_IDLE = 120.0  # seconds without clients before the server stops
 MAX_PAYLOAD = 8 << 20  # a raw 1080p BGR frame (6.2 MB) fits in one message

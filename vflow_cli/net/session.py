@@ -15,11 +15,11 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from vflow_cli.errors import StageError
 from vflow_cli.net import connection, messages
 from vflow_cli.net.loop import Bridge
 from vflow_cli.net.signing import Keys
 from vflow_cli.net.url import Address
-from vflow_cli.runner import StageError
 
 
 class Session:

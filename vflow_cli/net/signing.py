@@ -23,7 +23,7 @@ import hmac
 import os
 from typing import Any
 
-from vflow_cli.runner import StageError
+from vflow_cli.errors import StageError
 
 KEY_ID = "Vflow-Key"
 SIG = "Vflow-Sig"
@@ -87,7 +87,7 @@ def load(path: str | None) -> Keys | None:
             )
         keys.append(line)
     if os.name == "posix" and os.stat(path).st_mode & 0o077:
-        from vflow_cli.runner import log
+        from vflow_cli.console import log
 
         log.warning("the key file %s can be read by other users (chmod 600 %s)", path, path)
     return Keys(keys, path)

@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from vflow_cli.console import log
 from vflow_cli.net import messages
-from vflow_cli.runner import log
 
 KEEP = 256  # streams a worker keeps track of at once
 

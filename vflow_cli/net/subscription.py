@@ -22,11 +22,12 @@ from typing import Any
 
 from nats import errors
 
+from vflow_cli.console import log
+from vflow_cli.errors import StageError
 from vflow_cli.net import messages, signing
 from vflow_cli.net.loop import Inbox
 from vflow_cli.net.session import Session
 from vflow_cli.net.signing import Keys
-from vflow_cli.runner import StageError, log
 
 OnMsg = Callable[[Any], Awaitable[Any]]  # True: the owner keeps msg (keep it alive)
 

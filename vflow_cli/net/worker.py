@@ -150,8 +150,9 @@ def worker(
     """
     if workers > 1:
         sys.exit(_supervise(workers))
+    from vflow_cli.console import configure_logging
+    from vflow_cli.errors import StageError
     from vflow_cli.net.options import credentials_from
-    from vflow_cli.runner import StageError, configure_logging
 
     configure_logging(verbose - quiet)
     info = _stage(stage)

@@ -14,8 +14,9 @@ from typing import Any
 
 import click
 
+from vflow_cli.console import log
+from vflow_cli.errors import StageError
 from vflow_cli.framing import Packet
-from vflow_cli.runner import StageError, log
 from vflow_cli.vision.geometry import foot
 from vflow_cli.vision.objects import (
     Clock,

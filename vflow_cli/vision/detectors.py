@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from vflow_cli.runner import StageError
+from vflow_cli.errors import StageError
 
 Detector = Callable[[Any], list[dict[str, Any]]]
 NAMES = ("yolox", "hog", "motion", "face")

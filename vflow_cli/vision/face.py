@@ -15,7 +15,7 @@ import functools
 from pathlib import Path
 from typing import Any
 
-from vflow_cli.runner import StageError
+from vflow_cli.errors import StageError
 
 MODEL = Path(__file__).resolve().parent.parent / "models" / "version-RFB-320.onnx"
 INPUT_SIZE = (320, 240)  # width, height

@@ -11,8 +11,8 @@ from typing import Any
 
 import click
 
+from vflow_cli.errors import StageError
 from vflow_cli.framing import Packet
-from vflow_cli.runner import StageError
 
 
 def objects_of(packet: Packet) -> list[dict[str, Any]]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from vflow_cli.runner import StageError, log
+from vflow_cli.console import log
+from vflow_cli.errors import StageError
 
 DEVICES = ("cpu", "cuda")
 

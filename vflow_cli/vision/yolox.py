@@ -13,7 +13,8 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-from vflow_cli.runner import StageError, log
+from vflow_cli.console import log
+from vflow_cli.errors import StageError
 from vflow_cli.vision.boxes import STRIDE, fit_input, nms
 from vflow_cli.vision.coco import label, parse_classes
 from vflow_cli.vision.runtime import open_session

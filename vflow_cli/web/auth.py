@@ -33,8 +33,8 @@ from typing import Any
 
 import click
 
+from vflow_cli.errors import StageError
 from vflow_cli.redact import for_log
-from vflow_cli.runner import StageError
 
 REPORT_EVERY = 60.0  # seconds between two log lines about the same client address
 REPORT_LINES = 10  # log lines about refused requests in REPORT_EVERY seconds, in all

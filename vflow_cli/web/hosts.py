@@ -20,7 +20,7 @@ import ipaddress
 import socket
 from collections.abc import Iterable
 
-from vflow_cli.runner import StageError
+from vflow_cli.errors import StageError
 
 LOOPBACK_NAMES = frozenset({"localhost", "ip6-localhost"})
 WILDCARDS = frozenset({"0.0.0.0", "::", ""})

@@ -35,7 +35,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from vflow_cli.runner import StageError
+from vflow_cli.errors import StageError
 
 BOUNDARY = b"vflowframe"
 CONTENT_TYPE = "multipart/x-mixed-replace; boundary=vflowframe"

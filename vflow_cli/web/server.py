@@ -40,8 +40,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from vflow_cli.errors import StageError
 from vflow_cli.redact import for_log
-from vflow_cli.runner import StageError
 from vflow_cli.web import metrics
 from vflow_cli.web.auth import Auth
 from vflow_cli.web.connections import HeadReader, Slots, refuse_busy
