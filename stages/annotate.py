@@ -100,8 +100,8 @@ def annotate(
         raise click.UsageError("--decay is for --heatmap")
     heat = clock = None
     if heatmap:
+        from vflow_cli.packets import Clock
         from vflow_cli.vision.heatmap import Heat
-        from vflow_cli.vision.objects import Clock
 
         heat, clock = Heat(decay), Clock()
     for packet in packets:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import click
 
 from vflow_cli.stage import Packet, log, processor
+from vflow_cli.vision.objects import classes_option
 
 
 def _colour(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, int, int]:
@@ -22,25 +23,10 @@ def _colour(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int
     return b, g, r
 
 
-def _classes(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from vflow_cli.vision.objects import parse_classes
-
-    parse_classes(value)
-    return value
-
-
 # pixels=False: a frame with nothing to hide goes from stdin to stdout by splice(2), without
 # entering the process; one with boxes is loaded (images.pixels) before the next packet is read
 @processor(pixels=False)
-@click.option(
-    "--classes",
-    metavar="LABELS",
-    default="face",
-    show_default=True,
-    callback=_classes,
-    help="Hide objects with these labels or class numbers, comma-separated (face,person); "
-    "'*' hides every object.",
-)
+@classes_option("Hide", default="face")
 @click.option(
     "--method",
     type=click.Choice(("blur", "pixelate", "fill")),

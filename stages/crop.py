@@ -49,7 +49,8 @@ def crop(packets: Iterator[Packet], box: str) -> Iterator[Packet]:
     """
     import numpy as np
 
-    from vflow_cli.images import ANY_DTYPE, Takes, stream_size
+    from vflow_cli.images import ANY_DTYPE, Takes
+    from vflow_cli.packets import stream_size
     from vflow_cli.vision.transform import map_images
 
     wanted = parse_box(box)

@@ -8,17 +8,12 @@ from collections.abc import Iterator
 import click
 
 from vflow_cli.stage import Packet, StageError, consumer, log
+from vflow_cli.vision.objects import classes_option
 
 
 @consumer(stateful=True)
 @click.argument("file", metavar="OUT.png")
-@click.option(
-    "--classes",
-    metavar="LABELS",
-    default=None,
-    help="Count only objects with these labels or class numbers, comma-separated. "
-    "Default: every object.",
-)
+@classes_option("Count")
 @click.option(
     "--decay",
     type=click.FloatRange(min=0, min_open=True),
@@ -63,9 +58,10 @@ def heatmap(
     import cv2
 
     from vflow_cli.images import viewable_picture
+    from vflow_cli.packets import Clock
     from vflow_cli.videofile import check_writable
     from vflow_cli.vision.heatmap import Backdrop, Heat
-    from vflow_cli.vision.objects import Clock, objects_of, parse_classes, wanted
+    from vflow_cli.vision.objects import objects_of, parse_classes, wanted
 
     if not file.lower().endswith(".png"):
         raise StageError(f"{file}: the picture is a PNG; name it OUT.png")

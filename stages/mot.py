@@ -9,17 +9,12 @@ from typing import IO
 import click
 
 from vflow_cli.stage import Packet, StageError, consumer, log
+from vflow_cli.vision.objects import classes_option
 
 
 @consumer(pixels=False, passes="pass_")
 @click.argument("file", metavar="FILE|-")
-@click.option(
-    "--classes",
-    metavar="LABELS",
-    default=None,
-    help="Write only objects with these labels or class numbers, comma-separated. "
-    "Default: every tracked object.",
-)
+@classes_option("Write", everything="every tracked object")
 @click.option(
     "--pass",
     "pass_",

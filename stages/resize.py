@@ -133,7 +133,8 @@ def resize(
       vflow read in.mp4 | vflow resize 640x-1 | vflow write small.mp4
       vflow camera 0 | vflow resize 320x320 --mode pad | vflow show
     """
-    from vflow_cli.images import SCALABLE, Takes, stream_size
+    from vflow_cli.images import SCALABLE, Takes
+    from vflow_cli.packets import stream_size
     from vflow_cli.vision.transform import map_images
 
     target = parse_target(size)

@@ -104,7 +104,8 @@ def rotate(packets: Iterator[Packet], angle: float, expand: bool, fill: int) -> 
       vflow camera 0 | vflow rotate 90 | vflow show
       vflow read in.mp4 | vflow rotate -- -12.5 --expand | vflow write level.mp4
     """
-    from vflow_cli.images import ANY_DTYPE, SCALABLE, Takes, stream_size
+    from vflow_cli.images import ANY_DTYPE, SCALABLE, Takes
+    from vflow_cli.packets import stream_size
     from vflow_cli.vision.transform import map_images
 
     def announce(packet: Packet) -> None:

@@ -34,14 +34,6 @@ def _buffer(ctx: Any, param: Any, value: str) -> str:
     return value
 
 
-def _size(packet: Packet) -> tuple[int, int] | None:
-    """(width, height) of the packet's image, from its description (pixels stay unread)."""
-    shape = getattr(packet.get("image"), "shape", None)
-    if shape is not None and len(shape) >= 2:
-        return int(shape[1]), int(shape[0])
-    return None
-
-
 @processor(pixels=lambda options: options["appearance"], stateful=True)
 @click.option(
     "--buffer",
@@ -144,6 +136,7 @@ def track(
       vflow camera 0 | vflow detect | vflow track --buffer 3 --static 0 | vflow show
     """
     from vflow_cli.images import viewable_picture
+    from vflow_cli.packets import Clock, picture_size
     from vflow_cli.vision.tracker import Settings, Tracker
 
     seconds, in_frames = parse_buffer(buffer)
@@ -158,13 +151,13 @@ def track(
             appearance=appearance,
         )
     )
+    clock = Clock()
     frames = with_objects = 0
     for packet in packets:
         kind = packet.get("kind")
         if kind == "stream":
-            fps = packet.get("fps")
-            if isinstance(fps, (int, float)) and 0 < fps < 10_000:
-                tracker.settings.fps = float(fps)
+            clock.announce(packet)
+            tracker.settings.fps = clock.fps
             yield packet
             continue
         if kind == "gap":  # the source was away: where things went is unknown
@@ -177,13 +170,11 @@ def track(
             with_objects += 1
         else:
             objects = []
-        t = packet.get("t")
-        if not isinstance(t, (int, float)) or isinstance(t, bool):  # no media time: count
-            t = 0.0 if tracker.time is None else tracker.time + 1 / tracker.settings.fps
+        t = clock.now(packet)  # media time; else wall time; else frames counted
         picture = None
         if appearance and objects and packet.get("image") is not None:
             picture = viewable_picture(packet)
-        packet["objects"] = tracker.update(objects, float(t), _size(packet), picture)
+        packet["objects"] = tracker.update(objects, float(t), picture_size(packet), picture)
         frames += 1
         yield packet
     if frames and not with_objects:

@@ -198,6 +198,7 @@ def write(
     from vflow_cli.framing import StreamError
     from vflow_cli.images import to_json, viewable_picture
     from vflow_cli.opencv import cv2_module
+    from vflow_cli.packets import announced_fps
     from vflow_cli.videofile import (
         check_writable,
         codec_for,
@@ -233,9 +234,9 @@ def write(
             if meta is not None:
                 meta.write(to_json(packet) + "\n")
             if packet.get("kind") == "stream" and rate is None:
-                announced = packet.get("fps")
-                if isinstance(announced, (int, float)) and 0 < announced < 1000:
-                    rate = float(announced)
+                announced = announced_fps(packet)
+                if announced is not None:
+                    rate = announced
                 continue
             image = packet.get("image")
             if image is None:

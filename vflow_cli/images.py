@@ -218,11 +218,3 @@ def draw_text(
 
 def line_height(image: Any) -> int:
     return int(max(0.4, image.shape[0] / 720) * 34)
-
-
-def stream_size(packet: dict[str, Any]) -> tuple[int, int] | None:
-    """(width, height) a 'stream' packet announces, if it does."""
-    width, height = packet.get("width"), packet.get("height")
-    if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
-        return width, height
-    return None

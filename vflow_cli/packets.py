@@ -1,4 +1,6 @@
-"""packets: the packets producers make, built in one place (man/vflow-packet.5).
+"""packets: the packets producers make, built in one place, and what stages read of them
+(the frame rate a stream announces, a picture's size, a frame's time): one reader each
+(man/vflow-packet.5).
 
 Media time `t` is in seconds, rounded to the microsecond: what the source says (a
 container's timestamps, a frame number over a rate), without floating-point noise, so the
@@ -42,3 +44,50 @@ def frame(seq: int, t: float, image: Any, *, wall: float | None = None, **extra:
         "wall": time.time() if wall is None else wall,
         "image": image,
     }
+
+
+MAX_FPS = 10_000  # an announced rate above this is damage, not a camera
+
+
+def announced_fps(packet: Packet) -> float | None:
+    """The frame rate a 'stream' packet announces, if it is a sensible one."""
+    fps = packet.get("fps")
+    if isinstance(fps, (int, float)) and not isinstance(fps, bool) and 0 < fps < MAX_FPS:
+        return float(fps)
+    return None
+
+
+def stream_size(packet: dict[str, Any]) -> tuple[int, int] | None:
+    """(width, height) a 'stream' packet announces, if it does."""
+    width, height = packet.get("width"), packet.get("height")
+    if isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0:
+        return width, height
+    return None
+
+
+def picture_size(packet: Packet) -> tuple[int, int] | None:
+    """(width, height) of the packet's picture, raw or compressed, without decoding it."""
+    shape = getattr(packet.get("image"), "shape", None)
+    if not shape or len(shape) < 2:
+        return None
+    return int(shape[1]), int(shape[0])
+
+
+class Clock:
+    """Seconds for each frame: its media time "t", else its "wall" time, else frames counted
+    at the announced frame rate (30 when none is announced)."""
+
+    def __init__(self) -> None:
+        self.fps = 30.0
+        self.frames = 0
+
+    def announce(self, packet: Packet) -> None:
+        self.fps = announced_fps(packet) or self.fps
+
+    def now(self, packet: Packet) -> float:
+        self.frames += 1
+        for key in ("t", "wall"):
+            value = packet.get(key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                return float(value)
+        return (self.frames - 1) / self.fps

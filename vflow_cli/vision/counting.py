@@ -17,12 +17,12 @@ import click
 from vflow_cli.console import log
 from vflow_cli.errors import StageError
 from vflow_cli.framing import Packet
+from vflow_cli.packets import Clock, picture_size
+from vflow_cli.vision import objects
 from vflow_cli.vision.geometry import foot
 from vflow_cli.vision.objects import (
-    Clock,
     objects_of,
     parse_classes,
-    picture_size,
     stamp_of,
     track_id,
     wanted,
@@ -40,14 +40,7 @@ def name_argument(fn: Callable[..., Any]) -> Callable[..., Any]:
     return click.argument("name", callback=check)(fn)
 
 
-def classes_option(fn: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--classes",
-        metavar="LABELS",
-        default=None,
-        help="Count only objects with these labels or class numbers, comma-separated "
-        "(person,car). Default: every tracked object.",
-    )(fn)
+classes_option = objects.classes_option("Count", everything="every tracked object")
 
 
 def report_option(fn: Callable[..., Any]) -> Callable[..., Any]:

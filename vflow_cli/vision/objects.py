@@ -7,6 +7,7 @@ picture; "id" (an int >= 1) is present once `vflow track` has run.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -54,6 +55,29 @@ def parse_classes(text: str | None) -> frozenset[str] | None:
     return names
 
 
+def _check_classes(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is not None and value.strip() != "*":
+        parse_classes(value)  # a usage error now, before any packet is read
+    return value
+
+
+def classes_option(
+    verb: str, *, default: str | None = None, everything: str = "every object"
+) -> Callable[[Any], Any]:
+    """--classes LABELS, declared once for every stage that picks objects by label or class
+    number (line, zone, blur, mot, heatmap); `detect --classes` chooses a model's classes."""
+    shown = f"Default: {everything}." if default is None else "'*' means every object."
+    return click.option(
+        "--classes",
+        metavar="LABELS",
+        default=default,
+        show_default=default is not None,
+        callback=_check_classes,
+        help=f"{verb} only objects with these labels or class numbers, comma-separated "
+        f"(person,car). {shown}",
+    )
+
+
 def wanted(obj: dict[str, Any], classes: frozenset[str] | None) -> bool:
     """Is the object of one of the classes (by label, or by class number)?"""
     if classes is None:
@@ -64,33 +88,3 @@ def wanted(obj: dict[str, Any], classes: frozenset[str] | None) -> bool:
 def stamp_of(packet: Packet) -> dict[str, Any]:
     """The fields an event copies from its frame: seq, frame, t, wall (those present)."""
     return {k: packet[k] for k in ("seq", "frame", "t", "wall") if k in packet}
-
-
-class Clock:
-    """Seconds for each frame: its media time "t", else its "wall" time, else frames counted
-    at the announced frame rate (30 when none is announced)."""
-
-    def __init__(self) -> None:
-        self.fps = 30.0
-        self.frames = 0
-
-    def announce(self, packet: Packet) -> None:
-        fps = packet.get("fps")
-        if isinstance(fps, (int, float)) and fps > 0:
-            self.fps = float(fps)
-
-    def now(self, packet: Packet) -> float:
-        self.frames += 1
-        for key in ("t", "wall"):
-            value = packet.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
-                return float(value)
-        return (self.frames - 1) / self.fps
-
-
-def picture_size(packet: Packet) -> tuple[int, int] | None:
-    """(width, height) of the packet's picture, raw or compressed, without decoding it."""
-    shape = getattr(packet.get("image"), "shape", None)
-    if not shape or len(shape) < 2:
-        return None
-    return int(shape[1]), int(shape[0])
