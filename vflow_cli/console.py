@@ -55,13 +55,14 @@ def command_path() -> str:
     return ctx.command_path if ctx else "vflow"
 
 
-def configure_logging(verbosity: int) -> None:
-    """-q: errors only; default: warnings; -v: info; -vv: debug. Every line names the stage."""
+def configure_logging(verbosity: int, name: str | None = None) -> None:
+    """-q: errors only; default: warnings; -v: info; -vv: debug. Every line names the stage
+    (or NAME: `vflow graph`)."""
     level = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO}.get(
         max(-1, min(verbosity, 2)), logging.DEBUG
     )
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter(f"{command_path()}: %(message)s"))
+    handler.setFormatter(logging.Formatter(f"{name or command_path()}: %(message)s"))
     log.handlers[:] = [handler]
     log.setLevel(level)
     log.propagate = False

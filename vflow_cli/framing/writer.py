@@ -157,6 +157,14 @@ class PacketWriter:
         self._drain()
         self.busy = False
 
+    def fileno(self) -> int | None:
+        """The descriptor packets go to (None for a stream without one)."""
+        return self._fd
+
+    def close_stream(self) -> None:
+        """Close the stream itself, after close(): its reader sees the end of the file."""
+        self._stream.close()
+
     def close(self, *, end: bool = True) -> None:
         """Send everything, with the trailer when `end`, and stop the helper thread."""
         if self.closed:

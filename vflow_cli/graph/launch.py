@@ -115,7 +115,7 @@ class Launch:
                 self.log,
                 pool=self.pools.get(name),
                 zipper=self.zips.get(name),
-                fd=getattr(inbox, "writer_fd", None),
+                fd=inbox.writer_fd,
             )
 
     def _start_node(self, planned: PlanNode, in_fd: int | None, out_fd: int | None) -> None:
@@ -176,7 +176,7 @@ class Launch:
                     assert proc.popen is not None
                     pool.add_worker(w, proc.popen.pid)
                 else:
-                    self.inboxes[node.name].writer_fd = w  # type: ignore[attr-defined]
+                    self.inboxes[node.name].writer_fd = w
             if parent_ends:
                 r = parent_ends.pop(0)
                 stream = open(r, "rb", buffering=0)  # noqa: SIM115 (closed by its reader)

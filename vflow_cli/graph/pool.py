@@ -92,7 +92,7 @@ class Pool:
             import fcntl
             import termios
 
-            fd = writer._stream.fileno()  # type: ignore[attr-defined]
+            fd = writer.fileno()
             for pipe in (fd, self.out_fds.get(index)):  # its input, and its output to us
                 if pipe is None:
                     continue

@@ -34,6 +34,7 @@ class NodeInbox:
         self.edges: list[Edge] = []
         self.takers = 0  # threads waiting for a packet (a feeder)
         self.putters = 0  # threads waiting for room (a lossless fan-out)
+        self.writer_fd: int | None = None  # the node's stdin, when the runner feeds it
 
     def wake_takers(self) -> None:
         if self.takers:
@@ -202,7 +203,7 @@ def close_writer(writer: PacketWriter, *, end: bool = True) -> None:
     with contextlib.suppress(OSError):
         writer.close(end=end)
     with contextlib.suppress(OSError):
-        writer._stream.close()  # type: ignore[attr-defined]
+        writer.close_stream()
 
 
 def write_all(fd: int, data: memoryview) -> None:
