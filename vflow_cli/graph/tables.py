@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -87,38 +87,11 @@ def node_from_table(name, table, line, lines, registry, infos, err) -> Node | No
         err(at("kind"), f"node '{name}': kind must be one of {', '.join(KINDS)}")
         bad = True
     if how == "run":
-        stage = argv_in[0]
-        if stage == "graph":
-            err(at("run"), f"node '{name}': a graph cannot run `vflow graph` as a node")
+        checked = _stage_of(name, argv_in, kind, registry, infos, err, at)
+        if checked is None:
             return None
-        if stage not in registry:
-            near = [s for s in sorted(registry) if s.startswith(stage[:2])]
-            hint = f" (did you mean {', '.join(near)}?)" if near else " (see `vflow --help`)"
-            err(at("run"), f"node '{name}': unknown stage '{stage}'{hint}")
-            return None
-        info = infos.get(stage)
-        # a `vflow worker` node reads and writes NATS, not pipes: a source of nothing
-        real = info.kind if info is not None else "producer" if stage in SERVICES else "processor"
-        if info is not None and info.passes is not None:  # mot --pass: a processor
-            import contextlib
-
-            import click
-
-            with contextlib.suppress(click.ClickException):  # reported below
-                real = info.kind_for(info.parse(argv_in[1:]))
-        chained = None
-        if stage == "chain":  # what a chain is depends on its first and last stages
-            real, chained = _chain_kind(argv_in[1:], real)
-        if kind is not None and kind != real:
-            err(at("kind"), f"node '{name}': '{stage}' is a {real}, not a {kind}")
-            bad = True
-        kind = real
-        problem = _check_arguments(registry[stage], stage, argv_in[1:]) or chained
-        if problem is None and info is not None:
-            stateful = info.keeps_state(info.parse(argv_in[1:]))
-        if problem:
-            err(at("run"), f"node '{name}': {problem}")
-            bad = True
+        kind, stateful, failed = checked
+        bad = bad or failed
         argv = [sys.executable, "-m", "vflow_cli", *argv_in]
         label = " ".join(argv_in)
     elif how == "python":
@@ -155,24 +128,17 @@ def node_from_table(name, table, line, lines, registry, infos, err) -> Node | No
             'add from = ["NODE"]',
         )
         bad = True
-    for key, choices in (("join", JOINS), ("unmatched", UNMATCHED), ("device", DEVICES)):
+    for key, check in SETTINGS.items():
         if key in table:
-            if table[key] not in choices:
-                err(at(key), f"node '{name}': {key} must be one of {', '.join(choices)}")
-                bad = True
-            else:
-                setattr(node, key, table[key])
-    if "join" in table and len(inputs) < 2:
-        err(at("join"), f"node '{name}': `join` needs two inputs or more in `from`")
-        bad = True
-    for key in ("workers", "window"):
-        if key in table:
-            value = table[key]
-            if type(value) is not int or value < 1:
-                err(at(key), f"node '{name}': {key} must be a whole number >= 1")
+            value, problem = check(key, table[key])
+            if problem:
+                err(at(key), f"node '{name}': {problem}")
                 bad = True
             else:
                 setattr(node, key, value)
+    if "join" in table and len(inputs) < 2:
+        err(at("join"), f"node '{name}': `join` needs two inputs or more in `from`")
+        bad = True
     if node.workers > 1 and kind == "producer":
         err(
             at("workers"),
@@ -187,26 +153,90 @@ def node_from_table(name, table, line, lines, registry, infos, err) -> Node | No
             "would see only some of them and keep its own); run it once, without workers",
         )
         bad = True
-    if "optional" in table:
-        if type(table["optional"]) is not bool:
-            err(at("optional"), f"node '{name}': optional must be true or false")
-            bad = True
-        else:
-            node.optional = table["optional"]
-    env = table.get("env", {})
-    if not isinstance(env, dict) or not all(isinstance(v, (str, int, float)) for v in env.values()):
-        err(at("env"), f"node '{name}': env must be a table of strings, e.g. env = {{ K = \"v\" }}")
-        bad = True
-    else:
-        node.env = {str(k): str(v) for k, v in env.items()}
-    for key in ("cwd", "stdout"):
-        if key in table:
-            if not isinstance(table[key], str) or not table[key]:
-                err(at(key), f"node '{name}': {key} must be a path")
-                bad = True
-            else:
-                setattr(node, key, table[key])
     return None if bad else node
+
+
+def _stage_of(name, argv_in, kind, registry, infos, err, at) -> tuple[str, bool, bool] | None:
+    """A `run` node's stage: (its kind, whether it keeps state, whether a problem was
+    reported); None when the node cannot be made at all."""
+    bad = False
+    stateful = False
+    stage = argv_in[0]
+    if stage == "graph":
+        err(at("run"), f"node '{name}': a graph cannot run `vflow graph` as a node")
+        return None
+    if stage not in registry:
+        near = [s for s in sorted(registry) if s.startswith(stage[:2])]
+        hint = f" (did you mean {', '.join(near)}?)" if near else " (see `vflow --help`)"
+        err(at("run"), f"node '{name}': unknown stage '{stage}'{hint}")
+        return None
+    info = infos.get(stage)
+    # a `vflow worker` node reads and writes NATS, not pipes: a source of nothing
+    real = info.kind if info is not None else "producer" if stage in SERVICES else "processor"
+    if info is not None and info.passes is not None:  # mot --pass: a processor
+        import contextlib
+
+        import click
+
+        with contextlib.suppress(click.ClickException):  # reported below
+            real = info.kind_for(info.parse(argv_in[1:]))
+    chained = None
+    if stage == "chain":  # what a chain is depends on its first and last stages
+        real, chained = _chain_kind(argv_in[1:], real)
+    if kind is not None and kind != real:
+        err(at("kind"), f"node '{name}': '{stage}' is a {real}, not a {kind}")
+        bad = True
+    kind = real
+    problem = _check_arguments(registry[stage], stage, argv_in[1:]) or chained
+    if problem is None and info is not None:
+        stateful = info.keeps_state(info.parse(argv_in[1:]))
+    if problem:
+        err(at("run"), f"node '{name}': {problem}")
+        bad = True
+    return kind, stateful, bad
+
+
+def _choice(choices: tuple[str, ...]) -> Callable[[str, Any], tuple[Any, str | None]]:
+    def check(key: str, value: Any) -> tuple[Any, str | None]:
+        return value, None if value in choices else f"{key} must be one of {', '.join(choices)}"
+
+    return check
+
+
+def _whole(key: str, value: Any) -> tuple[Any, str | None]:
+    ok = type(value) is int and value >= 1
+    return value, None if ok else f"{key} must be a whole number >= 1"
+
+
+def _flag(key: str, value: Any) -> tuple[Any, str | None]:
+    return value, None if type(value) is bool else f"{key} must be true or false"
+
+
+def _env(key: str, value: Any) -> tuple[Any, str | None]:
+    if not isinstance(value, dict) or not all(
+        isinstance(v, (str, int, float)) for v in value.values()
+    ):
+        return None, 'env must be a table of strings, e.g. env = { K = "v" }'
+    return {str(k): str(v) for k, v in value.items()}, None
+
+
+def _path(key: str, value: Any) -> tuple[Any, str | None]:
+    return value, None if isinstance(value, str) and value else f"{key} must be a path"
+
+
+# the settings of a node checked each on its own: key -> check(key, value) -> (what the node
+# takes, the problem); how keys bear on each other is checked in node_from_table
+SETTINGS: dict[str, Callable[[str, Any], tuple[Any, str | None]]] = {
+    "join": _choice(JOINS),
+    "unmatched": _choice(UNMATCHED),
+    "device": _choice(DEVICES),
+    "workers": _whole,
+    "window": _whole,
+    "optional": _flag,
+    "env": _env,
+    "cwd": _path,
+    "stdout": _path,
+}
 
 
 def check_program(node: Node, table: dict[str, Any], shown: str) -> str | None:
