@@ -208,7 +208,11 @@ def test_a_poison_packet_goes_to_the_dead_letters(server):
     dead = sh(f"vflow recv --dead {server.url('pin')} | vflow print")
     assert dead.statuses == [0, 0], dead.stderr
     lines = dead.stdout.decode().splitlines()
-    assert len(lines) == 1 and '"seq":7' in lines[0] and "could not be decoded" in lines[0]
+    assert (
+        len(lines) == 1
+        and '"seq":7' in lines[0]
+        and "jpeg image in the stream is damaged" in lines[0]
+    )
     assert '"tries":2' in lines[0]
     _finish(workers)
 

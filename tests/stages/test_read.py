@@ -98,7 +98,9 @@ def test_packets_carry_raw_frames(clip):
 
 def test_a_damaged_file_is_reported_by_default(tmp_path):
     whole = tmp_path / "whole.mp4"
-    made = sh(f"vflow testcard --frames 300 --animated --size small | vflow write {whole}")
+    made = sh(
+        f"vflow testcard --frames 300 --animated --size small | vflow write --codec mp4v {whole}"
+    )
     assert made.statuses == [0, 0]
     data = bytearray(whole.read_bytes())
     middle = len(data) // 5
