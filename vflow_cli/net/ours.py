@@ -16,6 +16,7 @@ import contextlib
 import errno
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +96,9 @@ def proven(record: Any) -> bool:
     return now is not None and now["uid"] == os.getuid() and now == record
 
 
-def listens(pid: int, port: int) -> bool:
-    """Process PID holds the socket that listens on PORT (so whoever answers there is it)."""
-    inodes = set()
+def _sockets(state: str, port: int) -> Iterator[list[str]]:
+    """The kernel's TCP sockets in STATE (0A: listening, 01: established) on local PORT, as
+    the columns of /proc/net/tcp and tcp6 (local address HEXIP:HEXPORT; column 9 the inode)."""
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         try:
             lines = Path(table).read_text().splitlines()[1:]
@@ -105,9 +106,13 @@ def listens(pid: int, port: int) -> bool:
             continue
         for line in lines:
             cols = line.split()
-            # local address as HEXIP:HEXPORT; state 0A is LISTEN; column 9 the inode
-            if len(cols) > 9 and cols[3] == "0A" and int(cols[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{cols[9]}]")
+            if len(cols) > 9 and cols[3] == state and int(cols[1].rsplit(":", 1)[1], 16) == port:
+                yield cols
+
+
+def listens(pid: int, port: int) -> bool:
+    """Process PID holds the socket that listens on PORT (so whoever answers there is it)."""
+    inodes = {f"socket:[{cols[9]}]" for cols in _sockets("0A", port)}
     if not inodes:
         return False
     try:
@@ -126,14 +131,4 @@ def listens(pid: int, port: int) -> bool:
 def connections(port: int) -> int:
     """How many TCP connections are established to PORT on this machine (the server's
     ends), read from the kernel: no monitoring port needed."""
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            cols = line.split()
-            if len(cols) > 3 and cols[3] == "01" and int(cols[1].rsplit(":", 1)[1], 16) == port:
-                count += 1
-    return count
+    return sum(1 for _ in _sockets("01", port))
