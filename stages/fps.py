@@ -63,7 +63,8 @@ def fps(
 
 
 def _draw(image, value: float, packet: Packet):
-    from vflow_cli.images import DRAWS, draw_text, pixels
+    from vflow_cli.images import DRAWS, pixels
+    from vflow_cli.vision.draw import draw_text
 
     image = pixels(image)
     DRAWS.check(image, packet)

@@ -399,7 +399,7 @@ def mqtt(
                 if snapshot and packet.get("image") is not None:
                     picture = packet
                 continue
-            from vflow_cli.images import to_json
+            from vflow_cli.packets import to_json
 
             if kind == "event":
                 events += 1

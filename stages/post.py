@@ -137,7 +137,7 @@ def post(
       vflow camera 0 | vflow detect | vflow track | vflow line door 0,300 640,300 \\
         | vflow post https://hooks.example/door --header 'Authorization: Bearer T0K3N'
     """
-    from vflow_cli.images import to_json
+    from vflow_cli.packets import to_json
 
     endpoint = Endpoint(url, headers, tls_ca)
     wanted = set(kinds or ("event",))

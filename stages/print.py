@@ -9,7 +9,8 @@ from typing import Any
 
 import click
 
-from vflow_cli.images import settle, to_json
+from vflow_cli.images import settle
+from vflow_cli.packets import to_json
 from vflow_cli.stage import Packet, consumer
 
 MISSING = object()

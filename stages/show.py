@@ -38,8 +38,9 @@ def show(packets: Iterator[Packet], title: str | None, overlay: bool, wait: bool
       vflow read clip.mp4 --realtime | vflow stamp '{timecode}' | vflow show
     """
     from vflow_cli.display import display_problem
-    from vflow_cli.images import draw_text, viewable_picture
+    from vflow_cli.images import viewable_picture
     from vflow_cli.opencv import cv2_module, native_stderr_to_log
+    from vflow_cli.vision.draw import draw_text
 
     problem = display_problem()
     if problem:

@@ -25,7 +25,7 @@ def parse_place(text: str) -> tuple[str, int, int]:
 
 
 def draw(image: Any, text: str, place: tuple[str, int, int], scale: float | None) -> Any:
-    from vflow_cli.images import draw_text
+    from vflow_cli.vision.draw import draw_text
 
     if not image.flags.writeable:
         image = image.copy()

@@ -109,6 +109,6 @@ def _animate(image: Any, seq: int) -> None:
 
 
 def _caption(image: Any, name: str, seq: int, t: float) -> None:
-    from vflow_cli.images import draw_text
+    from vflow_cli.vision.draw import draw_text
 
     draw_text(image, f"{name}  #{seq}\n{timecode(t)}", "tl")

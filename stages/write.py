@@ -196,9 +196,9 @@ def write(
       vflow camera 0 | vflow write 'cam-%Y%m%d-%H%M%S.mkv' --segment 600 --meta cam.jsonl
     """
     from vflow_cli.framing import StreamError
-    from vflow_cli.images import to_json, viewable_picture
+    from vflow_cli.images import viewable_picture
     from vflow_cli.opencv import cv2_module
-    from vflow_cli.packets import announced_fps
+    from vflow_cli.packets import announced_fps, to_json
     from vflow_cli.videofile import (
         check_writable,
         codec_for,

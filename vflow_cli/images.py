@@ -3,7 +3,6 @@ can take, draw a label)."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,32 +100,6 @@ DRAWS = Takes("drawing takes", DRAWABLE, (1, 2, 3, 4))
 VIEWS = Takes("a window or a video file takes", ANY_DTYPE, (1, 3, 4))
 
 
-def to_json(packet: dict[str, Any]) -> str:
-    """A packet's metadata as one line of JSON (images described, never dumped). Map keys
-    that JSON cannot have (bytes, msgpack ext types, tuples) become text: vflow-packet(5)
-    asks readers to tolerate them."""
-    try:
-        return _ENCODE(packet)
-    except TypeError:
-        return _ENCODE(_text_keys(packet))
-
-
-def _text_keys(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {_key(k): _text_keys(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_text_keys(v) for v in value]
-    return value
-
-
-def _key(key: Any) -> Any:
-    if key is None or isinstance(key, (str, int, float, bool)):
-        return key
-    if isinstance(key, (bytes, bytearray)):
-        return bytes(key).decode("utf-8", "backslashreplace")
-    return repr(key)
-
-
 def viewable_picture(packet: dict[str, Any]) -> Any:
     """The packet's picture as 8-bit BGR for a window or an encoder (checked first)."""
     from vflow_cli.colors import viewable
@@ -153,68 +126,3 @@ def jpeg(image: Any, quality: int, packet: dict[str, Any] | None = None) -> Enco
     if not ok:
         raise StageError(f"could not JPEG-encode a {'x'.join(map(str, image.shape))} picture")
     return Encoded("jpeg", data.tobytes(), image.shape)
-
-
-def jsonable(value: Any) -> Any:
-    """json.dumps fallback for packet metadata (`print`, `write --meta`): images are
-    described by format, dtype and shape, never dumped."""
-    if type(value) is Pending:
-        return value.describe()
-    if isinstance(value, Encoded):
-        return {
-            "format": value.format,
-            "dtype": value.dtype,
-            "shape": list(value.shape),
-            "bytes": len(value.data),
-        }
-    shape = getattr(value, "shape", None)
-    if shape is not None and getattr(value, "ndim", 0) > 0:
-        return {"format": "raw", "dtype": str(value.dtype), "shape": list(shape)}
-    if hasattr(value, "item"):  # a numpy scalar
-        return value.item()
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return {"bytes": len(value)}
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    return repr(value)  # msgpack ext types and the like: readable, never a crash
-
-
-_ENCODE = json.JSONEncoder(default=jsonable, separators=(",", ":"), ensure_ascii=False).encode
-
-
-def draw_label(image: Any, text: str, origin: tuple[int, int], scale: float | None = None) -> None:
-    """White text with a dark outline, readable on any picture; sized to the frame."""
-    import cv2
-
-    if scale is None:
-        scale = max(0.4, image.shape[0] / 720)
-    thickness = max(1, round(scale * 2))
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    white = (255,) * (image.shape[2] if image.ndim == 3 else 1)
-    black = (0,) * len(white)
-    # the outline lies under the white text: LINE_8 looks the same there and costs a seventh
-    cv2.putText(image, text, origin, font, scale, black, thickness + 2, cv2.LINE_8)
-    cv2.putText(image, text, origin, font, scale, white, thickness, cv2.LINE_AA)
-
-
-def draw_text(
-    image: Any, text: str, where: str | tuple[int, int] = "tl", scale: float | None = None
-) -> None:
-    """Lines of text (split at \\n) in a corner, "tl", "tr", "bl" or "br", 8 pixels from
-    its edges, or from the point (x, y): what every stage that writes on frames uses."""
-    step = line_height(image) if scale is None else int(scale * 34)
-    lines = text.split("\n")
-    height, width = image.shape[:2]
-    for i, line in enumerate(lines):
-        if isinstance(where, tuple):
-            origin = (where[0], where[1] + step * (i + 1))
-        else:
-            text_width = len(line) * step * 6 // 10
-            left = 8 if where[1] == "l" else max(0, width - text_width - 8)
-            top = step * (i + 1) if where[0] == "t" else height - 8 - step * (len(lines) - 1 - i)
-            origin = (left, top)
-        draw_label(image, line, origin, scale)
-
-
-def line_height(image: Any) -> int:
-    return int(max(0.4, image.shape[0] / 720) * 34)

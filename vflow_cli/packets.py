@@ -9,10 +9,11 @@ same frame has the same `t` whichever stage or program reads it.
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
-from vflow_cli.framing import Packet
+from vflow_cli.framing import Encoded, Packet, Pending
 
 
 def media_time(seconds: float) -> float:
@@ -91,3 +92,56 @@ class Clock:
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 return float(value)
         return (self.frames - 1) / self.fps
+
+
+def to_json(packet: dict[str, Any]) -> str:
+    """A packet's metadata as one line of JSON (images described, never dumped). Map keys
+    that JSON cannot have (bytes, msgpack ext types, tuples) become text: vflow-packet(5)
+    asks readers to tolerate them."""
+    try:
+        return _ENCODE(packet)
+    except TypeError:
+        return _ENCODE(_text_keys(packet))
+
+
+def _text_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {_key(k): _text_keys(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_text_keys(v) for v in value]
+    return value
+
+
+def _key(key: Any) -> Any:
+    if key is None or isinstance(key, (str, int, float, bool)):
+        return key
+    if isinstance(key, (bytes, bytearray)):
+        return bytes(key).decode("utf-8", "backslashreplace")
+    return repr(key)
+
+
+def jsonable(value: Any) -> Any:
+    """json.dumps fallback for packet metadata (`print`, `write --meta`): images are
+    described by format, dtype and shape, never dumped."""
+    if type(value) is Pending:
+        return value.describe()
+    if isinstance(value, Encoded):
+        return {
+            "format": value.format,
+            "dtype": value.dtype,
+            "shape": list(value.shape),
+            "bytes": len(value.data),
+        }
+    shape = getattr(value, "shape", None)
+    if shape is not None and getattr(value, "ndim", 0) > 0:
+        return {"format": "raw", "dtype": str(value.dtype), "shape": list(shape)}
+    if hasattr(value, "item"):  # a numpy scalar
+        return value.item()
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"bytes": len(value)}
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=repr)
+    return repr(value)  # msgpack ext types and the like: readable, never a crash
+
+
+_ENCODE = json.JSONEncoder(default=jsonable, separators=(",", ":"), ensure_ascii=False).encode

@@ -261,3 +261,41 @@ def _numbers(values: Any, count: int) -> bool:
         and len(values) == count
         and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
     )
+
+
+def draw_label(image: Any, text: str, origin: tuple[int, int], scale: float | None = None) -> None:
+    """White text with a dark outline, readable on any picture; sized to the frame."""
+    import cv2
+
+    if scale is None:
+        scale = max(0.4, image.shape[0] / 720)
+    thickness = max(1, round(scale * 2))
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    white = (255,) * (image.shape[2] if image.ndim == 3 else 1)
+    black = (0,) * len(white)
+    # the outline lies under the white text: LINE_8 looks the same there and costs a seventh
+    cv2.putText(image, text, origin, font, scale, black, thickness + 2, cv2.LINE_8)
+    cv2.putText(image, text, origin, font, scale, white, thickness, cv2.LINE_AA)
+
+
+def draw_text(
+    image: Any, text: str, where: str | tuple[int, int] = "tl", scale: float | None = None
+) -> None:
+    """Lines of text (split at \\n) in a corner, "tl", "tr", "bl" or "br", 8 pixels from
+    its edges, or from the point (x, y): what every stage that writes on frames uses."""
+    step = line_height(image) if scale is None else int(scale * 34)
+    lines = text.split("\n")
+    height, width = image.shape[:2]
+    for i, line in enumerate(lines):
+        if isinstance(where, tuple):
+            origin = (where[0], where[1] + step * (i + 1))
+        else:
+            text_width = len(line) * step * 6 // 10
+            left = 8 if where[1] == "l" else max(0, width - text_width - 8)
+            top = step * (i + 1) if where[0] == "t" else height - 8 - step * (len(lines) - 1 - i)
+            origin = (left, top)
+        draw_label(image, line, origin, scale)
+
+
+def line_height(image: Any) -> int:
+    return int(max(0.4, image.shape[0] / 720) * 34)

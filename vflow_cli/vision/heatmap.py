@@ -122,7 +122,7 @@ def _scale_bar(picture: Any, top: float, scale: float | None) -> None:
     import cv2
     import numpy as np
 
-    from vflow_cli.images import draw_label
+    from vflow_cli.vision.draw import draw_label
 
     height, width = picture.shape[:2]
     unit = max(0.4, height / 720) if scale is None else scale

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from vflow_cli.images import jsonable
+from vflow_cli.packets import jsonable
 from vflow_cli.web.server import Request
 
 HEARTBEAT = 15.0  # seconds: a comment line keeps proxies from closing an idle stream

@@ -26,7 +26,7 @@ from collections import deque
 from typing import Any
 
 from vflow_cli.framing import Packet, Pending
-from vflow_cli.images import jsonable
+from vflow_cli.packets import jsonable
 from vflow_cli.web import metrics, pages
 from vflow_cli.web.events import Feed, stream_events, to_json
 from vflow_cli.web.mjpeg import BOUNDARY, CONTENT_TYPE, Broadcaster, Raw
