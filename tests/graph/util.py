@@ -7,11 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import ENV
+from tests.helpers import ENV, wait_for
 
 HERE = Path(__file__).resolve().parent
 NODE = str(HERE / "node.py")  # the plain-msgpack test node
@@ -59,15 +58,6 @@ def lines(path: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def wait_for(predicate: Any, timeout: float = 20, what: str = "condition") -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def stop(proc: subprocess.Popen, signum: int = signal.SIGINT, timeout: float = 20):

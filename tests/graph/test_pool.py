@@ -1,0 +1,213 @@
+"""graph.pool on its own: the reorder buffer of a node with workers, over real pipes.
+
+The test plays the workers: it reads what the pool sends each one from a real pipe, and
+answers on another in the order it chooses (late, dropped, added, cut)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import wait_for
+from vflow_cli.framing import Packet, PacketReader, PacketWriter
+from vflow_cli.graph.log import Log
+from vflow_cli.graph.model import Node
+from vflow_cli.graph.pool import TAG, Pool
+from vflow_cli.graph.queues import Fanout, close_writer
+
+
+class Outlet:
+    """Where the pool's ordered output goes: kept in a list."""
+
+    def __init__(self) -> None:
+        self.packets: list[Packet] = []
+        self.closed: bool | None = None  # None: open; else: closed cut?
+        self.alive = True
+
+    def put_many(self, packets: list[Packet]) -> None:
+        self.packets.extend(packets)
+
+    def close(self, cut: bool = False) -> None:
+        self.closed = cut
+
+    def seqs(self) -> list[Any]:
+        return [(p["seq"], p.get("copy")) if "copy" in p else p["seq"] for p in self.packets]
+
+
+class Worker:
+    """One worker, played by the test: its input and output are real pipes."""
+
+    def __init__(self, pool: Pool, index: int, sleeper: int) -> None:
+        into_r, into_w = os.pipe()
+        out_r, out_w = os.pipe()
+        pool.add_worker(into_w, sleeper)
+        pool.open_outputs += 1
+        self.file = open(into_r, "rb", buffering=0)  # noqa: SIM115 (closed by close())
+        self.packets = iter(PacketReader(self.file, name=f"worker {index}"))
+        self.output = PacketWriter(open(out_w, "wb", buffering=0))  # noqa: SIM115
+        self.ended = False
+        outputs = open(out_r, "rb", buffering=0)  # noqa: SIM115 (collect() closes it)
+        self.collector = threading.Thread(target=pool.collect, args=(index, outputs), daemon=True)
+        self.collector.start()
+
+    def take(self) -> Packet:
+        """The next packet the pool sent this worker."""
+        return next(self.packets)
+
+    def send(self, *packets: Packet) -> None:
+        for packet in packets:
+            self.output.write(packet)
+        self.output.flush()
+
+    def end(self, *, cut: bool = False) -> None:
+        self.ended = True
+        close_writer(self.output, end=not cut)
+
+    def close(self) -> None:
+        if not self.ended:
+            self.end()
+        self.collector.join(10)
+        self.file.close()
+
+
+@pytest.fixture
+def make():
+    """make(workers, window): a pool of workers the test plays, and the outlet it feeds."""
+    sleeper = subprocess.Popen(["sleep", "600"])  # the pid of a worker busy with its work
+    wchan = Path(f"/proc/{sleeper.pid}/wchan")
+    wait_for(lambda: "sleep" in wchan.read_text(), 10, "sleep to sleep")  # not still starting
+    made: list[tuple[Pool, list[Worker]]] = []
+
+    def make(workers: int = 2, window: int = 2) -> tuple[Pool, list[Worker], Outlet]:
+        node = Node("work", 1, ["work"], "work", "processor", workers=workers, window=window)
+        fanout = Fanout(node)
+        outlet = Outlet()
+        fanout.outlets.append(outlet)
+        pool = Pool(node, fanout, Log(-1))
+        made.append((pool, [Worker(pool, i, sleeper.pid) for i in range(workers)]))
+        return pool, made[-1][1], outlet
+
+    yield make
+    for pool, workers in made:
+        pool.close()
+        for worker in workers:
+            worker.close()
+    sleeper.kill()
+    sleeper.wait()
+
+
+def feed(pool: Pool, *seqs: int) -> None:
+    for seq in seqs:
+        assert pool.write({"kind": "data", "seq": seq})
+    pool.flush()
+
+
+def held(pool: Pool, n: int) -> None:
+    wait_for(lambda: pool.held == n, 10, f"{n} outputs in the reorder buffer")
+
+
+# A worker keeps the order of its inputs: when it sends an output of input N, it has finished
+# every input before N; N itself is finished by an output of a later one, or its end.
+
+
+def test_a_late_packet_holds_back_the_later_ones(make):
+    pool, (a, b), out = make()
+    feed(pool, 0, 1, 2, 3)  # least-loaded first: 0, 2 to a; 1, 3 to b
+    got_a = [a.take(), a.take()]
+    got_b = [b.take(), b.take()]
+    assert [p["seq"] for p in got_a] == [0, 2] and [p["seq"] for p in got_b] == [1, 3]
+    assert [p[TAG] for p in got_a + got_b] == [0, 2, 1, 3]
+    b.send(*got_b)  # 1 and 3 finish before 0
+    held(pool, 2)
+    assert out.packets == []
+    a.send(got_a[0])  # the oldest unfinished input's outputs go on at once
+    wait_for(lambda: out.seqs() == [0], 10, "0")
+    assert pool.held == 2
+    a.send(got_a[1])  # 0 is finished: 1 goes, then 2; 3 waits for 2 to finish
+    wait_for(lambda: out.seqs() == [0, 1, 2], 10, "0, 1, 2")
+    assert pool.held == 1
+    a.end()
+    wait_for(lambda: out.seqs() == [0, 1, 2, 3], 10, "all four in order")
+    assert all(TAG not in p for p in out.packets)  # the hidden field never leaves the pool
+    b.end()
+    wait_for(lambda: out.closed is not None, 10, "the end")
+    assert out.closed is False and out.seqs() == [0, 1, 2, 3]
+
+
+def test_a_gap_a_worker_dropped_is_finished_by_its_next_output(make):
+    pool, (a, b), out = make()
+    feed(pool, 0, 1, 2, 3)
+    got_a, got_b = [a.take(), a.take()], [b.take(), b.take()]
+    b.send(got_b[0])  # 1 waits for 0
+    held(pool, 1)
+    assert out.packets == []
+    a.send(got_a[1])  # a drops 0 and sends 2: so 0 is finished, with no output
+    wait_for(lambda: out.seqs() == [1], 10, "1")
+    b.send(got_b[1])  # 1 is finished: 2 goes
+    wait_for(lambda: out.seqs() == [1, 2], 10, "1, 2")
+    a.end()
+    wait_for(lambda: out.seqs() == [1, 2, 3], 10, "3")
+
+
+def test_several_outputs_of_one_input_and_duplicates_keep_their_place(make):
+    pool, (a, b), out = make()
+    feed(pool, 0, 1)
+    zero, one = a.take(), b.take()
+    b.send(one, {**one, "copy": 1}, {"kind": "data", "seq": 1, "copy": 2})  # the last: untagged
+    held(pool, 3)
+    a.send(zero, zero)  # the same packet twice: a stage may send anything twice
+    wait_for(lambda: out.seqs() == [0, 0], 10, "0 twice")
+    a.end()
+    wait_for(lambda: len(out.packets) == 5, 10, "five packets")
+    assert out.seqs() == [0, 0, 1, (1, 1), (1, 2)]
+
+
+def test_a_full_window_waits_for_a_worker_to_finish(make):
+    pool, (a, b), out = make(window=1)
+    feed(pool, 0, 1)
+    assert pool._choose() is None  # each worker holds its window's worth
+    sent = threading.Thread(target=feed, args=(pool, 2), daemon=True)
+    sent.start()
+    a.send(a.take())
+    wait_for(lambda: out.seqs() == [0], 10, "0")
+    assert pool.fed == [1, 1]  # a sent an output of 0, but may send more: it still holds 0
+    b.send(b.take())
+    b.end()  # b has finished all it held: it has room
+    sent.join(10)
+    assert not sent.is_alive()
+    assert (pool.extra, pool.fed) == (0, [1, 2]) and b.take()["seq"] == 2
+
+
+def test_the_end_while_outputs_wait_sends_them_in_order(make):
+    pool, (a, b), out = make()
+    feed(pool, 0, 1, 2, 3)
+    got_a, got_b = [a.take(), a.take()], [b.take(), b.take()]
+    pool.close()  # the input ended
+    b.send(*got_b)
+    held(pool, 2)
+    b.end()
+    a.send(got_a[1])  # a dropped 0
+    wait_for(lambda: out.seqs() == [1, 2], 10, "1, 2")
+    assert out.closed is None  # a's output is still open; 3 waits for 2 to finish
+    a.end()
+    wait_for(lambda: out.closed is not None, 10, "the end")
+    assert out.closed is False and out.seqs() == [1, 2, 3]
+
+
+def test_an_output_that_ends_without_its_trailer_ends_the_node_cut(make):
+    pool, (a, b), out = make()
+    feed(pool, 0, 1)
+    zero, one = a.take(), b.take()
+    pool.close()
+    b.send(one)
+    b.end()
+    held(pool, 1)
+    a.end(cut=True)  # a died holding 0: what it held is given up, the rest goes on
+    wait_for(lambda: out.closed is not None, 10, "the end")
+    assert out.closed is True and out.seqs() == [1]
+    assert zero["seq"] == 0
