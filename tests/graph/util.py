@@ -43,14 +43,24 @@ def graph(
 
 
 def start(tmp_path: Path, spec: str, *args: str, env: Any = None) -> subprocess.Popen:
+    """Start `vflow graph ARGS SPEC` in tmp_path; its stderr goes to tmp_path/stderr, which a
+    test can read while the graph runs (stderr_of())."""
     path = write_spec(tmp_path, spec)
-    return subprocess.Popen(
-        [sys.executable, "-m", "vflow_cli", "graph", *args, str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=tmp_path,
-        env=env or ENV,
-    )
+    with open(tmp_path / "stderr", "wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vflow_cli", "graph", *args, str(path)],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            cwd=tmp_path,
+            env=env or ENV,
+        )
+    proc.stderr_path = tmp_path / "stderr"  # type: ignore[attr-defined]
+    return proc
+
+
+def stderr_of(proc: subprocess.Popen) -> str:
+    """What a graph started by start() has said on stderr so far."""
+    return proc.stderr_path.read_text()  # type: ignore[attr-defined]
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
@@ -64,12 +74,13 @@ def stop(proc: subprocess.Popen, signum: int = signal.SIGINT, timeout: float = 2
     """Send a signal, then wait: (exit status, stdout, stderr)."""
     proc.send_signal(signum)
     try:
-        out, err = proc.communicate(timeout=timeout)
+        out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"the graph did not stop within {timeout} s: {err.decode()}") from None
-    return proc.returncode, out, err.decode()
+        proc.communicate()
+        said = stderr_of(proc)
+        raise AssertionError(f"the graph did not stop within {timeout} s: {said}") from None
+    return proc.returncode, out, stderr_of(proc)
 
 
 def consecutive(records: list[dict[str, Any]], field: str = "seq") -> bool:
