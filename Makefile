@@ -12,7 +12,7 @@ BIN    := $(CURDIR)/$(VENV)/bin
 APT_PACKAGES := xvfb xdotool x11-apps ffmpeg graphviz chromium iproute2
 
 .DEFAULT_GOAL := check
-.PHONY: help check install system-deps venv link test test-all lint fmt bench man docs smoke clean
+.PHONY: help check install system-deps venv link test test-all lint fmt bench man docs smoke clean fuzz
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -80,3 +80,8 @@ smoke: venv ## a quick look that the README's examples run
 
 clean: ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+
+FUZZ_EXAMPLES ?= 3000
+fuzz: venv ## a long fuzzing run: every stage against FUZZ_EXAMPLES new odd streams
+	PATH="$(BIN):$$PATH" HYPOTHESIS_PROFILE=fuzz VFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	  $(BIN)/python -m pytest -q -n 0 --timeout 0 tests/test_fuzz.py

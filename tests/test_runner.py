@@ -331,13 +331,13 @@ def test_a_lone_small_packet_reaches_the_end_while_input_stays_open(chain):
 
 def test_a_paced_producer_sends_each_packet_when_made():
     with subprocess.Popen(
-        ["bash", "-c", "vflow int 0 2 --interval 8 | vflow print"],
+        ["bash", "-c", "vflow int 0 2 --interval 3600 | vflow print"],
         stdout=subprocess.PIPE,
         env=ENV,
         process_group=0,
     ) as proc:
         assert proc.stdout
-        ready, _, _ = select.select([proc.stdout], [], [], 6)  # well before the 2nd is due
+        ready, _, _ = select.select([proc.stdout], [], [], 60)  # long before the 2nd is due
         assert ready and b'"value":0' in proc.stdout.readline()
         os.killpg(proc.pid, signal.SIGKILL)
 
