@@ -8,11 +8,13 @@ BIN    := $(CURDIR)/$(VENV)/bin
 # `vflow show`, a screenshot tool, ffmpeg (a peer in `make bench`, a local test stream),
 # graphviz (`vflow graph --dot --render`, the graph page), chromium (the browser the tests of
 # `vflow serve` and the graph page drive, through Playwright) and iproute2 (`ip netns`: the
-# network tests run send and recv in two namespaces joined by a veth pair, as root).
-APT_PACKAGES := xvfb xdotool x11-apps ffmpeg graphviz chromium iproute2
+# network tests run send and recv in two namespaces joined by a veth pair, as root); man-db
+# (`man`: the tests render every man page), openssl (the tests' TLS certificates) and procps
+# (`pgrep`: the tests find the processes a stage started).
+APT_PACKAGES := xvfb xdotool x11-apps ffmpeg graphviz chromium iproute2 man-db openssl procps
 
 .DEFAULT_GOAL := check
-.PHONY: help check install system-deps venv link test test-all lint fmt bench man docs smoke clean fuzz
+.PHONY: help check install system-deps venv link test test-all lint fmt bench man docs smoke clean fuzz constraints mutate
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -31,11 +33,18 @@ system-deps: ## Debian packages for the window tests and benchmarks (needs root 
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt pins every package to the versions the suite last passed with, so a new
+# release (a deprecation, with filterwarnings = error) cannot fail a fresh install's tests
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
+
+constraints: ## pin what `make venv` installs to this venv's versions (after a dependency changes)
+	( echo "# pip constraints for make venv: the versions the test suite passed with."; \
+	  echo "# Refresh with \`make constraints\` after changing dependencies (then run make test)."; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^vflow==' ) > constraints.txt
 
 link: venv ## put `vflow` on PATH (~/.local/bin if on PATH, else /usr/local/bin)
 	@for dir in $(HOME)/.local/bin /usr/local/bin; do \
@@ -50,7 +59,7 @@ link: venv ## put `vflow` on PATH (~/.local/bin if on PATH, else /usr/local/bin)
 	done; echo "note: add $(BIN) to PATH to run vflow"
 
 test: venv ## run the test suite (what CI runs)
-	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 -q
+	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 -q --durations=20
 
 test-all: venv ## the test suite including slow tests
 	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 -q -m 'slow or not slow'
