@@ -94,3 +94,8 @@ FUZZ_EXAMPLES ?= 3000
 fuzz: venv ## a long fuzzing run: every stage against FUZZ_EXAMPLES new odd streams
 	PATH="$(BIN):$$PATH" HYPOTHESIS_PROFILE=fuzz VFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
 	  $(BIN)/python -m pytest -q -n 0 --timeout 0 tests/test_fuzz.py
+
+MUTATE ?= vflow_cli.framing.* vflow_cli.graph.pool.* vflow_cli.net.reorder.* vflow_cli.vision.lines.* vflow_cli.net.job.* vflow_cli.web.auth.*
+mutate: venv ## mutation testing ([tool.mutmut] in pyproject.toml): per module, mutants the tests kill
+	PATH="$(BIN):$$PATH" $(BIN)/mutmut run $(MUTATE) >/dev/null || true
+	PATH="$(BIN):$$PATH" $(BIN)/python -m tests.mutation_table
