@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -211,3 +212,81 @@ def test_an_output_that_ends_without_its_trailer_ends_the_node_cut(make):
     wait_for(lambda: out.closed is not None, 10, "the end")
     assert out.closed is True and out.seqs() == [1]
     assert zero["seq"] == 0
+
+
+# -- is a worker starved? (it read all it was given, and waits to read more) ------------------
+
+
+@pytest.fixture
+def processes():
+    """Real processes in known states, by name: reading an empty pipe, sleeping, running."""
+    procs = {
+        "reading": subprocess.Popen(["cat"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL),
+        "sleeping": subprocess.Popen(["sleep", "600"]),
+        "running": subprocess.Popen([sys.executable, "-c", "while True: pass"]),
+    }
+
+    def state(pid: int) -> tuple[str, str]:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        return stat, Path(f"/proc/{pid}/wchan").read_text()
+
+    wait_for(lambda: "read" in state(procs["reading"].pid)[1], 10, "cat to wait for input")
+    wait_for(lambda: "sleep" in state(procs["sleeping"].pid)[1], 10, "sleep to sleep")
+    yield {name: proc.pid for name, proc in procs.items()}
+    for proc in procs.values():
+        proc.kill()
+        proc.wait()
+        if proc.stdin is not None:
+            proc.stdin.close()
+
+
+def pool_of(pids: list[int]) -> tuple[Pool, list[int]]:
+    node = Node("work", 1, ["work"], "work", "processor", workers=len(pids), window=2)
+    pool = Pool(node, Fanout(node), Log(-1))
+    readers = []
+    for pid in pids:
+        r, w = os.pipe()
+        pool.add_worker(w, pid)
+        readers.append(r)
+    return pool, readers
+
+
+def test_a_worker_waiting_to_read_with_nothing_in_its_pipes_is_starved(processes):
+    pool, readers = pool_of([processes["reading"], processes["sleeping"], processes["running"]])
+    try:
+        assert pool._starved(0, 0.0) is True
+        assert pool._starved(1, 0.0) is False  # asleep in its work
+        assert pool._starved(2, 5.0) is False  # running
+        pool.writers[0].write({"kind": "data"})  # type: ignore[union-attr]
+        pool.flush()
+        assert pool._starved(0, 0.0) is False  # it has input to read
+        os.read(readers[0], 1 << 16)
+        assert pool._starved(0, 0.0) is True
+        out_r, out_w = os.pipe()
+        pool.out_fds[0] = out_r
+        os.write(out_w, b"x")
+        assert pool._starved(0, 0.0) is False  # its output waits for us
+        os.read(out_r, 1)
+        assert pool._starved(0, 0.0) is True
+        os.close(out_w)
+        os.close(out_r)
+        del pool.out_fds[0]
+        writer, pool.writers[0] = pool.writers[0], None
+        assert pool._starved(0, 0.0) is False  # gone
+        close_writer(writer)  # type: ignore[arg-type]
+    finally:
+        pool.close()
+        for r in readers:
+            os.close(r)
+
+
+def test_without_proc_a_worker_gets_one_more_packet_a_second():
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid has no /proc entry any more
+    pool, readers = pool_of([gone.pid])
+    try:
+        assert pool._starved(0, 0.5) is False
+        assert pool._starved(0, 1.5) is True
+    finally:
+        pool.close()
+        os.close(readers[0])
