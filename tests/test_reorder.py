@@ -141,3 +141,53 @@ def test_an_unknown_start_is_zero_at_once():
     r = Reorder(wait=5, limit=10)
     r.add(0, 0, 1, "zero", now=0)
     assert [seq for _, seq, _ in r.pop(now=0)] == [0]
+
+
+def test_every_duplicate_is_counted():
+    r = Reorder(wait=5, limit=10, start=3)
+    assert not r.add(0, 0, 1, "old", now=0)
+    assert not r.add(1, 0, 1, "old", now=0)
+    assert r.counts.duplicates == 2
+
+
+def test_tombstones_and_losses_are_dated_when_they_arrive():
+    r = Reorder(wait=5, limit=10, start=0)
+    assert r.deadline() is None  # nothing held, nothing ended: nothing to wait for
+    r.kill(3, now=10)
+    assert r.deadline() == 15
+    lost = Reorder(wait=5, limit=10, start=0)
+    lost.lose(3, now=20)
+    assert lost.deadline() == 25
+    unknown = Reorder(wait=5, limit=10)  # no start yet: a loss is still held
+    unknown.lose(2, now=1)
+    assert 2 in unknown.held and unknown.held[2].lost
+
+
+def test_two_tombstones_from_a_later_start():
+    r = Reorder(wait=100, limit=10, start=5)
+    r.kill(5, now=0)
+    r.kill(6, now=0)
+    r.add(7, 0, 1, "seven", now=0)
+    out = [(what, seq) for what, seq, _ in r.pop(now=0)]
+    assert out == [("dead", 5), ("dead", 6), ("deliver", 7)]
+    assert r.counts.dead == 2 and r.next == 8
+
+
+def test_the_wait_runs_from_the_oldest_of_what_is_held_and_the_end():
+    r = Reorder(wait=5, limit=10, start=0)
+    r.add(1, 0, 1, "one", now=0)  # 0 is missing since t=0 ...
+    r.finish(2, now=4)  # ... and the end came later: the wait runs from t=0
+    assert [(what, seq) for what, seq, _ in r.pop(now=5)] == [("skip", 0), ("deliver", 1)]
+    late = Reorder(wait=5, limit=10, start=0)
+    late.finish(3, now=0)  # the end came first; 1 arrives at t=4
+    late.add(1, 0, 1, "one", now=4)
+    assert [(what, seq) for what, seq, _ in late.pop(now=5)][:1] == [("skip", 0)]
+
+
+def test_a_number_equal_to_the_end_is_beyond_it():
+    r = Reorder(wait=5, limit=10, start=0)
+    r.add(0, 0, 1, "zero", now=0)
+    r.add(1, 0, 1, "one", now=0)
+    r.finish(1, now=0)  # the stream was just 0
+    assert [seq for _, seq, _ in r.pop(now=0)] == [0]
+    assert r.held == {}

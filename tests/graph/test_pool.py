@@ -290,3 +290,53 @@ def test_without_proc_a_worker_gets_one_more_packet_a_second():
     finally:
         pool.close()
         os.close(readers[0])
+
+
+def test_a_consumer_pool_takes_turns(processes):
+    node = Node("sink", 1, ["sink"], "sink", "consumer", workers=3, window=1)
+    pool = Pool(node, None, Log(-1))  # a consumer: nothing comes back
+    readers = []
+    for _ in range(3):
+        r, w = os.pipe()
+        pool.add_worker(w, processes["sleeping"])
+        readers.append(open(r, "rb", buffering=0))  # noqa: SIM115 (closed below)
+    try:
+        feed(pool, *range(7))  # no window: a consumer's inputs are never "finished"
+        assert pool.fed == [2, 3, 2]
+        pool.close()
+        got = [[p["seq"] for p in PacketReader(f)] for f in readers]
+        assert got == [[2, 5], [0, 3, 6], [1, 4]]
+    finally:
+        for f in readers:
+            f.close()
+
+
+def test_a_stage_that_strips_the_hidden_field_is_warned_about_once(make, capfd):
+    pool, (a, _), out = make()
+    pool.log = Log(0)
+    feed(pool, 0)
+    a.take()
+    a.send(*[{"kind": "data", "n": n} for n in range(999)])
+    wait_for(lambda: len(out.packets) == 999, 10, "999 packets")
+    assert "came back without" not in capfd.readouterr().err
+    a.send({"kind": "data", "n": 999})
+    wait_for(lambda: len(out.packets) == 1000, 10, "1000 packets")
+    a.send(*[{"kind": "data", "n": n} for n in range(1000, 2001)])
+    wait_for(lambda: len(out.packets) == 2001, 10, "2001 packets")
+    err = capfd.readouterr().err
+    assert err.count("came back without the hidden") == 1, err
+    assert "node 'work': 1000 packets in a row came back without the hidden" in err
+
+
+def test_a_full_pool_gives_a_starved_worker_one_more_packet(processes):
+    pool, readers = pool_of([processes["reading"], processes["reading"]])
+    pool.node.window = 1
+    try:
+        feed(pool, 0, 1)  # each holds one; the feeder waits for room ...
+        os.read(readers[0], 1 << 16)  # ... and worker 0 has read all it had, and waits
+        feed(pool, 2)
+        assert (pool.extra, pool.fed) == (1, [2, 1])
+    finally:
+        pool.close()
+        for r in readers:
+            os.close(r)
