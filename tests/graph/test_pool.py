@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from tests.helpers import wait_for
-from vflow_cli.framing import Packet, PacketReader, PacketWriter
+from vflow_cli.framing import Packet, PacketReader, PacketWriter, StreamCut
 from vflow_cli.graph.log import Log
 from vflow_cli.graph.model import Node
 from vflow_cli.graph.pool import TAG, Pool
@@ -51,6 +51,7 @@ class Worker:
         self.file = open(into_r, "rb", buffering=0)  # noqa: SIM115 (closed by close())
         self.packets = iter(PacketReader(self.file, name=f"worker {index}"))
         self.output = PacketWriter(open(out_w, "wb", buffering=0))  # noqa: SIM115
+        self.out_fd = out_r
         self.ended = False
         outputs = open(out_r, "rb", buffering=0)  # noqa: SIM115 (collect() closes it)
         self.collector = threading.Thread(target=pool.collect, args=(index, outputs), daemon=True)
@@ -132,12 +133,16 @@ def test_a_late_packet_holds_back_the_later_ones(make):
     a.send(got_a[1])  # 0 is finished: 1 goes, then 2; 3 waits for 2 to finish
     wait_for(lambda: out.seqs() == [0, 1, 2], 10, "0, 1, 2")
     assert pool.held == 1
+    assert pool.out_fds == {0: a.out_fd, 1: b.out_fd}  # what _starved looks at
     a.end()
     wait_for(lambda: out.seqs() == [0, 1, 2, 3], 10, "all four in order")
     assert all(TAG not in p for p in out.packets)  # the hidden field never leaves the pool
+    assert pool.out_fds == {1: b.out_fd}  # a's output has ended
     b.end()
     wait_for(lambda: out.closed is not None, 10, "the end")
     assert out.closed is False and out.seqs() == [0, 1, 2, 3]
+    assert pool.out_fds == {}
+    assert pool.owner == {} and not pool.finished and not pool.outputs  # nothing kept
 
 
 def test_a_gap_a_worker_dropped_is_finished_by_its_next_output(make):
@@ -200,8 +205,9 @@ def test_the_end_while_outputs_wait_sends_them_in_order(make):
     assert out.closed is False and out.seqs() == [1, 2, 3]
 
 
-def test_an_output_that_ends_without_its_trailer_ends_the_node_cut(make):
+def test_an_output_that_ends_without_its_trailer_ends_the_node_cut(make, capfd):
     pool, (a, b), out = make()
+    pool.log = Log(0)
     feed(pool, 0, 1)
     zero, one = a.take(), b.take()
     pool.close()
@@ -212,6 +218,29 @@ def test_an_output_that_ends_without_its_trailer_ends_the_node_cut(make):
     wait_for(lambda: out.closed is not None, 10, "the end")
     assert out.closed is True and out.seqs() == [1]
     assert zero["seq"] == 0
+    assert "vflow graph: work.0: input ended without an end of stream" in capfd.readouterr().err
+
+
+def test_an_output_that_is_no_stream_is_reported_by_its_name(make, capfd):
+    pool, (a, b), out = make()
+    pool.log = Log(0)
+    pool.close()
+    os.write(a.output._stream.fileno(), b"garbage")  # type: ignore[attr-defined]
+    a.end(cut=True)
+    b.end()
+    wait_for(lambda: out.closed is not None, 10, "the end")
+    err = capfd.readouterr().err
+    assert "vflow graph: work.0: work.0's output is not a vflow stream (it starts with" in err
+    assert out.closed is True
+
+
+def test_a_cut_input_reaches_the_workers_cut(make):
+    pool, (a, _), _ = make()
+    feed(pool, 0)
+    pool.close(end=False)  # what fed the pool was cut: so is what it feeds
+    assert a.take()["seq"] == 0
+    with pytest.raises(StreamCut):
+        a.take()
 
 
 # -- is a worker starved? (it read all it was given, and waits to read more) ------------------
@@ -286,6 +315,7 @@ def test_without_proc_a_worker_gets_one_more_packet_a_second():
     pool, readers = pool_of([gone.pid])
     try:
         assert pool._starved(0, 0.5) is False
+        assert pool._starved(0, 1.0) is False
         assert pool._starved(0, 1.5) is True
     finally:
         pool.close()
