@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 
 from tests.helpers import data, frame, pack, unpack
-from vflow_cli.framing import PacketReader, PacketWriter, Pending
+from vflow_cli.framing import PacketReader, PacketWriter, Pending, StreamCut
+
+TWICE = "^an image left in the input was passed on twice or too late$"
+NEEDED_LATE = (
+    "^an image was needed after the stage read the next packet; a stage registered with "
+    "pixels=False must pass on or drop each packet first$"
+)
+SKIPPED_LATE = "^an image was skipped after the stage read the next packet$"
 
 
 class Pipes:
@@ -85,9 +92,9 @@ def test_forward_reports_what_splice_moved_and_copies_the_rest():
         assert image.forwarded and image.head == b""
         assert moved + sum(map(len, written)) == 300 * 300 * 3
         assert moved > 0  # pipe to pipe: in the kernel
-        with pytest.raises(RuntimeError, match="passed on twice or too late"):
+        with pytest.raises(RuntimeError, match=TWICE):
             reader.forward(image, None, written.append)
-        with pytest.raises(RuntimeError, match="needed after the stage read the next packet"):
+        with pytest.raises(RuntimeError, match=NEEDED_LATE):
             image.load()
     received = pipes.close()
     assert b"".join(written) + received == frames(1)[0]["image"].tobytes()
@@ -127,7 +134,7 @@ def test_skip_reads_past_an_image_now():
             assert image.forwarded and image.head == b""
             assert reader.bytes - before == left  # the rest of the image was read past
             image.skip()  # a second skip does nothing
-            with pytest.raises(RuntimeError, match="needed after"):
+            with pytest.raises(RuntimeError, match=NEEDED_LATE):
                 image.load()
     pipes.close()
     assert seen == [0, 1, 2] and reader.bytes == len(stream)
@@ -139,7 +146,7 @@ def test_skip_after_the_next_packet_is_refused():
     for packet in reader:
         held.append(packet["image"])
         if len(held) == 2:
-            with pytest.raises(RuntimeError, match="skipped after the stage read the next"):
+            with pytest.raises(RuntimeError, match=SKIPPED_LATE):
                 held[0].skip()
 
 
@@ -156,3 +163,19 @@ def test_a_small_image_is_not_left_in_the_input():
     reader = PacketReader(io.BytesIO(pack(frames(1, shape=(4, 4, 3)))), lazy=True)
     (packet,) = list(reader)
     assert isinstance(packet["image"], np.ndarray)
+
+
+@pytest.mark.parametrize("how", ["drop", "forward", "skip"])
+def test_a_cut_in_an_image_left_in_the_input_names_its_packet(how):
+    stream = pack(frames(2))
+    cut = stream[: len(stream) - 1000]  # the second image is 1000 bytes short (and no trailer)
+    pipes = Pipes(cut)
+    reader = PacketReader(pipes.input, lazy=True)
+    with pytest.raises(StreamCut) as stopped:
+        for packet in reader:
+            if how == "forward":
+                reader.forward(packet["image"], pipes.output.fileno(), lambda b: None)
+            elif how == "skip":
+                packet["image"].skip()
+    pipes.close()
+    assert str(stopped.value).startswith("input ended in the middle of packet 2 (its image was ")
