@@ -96,3 +96,20 @@ def test_a_clock_that_goes_back_forgets_too():
     walk(line, (100, [(1, (50, -20)), (2, (10, -20))]))
     walk(line, (50, [(2, (10, -20))]))  # 50 s before 1 was seen: as stale as 50 s after
     assert walk(line, (51, [(1, (50, 20)), (2, (10, -20))])) == [[]]
+
+
+def test_first_seen_on_the_line_then_left_counts_nothing():
+    line = counter()
+    assert walk(line, (0, [(1, (50, 0))]), (1, [(1, (50, -20))])) == [[], []]
+    assert walk(line, (2, [(1, (50, 20))])) == [[(1, IN)]]  # its side was left since
+
+
+def test_near_sides_count_with_a_thin_band():
+    line = counter(band=0.0)
+    got = walk(line, (0, [(1, (50, 0.5)), (2, (50, -0.5))]), (1, [(1, (50, -20)), (2, (50, 0.5))]))
+    assert got == [[], [(1, OUT), (2, IN)]]
+
+
+def test_first_seen_just_right_of_the_line_starts_right():
+    line = counter()
+    assert walk(line, (0, [(1, (50, 0.5))]), (1, [(1, (50, -20))])) == [[], [(1, OUT)]]
