@@ -349,3 +349,15 @@ def test_decode_counts_the_items_of_a_large_packet():
         decode(data)
     fewer = msgpack.packb({"kind": "data", "x": [[0]] * 200_000})
     assert len(decode(fewer)["x"]) == 200_000
+
+
+def test_decode_keeps_a_compressed_images_dtype_and_checks_an_empty_one():
+    coded = msgpack.packb(
+        {"kind": "frame", "image": {"format": "png", "shape": [2], "dtype": "uint16"}}
+    )
+    assert decode(coded + b"\xc4\x02ab")["image"] == Encoded("png", b"ab", (2,), "uint16")
+    empty = msgpack.packb({"kind": "frame", "image": {"shape": [0, 3]}})
+    assert decode(empty + b"\xc4\x00")["image"].shape == (0, 3)
+    with pytest.raises(StreamError) as refused:
+        decode(empty + b"\xc4\x01x")
+    assert str(refused.value) == "packet 1: image payload of 1 bytes, expected 0"
