@@ -88,7 +88,7 @@ smoke: venv ## a quick look that the README's examples run
 	vflow testcard --size 1280x720 --frames 300 | vflow fps | vflow null -v
 
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info mutants
 
 FUZZ_EXAMPLES ?= 3000
 fuzz: venv ## a long fuzzing run: every stage against FUZZ_EXAMPLES new odd streams
@@ -97,5 +97,5 @@ fuzz: venv ## a long fuzzing run: every stage against FUZZ_EXAMPLES new odd stre
 
 MUTATE ?= vflow_cli.framing.* vflow_cli.graph.pool.* vflow_cli.net.reorder.* vflow_cli.vision.lines.* vflow_cli.net.job.* vflow_cli.web.auth.*
 mutate: venv ## mutation testing ([tool.mutmut] in pyproject.toml): per module, mutants the tests kill
-	PATH="$(BIN):$$PATH" $(BIN)/mutmut run $(MUTATE) >/dev/null || true
+	PATH="$(BIN):$$PATH" $(BIN)/mutmut run $(MUTATE) || true
 	PATH="$(BIN):$$PATH" $(BIN)/python -m tests.mutation_table
