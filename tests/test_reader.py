@@ -102,3 +102,14 @@ def test_a_lone_packet_is_handed_out_while_its_pipe_stays_open():
         os.close(w)
         thread.join(10)
     assert got == [data(0)] and reader.ended
+
+
+def test_a_packet_past_careful_at_arriving_in_pieces_is_parsed_again_whole():
+    # metadata over 256 KiB switches the reader to counting items, from the packet's first
+    # byte, which may lie in any of the pieces it has held since
+    from tests.test_framing import Trickle
+
+    packets = [data(0), data(1, pad=["x" * 100] * 3000), data(2), data(3, pad=["y" * 50] * 6000)]
+    stream = pack(packets)
+    for piece in (999, 4096, 70_000):
+        assert list(PacketReader(Trickle(stream, piece))) == packets, piece
