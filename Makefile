@@ -8,9 +8,10 @@ BIN    := $(CURDIR)/$(VENV)/bin
 # `vflow show`, a screenshot tool, ffmpeg (a peer in `make bench`, a local test stream),
 # graphviz (`vflow graph --dot --render`, the graph page), chromium (the browser the tests of
 # `vflow serve` and the graph page drive, through Playwright) and iproute2 (`ip netns`: the
-# network tests run send and recv in two namespaces joined by a veth pair, as root) and
-# openssl (the TLS tests make their certificates with it).
-APT_PACKAGES := xvfb xdotool x11-apps ffmpeg graphviz chromium iproute2 openssl
+# network tests run send and recv in two namespaces joined by a veth pair, as root); man-db
+# (`man`: the tests render every man page), openssl (the tests' TLS certificates) and procps
+# (`pgrep`: the tests find the processes a stage started).
+APT_PACKAGES := xvfb xdotool x11-apps ffmpeg graphviz chromium iproute2 man-db openssl procps
 # An RTSP camera for the tests of `vflow camera` (GStreamer's rtsp-server, its Python
 # bindings and the plugins for H.264 and MJPEG), an MQTT broker for `vflow mqtt`, and
 # systemd-analyze, which checks examples/vflow-graph@.service.
@@ -18,7 +19,7 @@ APT_PACKAGES += python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base 
   gstreamer1.0-plugins-good gstreamer1.0-plugins-ugly mosquitto systemd
 
 .DEFAULT_GOAL := check
-.PHONY: help check install system-deps venv link test test-all lint fmt bench man docs smoke clean pictures
+.PHONY: help check install system-deps venv link test test-all lint fmt bench man docs smoke clean pictures fuzz constraints mutate
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 14
@@ -37,11 +38,18 @@ system-deps: ## Debian packages for the window tests and benchmarks (needs root 
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# constraints.txt pins every package to the versions the suite last passed with, so a new
+# release (a deprecation, with filterwarnings = error) cannot fail a fresh install's tests
+$(VENV)/.installed: pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -c constraints.txt -e '.[dev]'
 	touch $@
+
+constraints: ## pin what `make venv` installs to this venv's versions (after a dependency changes)
+	( echo "# pip constraints for make venv: the versions the test suite passed with."; \
+	  echo "# Refresh with \`make constraints\` after changing dependencies (then run make test)."; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^vflow==' ) > constraints.txt
 
 link: venv ## put `vflow` on PATH (~/.local/bin if on PATH, else /usr/local/bin)
 	@for dir in $(HOME)/.local/bin /usr/local/bin; do \
@@ -56,7 +64,7 @@ link: venv ## put `vflow` on PATH (~/.local/bin if on PATH, else /usr/local/bin)
 	done; echo "note: add $(BIN) to PATH to run vflow"
 
 test: venv ## run the test suite (what CI runs)
-	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 -q
+	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 -q --durations=20
 
 test-all: venv ## the test suite including slow tests
 	PATH="$(BIN):$$PATH" $(BIN)/python -m pytest -n 2 -q -m 'slow or not slow'
@@ -88,4 +96,14 @@ smoke: venv ## a quick look that the README's examples run
 	vflow testcard --size 1280x720 --frames 300 | vflow fps | vflow null -v
 
 clean: ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info mutants
+
+FUZZ_EXAMPLES ?= 3000
+fuzz: venv ## a long fuzzing run: every stage against FUZZ_EXAMPLES new odd streams
+	PATH="$(BIN):$$PATH" HYPOTHESIS_PROFILE=fuzz VFLOW_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) \
+	  $(BIN)/python -m pytest -q -n 0 --timeout 0 tests/test_fuzz.py
+
+MUTATE ?= vflow_cli.framing.* vflow_cli.graph.pool.* vflow_cli.net.reorder.* vflow_cli.vision.lines.* vflow_cli.net.job.* vflow_cli.web.auth.*
+mutate: venv ## mutation testing ([tool.mutmut] in pyproject.toml): per module, mutants the tests kill
+	PATH="$(BIN):$$PATH" $(BIN)/mutmut run $(MUTATE) || true
+	PATH="$(BIN):$$PATH" $(BIN)/python -m tests.mutation_table

@@ -6,7 +6,8 @@ import io
 import os
 import subprocess
 import sys
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +80,20 @@ def sh(pipeline: str, *, timeout: float = 60, **kw: Any) -> subprocess.Completed
         text = f.read().split()
     result.statuses = [int(x) for x in text]  # type: ignore[attr-defined]
     return result
+
+
+def wait_for(
+    predicate: Callable[[], Any], timeout: float = 20, what: str = "condition", every: float = 0.02
+) -> Any:
+    """Wait until predicate() is true, looking every `every` seconds; return its value.
+
+    The one way tests wait: on a condition with a deadline, never a fixed sleep. Past the
+    deadline it fails the test (AssertionError naming `what`)."""
+    end = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= end:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)

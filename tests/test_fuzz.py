@@ -5,14 +5,20 @@ The streams are valid streams of odd packets (images of every dtype and shape, m
 with bytes and ext keys, deep values) and the bytes of such streams damaged at random
 (flipped, cut, spliced). Stages run in this process through click and the same runner as
 on a pipe: thousands of runs would take many minutes as processes.
+
+Each bug the fuzzing found is kept as an @example, run first on every run. Under CI=true the
+run is derandomized (tests/conftest.py); `make fuzz` draws many more examples
+(VFLOW_FUZZ_EXAMPLES).
 """
 
 from __future__ import annotations
 
+import os
+
 import msgpack
 import numpy as np
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.helpers import pack
@@ -184,8 +190,62 @@ def streams(draw):
     return body
 
 
+# -- the bugs the fuzzing found, kept --------------------------------------------------------
+
+INF = float("inf")
+
+
+def picture(shape: tuple[int, ...] = (8, 8, 3)) -> np.ndarray:
+    return np.zeros(shape, np.uint8)
+
+
+def person(box: list[float]) -> dict:
+    return {"box": box, "score": 0.9, "class": 0, "label": "person"}
+
+
+# stamp: a time no calendar holds (time.localtime of an infinite or huge wall clock)
+INFINITE_TIMES = pack(
+    [
+        {"kind": "frame", "seq": 0, "t": INF, "wall": INF, "x": 1, "image": picture()},
+        {"kind": "frame", "seq": 1, "t": -INF, "wall": 1e300, "image": picture()},
+        {"kind": "frame", "seq": 2, "t": float("nan"), "wall": float("nan"), "image": picture()},
+    ]
+)
+# detect and track (and every stage that looks at pixels): pictures with no pixels
+EMPTY_PICTURES = pack(
+    [
+        {"kind": "frame", "seq": 0, "t": 0.0, "image": picture((0, 0, 3))},
+        {"kind": "frame", "seq": 1, "t": 0.1, "image": picture((0, 8, 3)), "objects": []},
+        {"kind": "frame", "seq": 2, "t": 0.2, "image": picture((8, 0))},
+    ]
+)
+# track: boxes far beyond any picture overflowed the Kalman filter's arithmetic
+ABSURD_BOXES = pack(
+    [
+        {"kind": "frame", "seq": n, "t": n / 10, "image": picture(), "objects": [person(box)]}
+        for n, box in enumerate(
+            [[0, 0, 4, 4], [0, 0, 1e300, 1e300], [-1e300, -1e300, 1e300, 1e300], [1, 1, 5, 5]]
+        )
+    ]
+)
+# print (and every stage that shows fields): keys JSON cannot have as text
+ODD_KEYS = pack(
+    [
+        {"kind": "data", "seq": 0, b"raw key": 1, 3: "three", -1: None},
+        {"kind": "frame", "seq": 1, "image": picture(), "objects": [{b"box": [1, 2], 7: 7}]},
+        {"kind": "data", "seq": 2, "nested": {b"k": [1, {2: b"v"}], True: 1.5}},
+    ]
+)
+EXT_KEYS = encode_ext_keys(pack([{"kind": "data", "seq": 0}, {"kind": "frame"}]), 0)
+
+
+@example(stream=INFINITE_TIMES)
+@example(stream=EMPTY_PICTURES)
+@example(stream=ABSURD_BOXES)
+@example(stream=ODD_KEYS)
+@example(stream=EXT_KEYS)
 @settings(
-    max_examples=150,
+    max_examples=int(os.environ.get("VFLOW_FUZZ_EXAMPLES", "150")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -77,7 +77,7 @@ def run_both(pipeline: str, tmp_path: Path, out: str) -> dict[str, tuple[Any, st
         result = sh(
             pipeline.format(out=target, data=ROOT / "tests" / "data"),
             env={**ENV, "VFLOW_SHM": shm},
-            timeout=300,
+            timeout=200,
         )
         err = result.stderr.decode()
         # 141: the stages before `head` stop when it has had enough

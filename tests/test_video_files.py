@@ -6,12 +6,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
-from tests.helpers import ENV, sh, unpack, vflow
+from tests.helpers import ENV, sh, unpack, vflow, wait_for
 from tests.video_support import vtest_avi
 
 CODECS = [  # (extension, --codec or None for the extension's default)
@@ -109,10 +108,7 @@ def test_ctrl_c_leaves_a_playable_file_with_every_frame(tmp_path):
     )
     producer.stdout.close()
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 1000):
-            time.sleep(0.1)
-        time.sleep(0.5)
+        wait_for(lambda: out.exists() and out.stat().st_size >= 1000, 30, "frames in the file")
         os.killpg(producer.pid, signal.SIGINT)  # what a shell does on Ctrl-C
         codes = [producer.wait(timeout=30), consumer.wait(timeout=30)]
     finally:

@@ -10,6 +10,7 @@ same frame has the same `t` whichever stage or program reads it.
 from __future__ import annotations
 
 import json
+import math
 import time
 from typing import Any
 
@@ -76,7 +77,8 @@ def picture_size(packet: Packet) -> tuple[int, int] | None:
 
 class Clock:
     """Seconds for each frame: its media time "t", else its "wall" time, else frames counted
-    at the announced frame rate (30 when none is announced)."""
+    at the announced frame rate (30 when none is announced). A time that is not a finite
+    number (NaN, infinity: a damaged stream) counts as missing."""
 
     def __init__(self) -> None:
         self.fps = 30.0
@@ -89,7 +91,9 @@ class Clock:
         self.frames += 1
         for key in ("t", "wall"):
             value = packet.get(key)
-            if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            if math.isfinite(value):
                 return float(value)
         return (self.frames - 1) / self.fps
 

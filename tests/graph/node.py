@@ -5,6 +5,9 @@ node.py fail N            pass packets on, crash (exit 1, a traceback) on packet
 node.py env               for each packet, send one saying what CUDA_VISIBLE_DEVICES is
 node.py double            send every packet twice (a stage that adds packets)
 node.py drop N            pass only packets whose seq is a multiple of N (drops by content)
+node.py hold K            pass packets on; on packet seq K wait (up to 60 s, then fail) for
+                          the file $GATE, which a copy that passes on a packet after K makes
+                          (with workers: K comes out after later packets were finished)
 node.py produce N [S [P]] produce N packets (seq 0..N-1), sleeping S between them, each
                           with a field "pad" of P characters
 """
@@ -27,6 +30,18 @@ def packets():
         for obj in unpacker:
             if isinstance(obj, dict) and "vflow" not in obj:
                 yield obj
+
+
+def hold(seq: int, held: int, gate: str) -> None:
+    """Wait for the gate before passing on packet `held` (only another copy opens it: this
+    one reads nothing while it waits)."""
+    if seq != held:
+        return
+    end = time.monotonic() + 60
+    while not os.path.exists(gate):
+        if time.monotonic() > end:
+            raise RuntimeError(f"nobody passed on a packet after {held} in 60 s")
+        time.sleep(0.01)
 
 
 def main() -> int:
@@ -73,6 +88,11 @@ def main() -> int:
                 send({**packet, "gpu": gpu, "node": os.environ.get("VFLOW_GRAPH_NODE")})
             elif mode == "hang":
                 send(packet)
+            elif mode == "hold":
+                hold(packet.get("seq", 0), int(args[0]), os.environ["GATE"])
+                send(packet)
+                if packet.get("seq", 0) > int(args[0]):
+                    open(os.environ["GATE"], "a").close()  # after the packet went out
             elif mode == "drop":
                 if packet.get("seq", 0) % int(args[0]) == 0:
                     send(packet)

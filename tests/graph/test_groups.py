@@ -125,7 +125,7 @@ from = ["mirror"]
 
         wait_for(
             lambda: json.loads(get("status.json"))["graph"]["state"] == "done",
-            timeout=240,
+            timeout=200,
             what="the graph to end",
         )
         status = json.loads(get("status.json"))

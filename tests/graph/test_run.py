@@ -11,7 +11,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -24,6 +23,7 @@ from tests.graph.util import (
     node,
     pid_in,
     start,
+    stderr_of,
     stop,
     wait_for,
     write_spec,
@@ -229,6 +229,19 @@ def test_workers_with_a_stage_that_drops_packets(tmp_path, n):
     assert [p["seq"] for p in jsonl(result.stdout)] == list(range(0, 1000, n))
 
 
+@pytest.mark.parametrize("held", [0, 5, 17])
+def test_workers_a_copy_held_on_one_packet_the_order_is_exact(tmp_path, held):
+    # the copy that gets packet `held` waits until another copy has passed on a later one:
+    # outputs arrive out of order for certain, and the pool must put them back
+    run = f"python = {node('hold', str(held))}"
+    gate = tmp_path / "gate"
+    spec = WORKERS.format(last=39, run=run, workers=3, window=4)
+    result = graph(tmp_path, spec, env=env_with(GATE=str(gate)))
+    assert result.returncode == 0, result.stderr
+    assert gate.exists()  # a later packet really was finished first
+    assert [p["seq"] for p in jsonl(result.stdout)] == list(range(40))
+
+
 def test_hidden_sequence_field_never_leaks(tmp_path):
     run = 'run = ["identity"]'
     result = graph(
@@ -337,9 +350,8 @@ stdout = "good.jsonl"
 
 
 def test_a_node_that_raises_on_its_fifth_packet_stops_the_graph(tmp_path):
-    started = time.monotonic()
-    result = graph(tmp_path, INFINITE.format(policy="stop", bad=node("fail", "5")), timeout=20)
-    assert time.monotonic() - started < 20
+    # the source never ends: only the stop ends the graph (graph() fails past its timeout)
+    result = graph(tmp_path, INFINITE.format(policy="stop", bad=node("fail", "5")), timeout=60)
     assert result.returncode == 1
     err = result.stderr.decode()
     assert "vflow graph: node 'bad' (python " in err and "failed: exit status 1" in err
@@ -418,11 +430,15 @@ def test_a_second_ctrl_c_stops_everything_at_once(tmp_path):
     proc = start(tmp_path, spec.replace("[nodes.total]", "[graph]\ngrace = 60\n[nodes.total]"))
     wait_for(lambda: len(lines(tmp_path / "b.jsonl")) >= 20, what="packets")
     proc.send_signal(signal.SIGINT)
-    time.sleep(0.5)  # the first one drains: slowly (16 packets queued, 0.5 s each)
+    # the first one drains: slowly (the queue to 'total' full, 0.5 s a packet) ...
+    drained = len(lines(tmp_path / "a.jsonl"))
+    wait_for(lambda: len(lines(tmp_path / "a.jsonl")) >= drained + 2, what="the drain")
     assert proc.poll() is None
     status, _, err = stop(proc, signal.SIGINT, timeout=10)
     assert status == 130, err
     assert "interrupted again: stopping every node now" in err
+    # ... and the second does not wait for it: 'total' had not passed on all 'b' got
+    assert len(lines(tmp_path / "a.jsonl")) < len(lines(tmp_path / "b.jsonl"))
 
 
 def test_partial_stop_with_two_producers(tmp_path):
@@ -457,18 +473,34 @@ stdout = "long.jsonl"
 # -- observability
 
 
-def test_stats_every_interval_and_on_sigusr1(tmp_path):
+def test_stats_every_interval(tmp_path):
     spec = FANOUT.format(last=100000000, slow=node("slow", "0.01"), leaky="old").replace(
         '"100000000"]', '"100000000", "--interval", "0.001"]'
     )
     proc = start(tmp_path, spec, "--stats", "0.3")
-    wait_for(lambda: len(lines(tmp_path / "slow.jsonl")) >= 10, what="packets")
-    time.sleep(0.5)
+    wait_for(lambda: len(lines(tmp_path / "slow.jsonl")) >= 10, what="packets")  # it runs
+    wait_for(lambda: stderr_of(proc).count("per node") >= 2, what="two reports")
+    status, _, said = stop(proc, signal.SIGINT)
+    assert status == 130, said
+    check_report(said)
+
+
+def test_stats_on_sigusr1(tmp_path):
+    spec = FANOUT.format(last=100000000, slow=node("slow", "0.01"), leaky="old").replace(
+        '"100000000"]', '"100000000", "--interval", "0.001"]'
+    )
+    proc = start(tmp_path, spec, "--stats", "3600")  # the interval never comes
+    wait_for(lambda: len(lines(tmp_path / "slow.jsonl")) >= 10, what="packets")  # it runs
+    assert "packets in/out per node" not in stderr_of(proc)
     proc.send_signal(signal.SIGUSR1)
-    time.sleep(0.3)
-    status, _, err = stop(proc, signal.SIGINT)
-    assert status == 130, err
-    assert err.count("packets in/out per node") >= 2
+    wait_for(lambda: "packets in/out per node" in stderr_of(proc), what="the report")
+    status, _, said = stop(proc, signal.SIGINT)
+    assert status == 130, said
+    assert said.count("packets in/out per node") == 1  # without -v, no report at the end
+    check_report(said)
+
+
+def check_report(err: str) -> None:
     assert re.search(r"node fast: in \d+, out -", err)
     assert re.search(r"edge src -> slow: queue \d/4 \(leaky old\), in \d+, out \d+, dropped", err)
     assert re.search(r"edge slow -> slow-out: queue \d+/16", err)  # --stats relays every edge
@@ -611,14 +643,17 @@ run = ["int", "0", "100000000", "--interval", "0.01"]
 [nodes.polite]
 python = {node("hang")}
 from = ["src"]
+env = {{ PIDFILE = "polite.pid" }}
 stdout = "/dev/null"
 [nodes.stubborn]
 python = {node("hang", "stubborn")}
 from = ["src"]
+env = {{ PIDFILE = "stubborn.pid" }}
 stdout = "/dev/null"
 """
     proc = start(tmp_path, spec, "-v")
-    time.sleep(1)
+    for name in ("polite", "stubborn"):  # both have started and read packets
+        pid_in(tmp_path / f"{name}.pid")
     status, _, err = stop(proc, signal.SIGINT)
     assert status == 130, err
     assert "still running 1 s after the stop: polite, stubborn; SIGTERM" in err
@@ -692,7 +727,6 @@ stdout = "log.jsonl"
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
         proc.stdout.close()
-        proc.stderr.close()
     video = cv2.VideoCapture(str(out))  # the recorder finalised its file
     frames = 0
     while video.read()[0]:

@@ -7,11 +7,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import ENV
+from tests.helpers import ENV, wait_for
 
 HERE = Path(__file__).resolve().parent
 NODE = str(HERE / "node.py")  # the plain-msgpack test node
@@ -44,14 +43,24 @@ def graph(
 
 
 def start(tmp_path: Path, spec: str, *args: str, env: Any = None) -> subprocess.Popen:
+    """Start `vflow graph ARGS SPEC` in tmp_path; its stderr goes to tmp_path/stderr, which a
+    test can read while the graph runs (stderr_of())."""
     path = write_spec(tmp_path, spec)
-    return subprocess.Popen(
-        [sys.executable, "-m", "vflow_cli", "graph", *args, str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        cwd=tmp_path,
-        env=env or ENV,
-    )
+    with open(tmp_path / "stderr", "wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "vflow_cli", "graph", *args, str(path)],
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            cwd=tmp_path,
+            env=env or ENV,
+        )
+    proc.stderr_path = tmp_path / "stderr"  # type: ignore[attr-defined]
+    return proc
+
+
+def stderr_of(proc: subprocess.Popen) -> str:
+    """What a graph started by start() has said on stderr so far."""
+    return proc.stderr_path.read_text()  # type: ignore[attr-defined]
 
 
 def lines(path: Path) -> list[dict[str, Any]]:
@@ -61,25 +70,17 @@ def lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def wait_for(predicate: Any, timeout: float = 20, what: str = "condition") -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def stop(proc: subprocess.Popen, signum: int = signal.SIGINT, timeout: float = 20):
     """Send a signal, then wait: (exit status, stdout, stderr)."""
     proc.send_signal(signum)
     try:
-        out, err = proc.communicate(timeout=timeout)
+        out, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"the graph did not stop within {timeout} s: {err.decode()}") from None
-    return proc.returncode, out, err.decode()
+        proc.communicate()
+        said = stderr_of(proc)
+        raise AssertionError(f"the graph did not stop within {timeout} s: {said}") from None
+    return proc.returncode, out, stderr_of(proc)
 
 
 def consecutive(records: list[dict[str, Any]], field: str = "seq") -> bool:

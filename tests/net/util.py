@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import ENV, ROOT, pack
+from tests.helpers import ENV, ROOT, pack, wait_for
 
 BURN = str(ROOT / "examples" / "burn.py")
 
@@ -125,15 +125,6 @@ def sh(command: str, env: dict[str, str] | None = None, timeout: float = 60, **k
     from tests.helpers import sh as run
 
     return run(command, env=env or ENV, timeout=timeout, **kw)
-
-
-def wait_for(condition, timeout: float = 20, step: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(step)
-    return False
 
 
 def rss(pid: int) -> int:

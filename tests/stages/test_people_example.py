@@ -24,7 +24,7 @@ def test_the_people_example_counts_records_and_serves(tmp_path):
         cwd=tmp_path,
         env=ENV,
         capture_output=True,
-        timeout=600,
+        timeout=200,
     )
     err = result.stderr.decode()
     assert result.returncode == 0, err

@@ -26,7 +26,7 @@ def test_render_fills_fields_and_extras():
 def test_draws_on_frames_and_passes_the_rest():
     data = {"kind": "data", "x": 1}
     out = list(stamp(iter([data, black(1)]), "#{seq}", "tl", None))
-    assert out[0] == data
+    assert out[0] == {"kind": "data", "x": 1}  # a copy: `data` itself is what stamp got
     assert out[1]["image"].max() > 150 and out[1]["seq"] == 1
     region = out[1]["image"][:60, :100]
     assert region.max() > 150  # text in the top-left corner

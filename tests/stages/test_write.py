@@ -3,14 +3,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import cv2
 import numpy as np
 import pytest
 from vflow_stages.write import write
 
-from tests.helpers import ENV, frame, pack, sh, vflow
+from tests.helpers import ENV, frame, pack, sh, vflow, wait_for
 from vflow_cli.videofile import segment_name
 
 
@@ -150,9 +149,7 @@ def test_a_killed_middle_stage_is_noticed_by_write(tmp_path):
     )
     source.stdout.close()  # only the children hold the pipes now
     middle.stdout.close()
-    deadline = time.monotonic() + 60  # frames have reached the file (a loaded machine is slow)
-    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 100_000):
-        time.sleep(0.05)
+    wait_for(lambda: out.exists() and out.stat().st_size >= 100_000, 60, "frames in the file")
     middle.send_signal(signal.SIGKILL)
     _, err = sink.communicate(timeout=60)
     source.wait(timeout=30)  # its reader died: 141
@@ -288,9 +285,7 @@ def test_ctrl_c_finalises_an_h264_file(tmp_path):
         process_group=source.pid,
     )  # fmt: skip
     source.stdout.close()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not out.exists() or out.stat().st_size < 20_000):
-        time.sleep(0.05)
+    wait_for(lambda: out.exists() and out.stat().st_size >= 20_000, timeout=60, what="a file")
     os.killpg(source.pid, signal.SIGINT)
     _, err = sink.communicate(timeout=60)
     source.wait(timeout=30)

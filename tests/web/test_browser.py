@@ -238,7 +238,7 @@ def test_serve_wait_shows_the_last_frame_once_the_input_has_ended(browser):
         browser.wait_for_function(
             "document.getElementById('live').complete "
             "&& document.getElementById('live').naturalWidth === 320",
-            timeout=15000,
+            timeout=15 * 1000,  # milliseconds
         )
         picture = _png(browser.locator("#live").screenshot())
         assert picture.std() > 10  # the test card, not a blank box

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.helpers import ENV
+from tests.helpers import ENV, wait_for  # noqa: F401 (wait_for: for the tests of this folder)
 
 VFLOW = [sys.executable, "-m", "vflow_cli"]
 
@@ -186,13 +186,3 @@ def metric(values: dict[str, float], name: str, **labels: str) -> float:
     ]
     assert len(found) == 1, (name, labels, [k for k in values if k.startswith(name)])
     return found[0]
-
-
-def wait_for(predicate, timeout: float = 20, every: float = 0.1, what: str = "condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(every)
-    raise AssertionError(f"timed out waiting for {what}")

@@ -129,7 +129,7 @@ class Reorder:
             if not self.held:
                 return out
             lowest = min(self.held)
-            if lowest != 0 and now - (self._first or now) < self.wait:
+            if lowest != 0 and now - (self._first if self._first is not None else now) < self.wait:
                 return out
             self.next = lowest
         while True:
