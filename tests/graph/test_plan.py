@@ -94,8 +94,8 @@ def test_the_runner_and_the_drawing_follow_the_plan(name, text, relay_all, tmp_p
     monkeypatch.chdir(tmp_path)  # outlets to `stdout = "FILE"` open their files
     spec = specs.load(EXAMPLES / name if name.endswith(".toml") else "spec.toml", text=text)
     plan = make_plan(spec, devices.allocate_gpus(spec, ["0", "1"]), relay_all=relay_all)
-    runner = Graph(plan)
-    runner._wire()  # the runner's own queues and fan-outs, built from the plan; no process
+    runner = Graph(plan).launch
+    runner.wire()  # the runner's own queues and fan-outs, built from the plan; no process
     relayed = {(e.src, e.dst) for e in runner.edges}
     drawn = re.findall(r'"([^"]+)" -> "([^"]+)"( \[label="queue)?', to_dot(plan))
     drawn_queues = {(a, b) for a, b, queue in drawn if queue}

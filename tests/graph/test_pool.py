@@ -40,6 +40,11 @@ class Outlet:
         return [(p["seq"], p.get("copy")) if "copy" in p else p["seq"] for p in self.packets]
 
 
+def out_fds(pool: Pool) -> dict[int, int]:
+    """The output pipes the pool watches, by worker."""
+    return {i: w.out_fd for i, w in enumerate(pool.workers) if w.out_fd is not None}
+
+
 class Worker:
     """One worker, played by the test: its input and output are real pipes."""
 
@@ -133,15 +138,15 @@ def test_a_late_packet_holds_back_the_later_ones(make):
     a.send(got_a[1])  # 0 is finished: 1 goes, then 2; 3 waits for 2 to finish
     wait_for(lambda: out.seqs() == [0, 1, 2], 10, "0, 1, 2")
     assert pool.held == 1
-    assert pool.out_fds == {0: a.out_fd, 1: b.out_fd}  # what _starved looks at
+    assert out_fds(pool) == {0: a.out_fd, 1: b.out_fd}  # what _starved looks at
     a.end()
     wait_for(lambda: out.seqs() == [0, 1, 2, 3], 10, "all four in order")
     assert all(TAG not in p for p in out.packets)  # the hidden field never leaves the pool
-    assert pool.out_fds == {1: b.out_fd}  # a's output has ended
+    assert out_fds(pool) == {1: b.out_fd}  # a's output has ended
     b.end()
     wait_for(lambda: out.closed is not None, 10, "the end")
     assert out.closed is False and out.seqs() == [0, 1, 2, 3]
-    assert pool.out_fds == {}
+    assert out_fds(pool) == {}
     assert pool.owner == {} and not pool.finished and not pool.outputs  # nothing kept
 
 
@@ -286,21 +291,21 @@ def test_a_worker_waiting_to_read_with_nothing_in_its_pipes_is_starved(processes
         assert pool._starved(0, 0.0) is True
         assert pool._starved(1, 0.0) is False  # asleep in its work
         assert pool._starved(2, 5.0) is False  # running
-        pool.writers[0].write({"kind": "data"})  # type: ignore[union-attr]
+        pool.workers[0].writer.write({"kind": "data"})  # type: ignore[union-attr]
         pool.flush()
         assert pool._starved(0, 0.0) is False  # it has input to read
         os.read(readers[0], 1 << 16)
         assert pool._starved(0, 0.0) is True
         out_r, out_w = os.pipe()
-        pool.out_fds[0] = out_r
+        pool.workers[0].out_fd = out_r
         os.write(out_w, b"x")
         assert pool._starved(0, 0.0) is False  # its output waits for us
         os.read(out_r, 1)
         assert pool._starved(0, 0.0) is True
         os.close(out_w)
         os.close(out_r)
-        del pool.out_fds[0]
-        writer, pool.writers[0] = pool.writers[0], None
+        pool.workers[0].out_fd = None
+        writer, pool.workers[0].writer = pool.workers[0].writer, None
         assert pool._starved(0, 0.0) is False  # gone
         close_writer(writer)  # type: ignore[arg-type]
     finally:

@@ -1,6 +1,6 @@
 """graph.launch: the plan made real: its queues and fan-outs, its pipes, its processes and
-the threads that relay what the plan says to relay. graph.run.Graph inherits this; the
-lifecycle (watching, stopping, reporting) is there."""
+the threads that relay what the plan says to relay. A graph.run.Graph holds one Launch and
+does the rest of the lifecycle (watching, stopping, reporting) with what it made."""
 
 from __future__ import annotations
 
@@ -25,8 +25,6 @@ from vflow_cli.status import CLEAN
 if TYPE_CHECKING:
     from vflow_cli.graph.log import Log
     from vflow_cli.graph.plan import Plan
-    from vflow_cli.graph.spec import Spec
-    from vflow_cli.graph.stats import Stats
 
 
 class StartError(Exception):
@@ -34,23 +32,30 @@ class StartError(Exception):
 
 
 class Launch:
-    """The starting half of a Graph: what it builds, and how."""
+    """What a graph builds from its plan (queues, fan-outs, pools, joins, processes, relay
+    threads), and how. `report_path(node, worker)` is where each process saves how busy it
+    is (graph.stats reads it)."""
 
-    plan: Plan
-    spec: Spec
-    log: Log
-    procs: dict[str, list[Proc]]
-    fanouts: dict[str, Fanout]
-    inboxes: dict[str, NodeInbox]
-    edges: list[Edge]
-    pools: dict[str, Pool]
-    zips: dict[str, Zip]
-    threads: list[threading.Thread]
-    stdout_fd: int
-    stdout_lock: threading.Lock
-    stats: Stats
+    def __init__(self, plan: Plan, log: Log, report_path: Callable[[str, int], str]) -> None:
+        self.plan = plan
+        self.spec = plan.spec
+        self.log = log
+        self.report_path = report_path
+        self.procs: dict[str, list[Proc]] = {}
+        self.fanouts: dict[str, Fanout] = {}
+        self.inboxes: dict[str, NodeInbox] = {}
+        self.edges: list[Edge] = []
+        self.pools: dict[str, Pool] = {}
+        self.zips: dict[str, Zip] = {}
+        self.threads: list[threading.Thread] = []
+        self.stdout_fd = 1
+        self.stdout_lock = threading.Lock()  # whole lines from several consumers
 
-    def _wire(self) -> None:
+    def all(self) -> list[Proc]:
+        """Every process, node by node."""
+        return [p for procs in self.procs.values() for p in procs]
+
+    def wire(self) -> None:
         """Fan-outs, inboxes, queues and outlets, as the plan says."""
         for name, planned in self.plan.nodes.items():
             if planned.relayed_out:
@@ -84,7 +89,7 @@ class Launch:
                     "them: they would go to this terminal (give it a reader, or "
                     'stdout = "FILE", or pipe the graph into a consumer)'
                 )
-        self._wire()
+        self.wire()
         # pipes of direct edges: src stdout -> dst stdin
         direct_in: dict[str, int] = {}
         direct_out: dict[str, int] = {}
@@ -163,7 +168,7 @@ class Launch:
                 self._thread(f"lines-{proc.name}", relay_lines, r, self.stdout_fd, self.stdout_lock)
             try:
                 env = node_env(node, index, planned.devices[index])
-                env[REPORT] = self.stats.report_path(node.name, index)
+                env[REPORT] = self.report_path(node.name, index)
                 proc.start(stdin, stdout, env, node_cwd(node, self.spec.path))
             finally:
                 for fd in child_ends:
@@ -205,8 +210,6 @@ class Launch:
                 if proc.popen.returncode not in CLEAN:
                     return True
         return False
-
-    # -- signals ---------------------------------------------------------------------------
 
 
 def _has_fd(stream: Any) -> bool:

@@ -6,6 +6,7 @@ import collections
 import contextlib
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from vflow_cli.framing import Packet, PacketReader, PacketWriter, StreamError
@@ -16,6 +17,18 @@ from vflow_cli.graph.spec import Node
 TAG = "_vflow_graph_seq"  # hidden sequence number of a packet sent to one of several workers
 POLL = 0.02  # seconds a full pool waits between looks at its workers
 UNTAGGED_WARNING = 1000  # this many outputs in a row without TAG: the stage strips fields
+
+
+@dataclass
+class Worker:
+    """One copy of the node, as the pool sees it."""
+
+    pid: int
+    writer: PacketWriter | None  # its input; None once it can take no more
+    assigned: collections.deque[int] = field(default_factory=collections.deque)  # unfinished tags
+    current: int | None = None  # tag of its last output
+    fed: int = 0  # packets given to it
+    out_fd: int | None = None  # the pipe its output comes on, while it is open
 
 
 class Pool:
@@ -38,10 +51,8 @@ class Pool:
         self.fanout = fanout  # None: a consumer; outputs are not read
         self.log = log
         self.lock = threading.Condition()  # collectors notify: a packet finished or arrived
-        self.writers: list[PacketWriter | None] = []
-        self.assigned: list[collections.deque[int]] = []  # per worker: unfinished tags
-        self.current: list[int | None] = []  # per worker: tag of its last output
-        self.owner: dict[int, int] = {}
+        self.workers: list[Worker] = []
+        self.owner: dict[int, int] = {}  # unfinished tag -> the worker holding it
         self.outputs: dict[int, list[Packet]] = collections.defaultdict(list)
         self.finished: set[int] = set()
         self.tail: list[Packet] = []  # untagged output of a worker that got no input
@@ -50,25 +61,24 @@ class Pool:
         self.turn = 0
         self.open_outputs = 0
         self.out_dead = False
-        self.pids: list[int] = []
-        self.fed: list[int] = []  # packets given to each worker
         self.extra = 0  # packets given to a full worker that waited for more
-        self.out_fds: dict[int, int] = {}  # worker -> the pipe its output comes on
         self.untagged = 0  # packets in a row without the hidden field
         self.warned = False
         self.cut = False  # a worker's output ended without its trailer
 
     def add_worker(self, stdin_fd: int, pid: int) -> None:
-        self.pids.append(pid)
-        self.fed.append(0)
-        self.writers.append(PacketWriter(open(stdin_fd, "wb", buffering=0)))  # noqa: SIM115 (closed by close())
-        self.assigned.append(collections.deque())
-        self.current.append(None)
+        writer = PacketWriter(open(stdin_fd, "wb", buffering=0))  # noqa: SIM115 (closed by close())
+        self.workers.append(Worker(pid, writer))
+
+    @property
+    def fed(self) -> list[int]:
+        """Packets given to each worker."""
+        return [w.fed for w in self.workers]
 
     # feeder side
 
     def _live(self) -> list[int]:
-        return [i for i, w in enumerate(self.writers) if w is not None]
+        return [i for i, w in enumerate(self.workers) if w.writer is not None]
 
     def _choose(self) -> int | None:
         """A worker with room; None when every worker is full (or none is left)."""
@@ -78,33 +88,32 @@ class Pool:
         if self.fanout is None:  # a consumer: round robin
             self.turn += 1
             return live[self.turn % len(live)]
-        free = [i for i in live if len(self.assigned[i]) < self.node.window]
+        free = [i for i in live if len(self.workers[i].assigned) < self.node.window]
         if free:
-            return min(free, key=lambda i: len(self.assigned[i]))
+            return min(free, key=lambda i: len(self.workers[i].assigned))
         return None
 
     def _starved(self, index: int, waited: float) -> bool:
         """Has this worker read all it was given, and does it wait for more?"""
-        writer = self.writers[index]
-        if writer is None:
+        worker = self.workers[index]
+        if worker.writer is None:
             return False
         try:
             import fcntl
             import termios
 
-            fd = writer.fileno()
-            for pipe in (fd, self.out_fds.get(index)):  # its input, and its output to us
+            for pipe in (worker.writer.fileno(), worker.out_fd):  # its input, and its output to us
                 if pipe is None:
                     continue
                 unread = int.from_bytes(fcntl.ioctl(pipe, termios.FIONREAD, b"\0" * 4), "little")
                 if unread:
                     return False  # it has input to read, or we have its output to read
-            with open(f"/proc/{self.pids[index]}/stat") as f:
+            with open(f"/proc/{worker.pid}/stat") as f:
                 state = f.read().rsplit(")", 1)[1].split()[0]
             if state != "S":
                 return False  # running: busy with what it holds
             wchan = ""
-            with contextlib.suppress(OSError), open(f"/proc/{self.pids[index]}/wchan") as f:
+            with contextlib.suppress(OSError), open(f"/proc/{worker.pid}/wchan") as f:
                 wchan = f.read().strip()
             if wchan in ("", "0"):
                 return True  # the kernel does not say what it waits for
@@ -143,43 +152,44 @@ class Pool:
                             self.extra += 1
                             break
             with self.lock:
-                if index is None or self.writers[index] is None:
+                if index is None or self.workers[index].writer is None:
                     if not self._live():
                         return False
                     continue
+                worker = self.workers[index]
+                writer = worker.writer
+                assert writer is not None
                 tag = self.next_tag
                 self.next_tag += 1
                 self.owner[tag] = index
-                self.assigned[index].append(tag)
-                self.fed[index] += 1
-            writer = self.writers[index]
-            assert writer is not None
+                worker.assigned.append(tag)
+                worker.fed += 1
             try:
                 writer.write({**packet, TAG: tag})
                 return True
             except (BrokenPipeError, OSError):
                 self.log.info(f"{self.node.name}.{index} stopped reading")
                 with self.lock:
-                    self.writers[index] = None
+                    worker.writer = None
                     self._worker_done(index)
                     self.lock.notify_all()
 
     def flush(self) -> None:
-        for index, writer in enumerate(self.writers):
-            if writer is not None:
+        for worker in self.workers:
+            if worker.writer is not None:
                 try:
-                    writer.flush()
+                    worker.writer.flush()
                 except OSError:
                     with self.lock:
-                        self.writers[index] = None
+                        worker.writer = None
 
     def close(self, end: bool = True) -> None:
-        for writer in self.writers:
-            if writer is not None:
+        for worker in self.workers:
+            if worker.writer is not None:
                 with contextlib.suppress(OSError):
-                    writer.flush()
-                close_writer(writer, end=end)
-        self.writers = [None] * len(self.writers)
+                    worker.writer.flush()
+                close_writer(worker.writer, end=end)
+                worker.writer = None
         if self.fanout is None:
             return
         with self.lock:
@@ -190,7 +200,7 @@ class Pool:
     def collect(self, index: int, stream: BinaryIO) -> None:
         assert self.fanout is not None
         with self.lock:
-            self.out_fds[index] = stream.fileno()
+            self.workers[index].out_fd = stream.fileno()
         try:
             for packet in PacketReader(stream, name=f"{self.node.name}.{index}'s output"):
                 with self.lock:
@@ -204,7 +214,7 @@ class Pool:
             self.log.say(f"{self.node.name}.{index}: {exc}")
         finally:
             with self.lock:
-                self.out_fds.pop(index, None)
+                self.workers[index].out_fd = None
             stream.close()
             with self.lock:
                 self.lock.notify_all()
@@ -220,11 +230,12 @@ class Pool:
 
     def _arrive(self, index: int, packet: Packet) -> None:
         tag = packet.pop(TAG, None)
-        assigned = self.assigned[index]
+        worker = self.workers[index]
+        assigned = worker.assigned
         if type(tag) is int and self.owner.get(tag) == index:
             while assigned and assigned[0] < tag:
                 self._finish(assigned.popleft())
-            self.current[index] = tag
+            worker.current = tag
             self.untagged = 0
         else:
             self.untagged += 1
@@ -235,7 +246,7 @@ class Pool:
                     f"without the hidden {TAG} field; a stage with workers must pass fields "
                     "it does not know, or its packets wait in the reorder buffer"
                 )
-            tag = self.current[index]
+            tag = worker.current
             if tag is None:
                 tag = assigned[0] if assigned else None
         if tag is None:
@@ -253,9 +264,10 @@ class Pool:
         """A worker's output ended (or it can take no more): all its inputs are finished."""
         if self.fanout is None:
             return
-        while self.assigned[index]:
-            self._finish(self.assigned[index].popleft())
-        self.current[index] = None
+        worker = self.workers[index]
+        while worker.assigned:
+            self._finish(worker.assigned.popleft())
+        worker.current = None
 
     def _send_ready(self) -> None:
         while self.next_out in self.finished:

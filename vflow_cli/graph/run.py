@@ -34,17 +34,13 @@ from __future__ import annotations
 
 import resource
 import signal
-import threading
 import time
 from typing import Any
 
-from vflow_cli.graph.joins import Zip
 from vflow_cli.graph.launch import Launch, StartError
 from vflow_cli.graph.log import Log
 from vflow_cli.graph.plan import Plan
-from vflow_cli.graph.pool import Pool
 from vflow_cli.graph.procs import Proc
-from vflow_cli.graph.queues import Edge, Fanout, NodeInbox
 from vflow_cli.graph.stats import Stats
 from vflow_cli.status import CLEAN, STOPPED, Exit, describe, shell_code
 
@@ -52,7 +48,9 @@ KILL_AFTER = 3.0  # seconds between SIGTERM and SIGKILL
 POLL = 0.02  # seconds between looks at the processes
 
 
-class Graph(Launch):
+class Graph:
+    """A plan running: its Launch (what was built and started), watched until it ends."""
+
     def __init__(
         self,
         plan: Plan,
@@ -66,15 +64,6 @@ class Graph(Launch):
         self.log = Log(verbosity)
         self.grace = plan.spec.grace if grace is None else grace
         self.stats_every = stats
-        self.procs: dict[str, list[Proc]] = {}
-        self.fanouts: dict[str, Fanout] = {}
-        self.inboxes: dict[str, NodeInbox] = {}
-        self.edges: list[Edge] = []
-        self.pools: dict[str, Pool] = {}
-        self.zips: dict[str, Zip] = {}
-        self.threads: list[threading.Thread] = []
-        self.stdout_fd = 1
-        self.stdout_lock = threading.Lock()  # whole lines from several consumers
         self.failures: list[Proc] = []
         self.forced = False  # every node was told to stop at once (a second Ctrl-C or SIGTERM)
         self.stop_reason: str | None = None  # interrupt | terminate | failure
@@ -89,8 +78,9 @@ class Graph(Launch):
         self.exit_code: int | None = None
         self.optional_failed: set[str] = set()
         self.stats = Stats(self)
+        self.launch = Launch(plan, self.log, self.stats.report_path)
 
-    # -- start: the plan's objects, then the processes -------------------------------------
+    # -- signals: handlers set flags, the watch loop acts ----------------------------------
 
     def _on_sigint(self, signum: int, frame: Any) -> None:
         self.presses += 1
@@ -112,11 +102,11 @@ class Graph(Launch):
         old = {s: signal.signal(s, h) for s, h in handlers.items()}
         try:
             try:
-                self.start()
+                self.launch.start()
             except (StartError, OSError) as exc:
                 self.log.say(f"{self.spec.path}: {exc}; nothing runs")
                 self._stop_all(signal.SIGKILL)
-                for proc in self._all():
+                for proc in self.launch.all():
                     if proc.popen is not None:
                         proc.popen.wait()
                 self.exit_code = Exit.ERROR
@@ -125,7 +115,7 @@ class Graph(Launch):
         finally:
             for s, h in old.items():
                 signal.signal(s, h)
-        for thread in self.threads:
+        for thread in self.launch.threads:
             thread.join(timeout=2)
         try:
             self.stats.busy()  # the final numbers stay for the live page once files go
@@ -134,16 +124,13 @@ class Graph(Launch):
             self.stats.close()
         return self.exit_code
 
-    def _all(self) -> list[Proc]:
-        return [p for procs in self.procs.values() for p in procs]
-
     def _watch(self) -> None:
         handled_presses = handled_terms = 0
         next_stats = self.started + self.stats_every if self.stats_every else None
         reported: set[int] = set()
         while True:
-            live = [p for p in self._all() if p.poll() is None]
-            for proc in self._all():
+            live = [p for p in self.launch.all() if p.poll() is None]
+            for proc in self.launch.all():
                 if proc.code is not None and id(proc) not in reported:
                     reported.add(id(proc))
                     self._exited(proc)
@@ -190,14 +177,14 @@ class Graph(Launch):
             self.log.info("interrupted: stopping the producers; the rest drains")
         elif reason == "terminate":
             self.log.info("terminated: stopping the producers; the rest drains")
-        for proc in self._all():
+        for proc in self.launch.all():
             if proc.node.kind == "producer" or (reason == "interrupt" and _waits(proc)):
                 proc.signal(signum)
         if first or self.stop_at is None:
             self.stop_at = time.monotonic() + self.grace
 
     def _stop_all(self, signum: int) -> None:
-        for proc in self._all():
+        for proc in self.launch.all():
             proc.signal(signum)
         if signum != signal.SIGKILL and self.term_at is None:
             self.term_at = time.monotonic()
@@ -262,7 +249,7 @@ class Graph(Launch):
             source = todo.pop()
             if source in self.optional_failed or (
                 self.spec.nodes[source].optional
-                and any(p.poll() is not None and not self.ok(p) for p in self.procs[source])
+                and any(p.poll() is not None and not self.ok(p) for p in self.launch.procs[source])
             ):  # failed, whether or not the watch loop has reported it yet
                 return source
             if source not in seen:
@@ -272,13 +259,13 @@ class Graph(Launch):
 
     def _finish(self) -> int:
         failed = bool(self.failures)
-        for edge in self.edges:
+        for edge in self.launch.edges:
             if edge.dropped:
                 self.log.say(
                     f"edge {edge.src} -> {edge.dst}: dropped {edge.dropped} of {edge.received} "
                     f'packets (leaky = "{edge.leaky}", size {edge.size})'
                 )
-        for name, zipper in self.zips.items():
+        for name, zipper in self.launch.zips.items():
             if zipper.unmatched:
                 self.log.say(
                     f"node '{name}': {zipper.unmatched} unmatched packets dropped by the zip join"
@@ -292,7 +279,8 @@ class Graph(Launch):
             peak = usage.ru_maxrss  # KiB on Linux
             cpu = usage.ru_utime + usage.ru_stime
             summary = ", ".join(
-                f"{p.name} {describe(p.code) if p.code is not None else '?'}" for p in self._all()
+                f"{p.name} {describe(p.code) if p.code is not None else '?'}"
+                for p in self.launch.all()
             )
             self.log.line(
                 f"vflow graph: done in {time.monotonic() - self.started:.2f} s: {summary}; "

@@ -26,16 +26,22 @@ if TYPE_CHECKING:
     from vflow_cli.graph.queues import Edge, Fanout
 
 
-class Running(Protocol):
-    """What the statistics read of a running graph (graph.run.Graph is one): the plan, the
-    processes, queues, pools and joins its launch made, and how it is ending."""
+class Launched(Protocol):
+    """What the statistics read of what a graph built (graph.launch.Launch is one)."""
 
-    plan: Plan
     procs: dict[str, list[Proc]]
     fanouts: dict[str, Fanout]
     edges: list[Edge]
     pools: dict[str, Pool]
     zips: dict[str, Zip]
+
+
+class Running(Protocol):
+    """What the statistics read of a running graph (graph.run.Graph is one): the plan, what
+    its launch made, and how it is ending."""
+
+    plan: Plan
+    launch: Launched
     failures: list[Proc]
     forced: bool
     stop_reason: str | None
@@ -65,7 +71,7 @@ class Stats:
         {"stages": [[stage, share], ...], "input": share, "output": share}, averaged over
         its workers; a node that saved nothing (not a vflow stage, not started) is left out."""
         out = self._busy = dict(self._busy)
-        for name, procs in self.graph.procs.items():
+        for name, procs in self.graph.launch.procs.items():
             saved = [busy.read(self.report_path(name, p.index)) for p in procs]
             numbers = [n for n in saved if n is not None and n.get("wall")]
             if not numbers:
@@ -100,9 +106,9 @@ class Stats:
         """'out:NODE' and 'in:NODE' packet counts, where the runner sees them."""
         g = self.graph
         counts: dict[str, int] = {}
-        for name, fanout in g.fanouts.items():
+        for name, fanout in g.launch.fanouts.items():
             counts[f"out:{name}"] = fanout.packets
-        for edge in g.edges:
+        for edge in g.launch.edges:
             key = f"in:{edge.dst}"
             counts[key] = counts.get(key, 0) + edge.delivered
         return counts
@@ -110,7 +116,7 @@ class Stats:
     def state(self, name: str) -> tuple[str, str | None]:
         """(running | done | failed | stopped, how its processes ended) of one node."""
         g = self.graph
-        procs = g.procs.get(name, [])
+        procs = g.launch.procs.get(name, [])
         codes = [p.code for p in procs]
         if not procs or any(c is None for c in codes):
             return "running", None
@@ -133,7 +139,7 @@ class Stats:
             f"{now - g.started:.1f} s; packets in/out per node (rate over the last "
             f"{span:.1f} s); '-': a direct pipe the runner does not see (--stats relays all)"
         ]
-        for name, procs in g.procs.items():
+        for name, procs in g.launch.procs.items():
             states = ",".join("running" if p.code is None else describe(p.code) for p in procs)
             pin = counts.get(f"in:{name}")
             pout = counts.get(f"out:{name}")
@@ -142,7 +148,7 @@ class Stats:
                 rate = f"{(pout - before.get(f'out:{name}', 0)) / span:,.1f}/s out"
             elif pin is not None:
                 rate = f"{(pin - before.get(f'in:{name}', 0)) / span:,.1f}/s in"
-            pool = g.pools.get(name)
+            pool = g.launch.pools.get(name)
             extra = ""
             if pool is not None:
                 shares = "/".join(map(str, pool.fed))
@@ -150,14 +156,14 @@ class Stats:
                     f", per worker in {shares} ({pool.extra} beyond the window), "
                     f"reorder buffer {pool.held}"
                 )
-            zipper = g.zips.get(name)
+            zipper = g.launch.zips.get(name)
             if zipper is not None:
                 extra += f", joined {zipper.joined}, unmatched {zipper.unmatched}"
             lines.append(
                 f"  node {name}: in {'-' if pin is None else pin}, "
                 f"out {'-' if pout is None else pout}, {rate or 'no rate'}{extra} [{states}]"
             )
-        for edge in g.edges:
+        for edge in g.launch.edges:
             lines.append(
                 f"  edge {edge.src} -> {edge.dst}: queue {len(edge.queue)}/{edge.size} "
                 f"(leaky {edge.leaky}), in {edge.received}, out {edge.delivered}, "
@@ -172,13 +178,13 @@ class Stats:
         """The whole graph as plain data (for a live page): see vflow_cli.web.graph_page."""
         g = self.graph
         counts = self.counts()
-        relayed = {(e.src, e.dst): e for e in g.edges}
+        relayed = {(e.src, e.dst): e for e in g.launch.edges}
         nodes = []
         for name, planned in g.plan.nodes.items():
             state, status = self.state(name)
             tail: list[str] = []
             if state == "failed":
-                for proc in g.procs.get(name, []):
+                for proc in g.launch.procs.get(name, []):
                     tail.extend(proc.tail)
             nodes.append(
                 {
