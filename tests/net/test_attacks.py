@@ -19,6 +19,7 @@ from tests.net.util import (
     first_half,
     nats,
     publish,
+    second_half,
     sh,
     start,
     stream_id,
@@ -232,3 +233,83 @@ def test_a_worker_refuses_a_forged_end_and_relays_no_forged_heartbeat(server):
         assert bytes(worker.err).count(b"refused") == 1, bytes(worker.err)
     finally:
         relayed.close()
+
+
+SLOW = """
+import time
+
+from vflow_cli.stage import processor
+
+
+@processor(pixels=False)
+def slow(packets):
+    for packet in packets:
+        time.sleep(0.05)  # busy elsewhere, holding no lock: the worker's network side runs on
+        yield packet
+"""
+
+
+def _live_worker(server, subject: str, stage: str) -> Watched:
+    """A live worker running a slow stage, so that a flood waits inside the worker."""
+    worker = Watched(
+        "worker",
+        "--mode",
+        "live",
+        "--idle",
+        "4",
+        "--from",
+        server.url(subject),
+        "--to",
+        server.url(subject + "out"),
+        "--",
+        stage,
+    )
+    server.wait_subscribed(subject)
+    return worker
+
+
+def _one_stream(server, subject: str, attack=None) -> None:
+    send = start("send", server.url(subject), stdin=subprocess.PIPE)
+    first_half(send)
+    if attack is not None:
+        attack(stream_id(server, subject))
+    second_half(send)
+    assert send.stderr is not None and send.stdout is not None
+    err = send.stderr.read()
+    assert send.wait(60) == 0, err
+    send.stderr.close()
+    send.stdout.close()
+
+
+def test_a_live_worker_flooded_stays_within_its_stated_memory(server, tmp_path):
+    """vflow-worker(1) says a worker holds at most 128 MiB of input from the network. A
+    publisher floods its input with 300 MiB of plausible data messages (and a forged end)
+    while its stage is slow: the worker drops what it cannot hold, says how many, and its
+    peak memory stays within the bound above a clean run's."""
+    stage = tmp_path / "slow.py"
+    stage.write_text(SLOW)
+    clean = _live_worker(server, "calmw", str(stage))
+    _one_stream(server, "calmw")
+    assert clean.finish() == 0, bytes(clean.err)
+
+    blob = b"z" * (900 * 1024)
+
+    def flood(stream: str) -> None:
+        async def body(client, js) -> None:
+            base = {"Vflow-Stream": stream, "Vflow-Parts": "1"}
+            for i in range(340):
+                data = encode({"kind": "data", "seq": 5 + i, "blob": blob})
+                await client.publish("floodw", data, headers={**base, "Vflow-Seq": str(5 + i)})
+            end = {"Vflow-Stream": stream, "Vflow-Kind": "end", "Vflow-Packets": str(10**12)}
+            await client.publish("floodw", b"", headers=end)
+            await client.flush()
+
+        nats(server, body)
+
+    worker = _live_worker(server, "floodw", str(stage))
+    _one_stream(server, "floodw", flood)
+    assert worker.finish(timeout=120) == 0, bytes(worker.err)
+    err = bytes(worker.err).decode()
+    assert "refused an end after 1000000000000 packets" in err, err
+    assert "missed " in err and " packets of the live input" in err, err  # says how many
+    assert worker.peak < clean.peak + 128 * MiB + 32 * MiB, (worker.peak >> 20, clean.peak >> 20)
