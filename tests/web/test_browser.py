@@ -115,6 +115,50 @@ def test_a_token_in_the_link_opens_the_page(browser):
         expect(browser.locator('#meta tr[data-field="seq"] td')).to_have_text(re.compile(r"\d"))
 
 
+def test_the_graph_page_shows_how_busy_each_node_is_and_marks_the_bottleneck(browser, tmp_path):
+    """A real graph: HOG detection is the slow node; the page says so while it runs."""
+    from playwright.sync_api import expect
+
+    picture = ROOT / "tests" / "data" / "astronaut.png"
+    spec = tmp_path / "spec.toml"
+    spec.write_text(
+        f"""
+[nodes.src]
+run = ["images", "{picture}", "--loop", "--frames", "400"]
+[nodes.det]
+run = ["detect", "--model", "hog"]
+from = ["src"]
+[nodes.out]
+run = ["null"]
+from = ["det"]
+"""
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vflow_cli", "graph", "--serve", "0", str(spec)],
+        stderr=subprocess.PIPE,
+        env=ENV,
+    )  # fmt: skip
+    try:
+        assert proc.stderr is not None
+        url = proc.stderr.readline().decode().split()[-1]
+        browser.goto(url)
+        expect(browser.locator("#bottleneck")).to_contain_text("det was busy", timeout=60_000)
+        expect(browser.locator('#nodes tr[data-node="det"] .busy')).to_contain_text(
+            re.compile(r"^detect \d+%")
+        )
+        expect(browser.locator('#nodes tr[data-node="out"] .busy')).to_contain_text(
+            re.compile(r"waits for input \d+%")
+        )
+        marked = browser.locator('#drawing g.node[data-bottleneck="yes"] title')
+        expect(marked).to_have_text("det")
+        label = browser.locator('#drawing g.node[data-bottleneck="yes"] text.vf-rate')
+        expect(label).to_contain_text(re.compile(r"busy \d+%"))
+    finally:
+        proc.send_signal(signal.SIGINT)  # the graph drains and the page goes with it
+        proc.communicate(timeout=60)
+    assert proc.returncode == 130
+
+
 def test_the_graph_page_shows_rates_and_a_failed_node(browser):
     from playwright.sync_api import expect
 

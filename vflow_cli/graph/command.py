@@ -56,7 +56,8 @@ from vflow_cli.web.auth import access_options
     default=None,
     metavar="PORT",
     help="Serve a live page of the running graph on PORT (0: a free one; the address is "
-    "printed): the drawing, each node's state and rates, queue fill and drops, a failed "
+    "printed): the drawing, each node's state and rates, how busy its stages are and "
+    "which one the others wait on (the bottleneck), queue fill and drops, a failed "
     "node's last stderr lines; /metrics for Prometheus, /status.json, /events. Like "
     "--stats, it relays every edge so that each one is counted.",
 )

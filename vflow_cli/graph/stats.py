@@ -87,14 +87,29 @@ class Stats:
             }
         return out
 
-    def bottleneck(self) -> list[str]:
-        """The end-of-run lines: each stage's busy and waiting shares, and the bottleneck."""
-        shares = self.busy()
-        lines, busiest = [], {}
-        for name, node in shares.items():
+    def busiest(self) -> dict[str, float]:
+        """Each stage's busy share by where it runs: NODE, or NODE/STAGE in a group."""
+        busiest = {}
+        for name, node in self.busy().items():
             members = node["stages"]
             for stage, share in members:  # a group's stages each by name
                 busiest[name if len(members) == 1 else f"{name}/{stage}"] = share
+        return busiest
+
+    def bottleneck_node(self) -> str | None:
+        """The node the others waited on: its busiest stage was busy half the run or more."""
+        busiest = self.busiest()
+        if not busiest:
+            return None
+        where, most = max(busiest.items(), key=lambda item: item[1])
+        return where.split("/", 1)[0] if most >= 0.5 else None
+
+    def bottleneck(self) -> list[str]:
+        """The end-of-run lines: each stage's busy and waiting shares, and the bottleneck."""
+        shares = self.busy()
+        lines, busiest = [], self.busiest()
+        for name, node in shares.items():
+            members = node["stages"]
             each = ", ".join(f"{stage} {100 * share:.0f}%" for stage, share in members)
             lines.append(
                 f"  {name}: busy {each}; waiting for input {100 * node['input']:.0f}%, "
@@ -226,6 +241,7 @@ class Stats:
                 "state": "done" if done else "stopping" if g.stop_reason else "running",
                 "exit": g.exit_code,
                 "bottleneck": self.bottleneck()[-1] if shares else None,
+                "bottleneck_node": self.bottleneck_node(),
             },
             "nodes": nodes,
             "edges": edges,

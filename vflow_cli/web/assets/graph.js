@@ -1,5 +1,6 @@
 // vflow graph page: colours each node of Graphviz's drawing by its state, writes its rates
-// under it, and fills the tables, from the `status` events of /events.
+// and how busy it is under it, marks the bottleneck, and fills the tables, from the
+// `status` events of /events.
 "use strict";
 
 const SVG = "http://www.w3.org/2000/svg";
@@ -51,7 +52,20 @@ function label(g, text) {
   t.textContent = text;
 }
 
-function showNodes(nodes) {
+function percent(share) {
+  return Math.round(100 * share) + "%";
+}
+// "detect 78% · waits for input 10%": what a node's stages were busy with, as shares of its
+// run (a group lists each of its stages)
+function busyText(busy) {
+  if (!busy) return "–";
+  const parts = busy.stages.map(([stage, share]) => stage + " " + percent(share));
+  if (busy.input >= 0.05) parts.push("waits for input " + percent(busy.input));
+  if (busy.output >= 0.05) parts.push("for output " + percent(busy.output));
+  return parts.join(" · ");
+}
+
+function showNodes(nodes, bottleneck) {
   const rows = [];
   const failed = [];
   for (const node of nodes) {
@@ -66,14 +80,17 @@ function showNodes(nodes) {
     cell(row, count(node.packets_in));
     cell(row, count(node.packets_out));
     cell(row, String(node.workers));
+    cell(row, busyText(node.busy), "busy");
     cell(row, node.status || "");
     rows.push(row);
     const g = drawn.get(node.name);
     if (g) {
       g.dataset.state = node.state;
+      g.dataset.bottleneck = node.name === bottleneck ? "yes" : "no";
       const parts = [];
       if (node.rate_in !== null && node.rate_in !== undefined) parts.push("in " + rate(node.rate_in) + "/s");
       if (node.rate_out !== null && node.rate_out !== undefined) parts.push("out " + rate(node.rate_out) + "/s");
+      if (node.busy) parts.push("busy " + percent(Math.max(0, ...node.busy.stages.map((s) => s[1]))));
       label(g, node.state === "running" ? parts.join(" · ") : node.state);
     }
     if (node.state === "failed") failed.push(node);
@@ -121,7 +138,10 @@ function show(view) {
   text += " · up " + Math.round(view.uptime) + " s";
   state.textContent = text;
   state.dataset.state = g.state;
-  showNodes(view.nodes);
+  showNodes(view.nodes, g.bottleneck_node);
+  const line = document.getElementById("bottleneck");
+  line.textContent = g.bottleneck || "";
+  line.hidden = !g.bottleneck;
   showEdges(view.edges);
 }
 
