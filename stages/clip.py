@@ -130,13 +130,17 @@ class Clip:
         if free_bytes(os.path.dirname(path)) < SPARE + SIDECAR_ROOM:
             raise DiskFull
         # the sidecar's room is taken now, so a disk that fills can still say what happened;
-        # until the clip ends it says it is being recorded (JSON may end in blanks)
-        self.meta = os.open(self.sidecar, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        # until the clip ends it says it is being recorded (JSON may end in blanks). It is
+        # written under a hidden name and renamed: a reader never sees it empty
+        folder, name = os.path.split(self.sidecar)
+        part = os.path.join(folder, f".{name}.part")
+        self.meta = os.open(part, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
             os.pwrite(self.meta, self._text(complete=False, stopped=None).ljust(SIDECAR_ROOM), 0)
+            os.rename(part, self.sidecar)
         except OSError:
             os.close(self.meta)
-            os.unlink(self.sidecar)
+            os.unlink(part)
             raise DiskFull from None
         try:
             self.writer = open_writer(path, fourcc, fps, size, spare=SPARE)
@@ -193,7 +197,9 @@ class Clip:
     def close(self, stopped: str) -> None:
         self.writer.release()
         text = self._text(complete=stopped in ("post", "end of input"), stopped=stopped)
-        os.pwrite(self.meta, text, 0)  # over the room taken, so it needs no new block
+        # over the room taken, so it needs no new block; blanks to its end until the file is
+        # cut to size, so that a reader at any moment sees whole JSON
+        os.pwrite(self.meta, text.ljust(SIDECAR_ROOM), 0)
         os.ftruncate(self.meta, len(text))
         os.close(self.meta)
 

@@ -115,6 +115,7 @@ def test_ctrl_c_leaves_a_playable_file_with_every_frame(tmp_path):
         for p in (producer, consumer):
             if p.poll() is None:
                 p.kill()
+                p.wait()
     said = producer.stderr.read().decode()
     wrote = consumer.stderr.read().decode()
     producer.stderr.close()

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import frame, pack
+from vflow_cli.console import human_bytes
 from vflow_cli.framing import Encoded, PacketReader, Pending, StreamError, decode, encode
 from vflow_cli.framing.wire import (
     CAREFUL_AT,
@@ -21,13 +22,12 @@ from vflow_cli.framing.wire import (
     _TooMany,
     check_image,
     default,
-    human_size,
     image_wire,
     max_items,
     max_meta_size,
     max_packet_size,
+    parse_bytes,
     parse_error,
-    parse_size,
     too_large,
 )
 
@@ -47,7 +47,7 @@ from vflow_cli.framing.wire import (
     ],
 )
 def test_parse_size(text, size):
-    assert parse_size(text) == size
+    assert parse_bytes(text) == size
 
 
 @pytest.mark.parametrize(
@@ -62,7 +62,7 @@ def test_parse_size(text, size):
 )
 def test_parse_size_refuses(text, message):
     with pytest.raises(ValueError) as refused:
-        parse_size(text)
+        parse_bytes(text)
     assert str(refused.value) == message
 
 
@@ -96,7 +96,7 @@ def test_the_limits_and_their_variables(monkeypatch):
     ],
 )
 def test_human_size(n, text):
-    assert human_size(n) == text
+    assert human_bytes(n, binary=True) == text
 
 
 def test_too_large_names_the_variable():

@@ -91,6 +91,7 @@ def test_one_camera_of_the_home_for_real(tmp_path):
     finally:
         if graph.poll() is None:
             graph.kill()
+            graph.wait()
         sub.stop()
         camera.stop()
         broker.stop()

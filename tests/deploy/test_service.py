@@ -55,6 +55,7 @@ def test_a_sigterm_to_the_graph_finalises_its_files(tmp_path):
     finally:
         if graph.poll() is None:
             graph.kill()
+            graph.wait()
     assert status in clean, err.read_text()
     frames, _ = count_frames(out)
     assert frames > 0, err.read_text()
