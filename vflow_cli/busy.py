@@ -20,6 +20,23 @@ REPORT = "VFLOW_REPORT"
 EVERY = 1.0  # seconds between two saves of the numbers
 
 
+def timed(packets: Iterator[Any], spent: Callable[[float, float], None]) -> Iterator[Any]:
+    """What `packets` gives, calling spent(seconds inside its next(), now) for each packet
+    and for its end."""
+    clock = time.perf_counter
+    while True:
+        start = clock()
+        try:
+            packet = next(packets)
+        except StopIteration:
+            now = clock()
+            spent(now - start, now)
+            return
+        now = clock()
+        spent(now - start, now)
+        yield packet
+
+
 class Meter:
     """Seconds one process spent waiting for input, waiting for output, and busy."""
 
@@ -34,19 +51,12 @@ class Meter:
         self._saved = self.started
 
     def reading(self, packets: Iterator[Any]) -> Iterator[Any]:
-        clock = time.perf_counter
-        while True:
-            start = clock()
-            try:
-                packet = next(packets)
-            except StopIteration:
-                self.input += clock() - start
-                return
-            now = clock()
-            self.input += now - start
-            if self._path and now - self._saved > EVERY:
-                self.save(now)
-            yield packet
+        return timed(packets, self._waited)
+
+    def _waited(self, seconds: float, now: float) -> None:
+        self.input += seconds
+        if self._path and now - self._saved > EVERY:
+            self.save(now)
 
     def writing(self, write: Callable[[Any], None]) -> Callable[[Any], None]:
         clock = time.perf_counter

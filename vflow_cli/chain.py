@@ -11,7 +11,6 @@ a producer and the last a consumer; the chain is then one of those itself.
 from __future__ import annotations
 
 import shlex
-import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -106,17 +105,14 @@ class Clock:
         self.inside = [0.0] * len(names)  # in the stage's next(), its input's included
 
     def timed(self, index: int, packets: Iterator[Any]) -> Iterator[Any]:
+        from vflow_cli.busy import timed
+
         inside = self.inside
-        clock = time.perf_counter
-        while True:
-            start = clock()
-            try:
-                packet = next(packets)
-            except StopIteration:
-                inside[index] += clock() - start
-                return
-            inside[index] += clock() - start
-            yield packet
+
+        def spent(seconds: float, now: float) -> None:
+            inside[index] += seconds
+
+        return timed(packets, spent)
 
 
 def compose(found: list[Member], clock: Clock | None = None) -> Callable[..., Any]:
