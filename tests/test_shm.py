@@ -172,7 +172,12 @@ def test_sigkill_of_any_stage_leaves_no_segment(victim: int) -> None:
 
 @pytest.mark.parametrize(
     ("frames", "fps"),
-    [(1500, "500"), pytest.param(18000, "30", marks=pytest.mark.slow, id="10-minutes")],
+    [
+        (1500, "500"),
+        pytest.param(
+            18000, "30", marks=[pytest.mark.slow, pytest.mark.timeout(900)], id="10-minutes"
+        ),
+    ],
 )
 def test_memory_stays_flat(frames: int, fps: str) -> None:
     """Rings are made once and slots come back: a long run holds no more than its start.

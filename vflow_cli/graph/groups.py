@@ -112,20 +112,14 @@ def _line(spec: Spec, group: str, names: list[str], lines: Any, err: Any) -> lis
 def _settings(group: str, order: list[str], tables: dict[str, Any], lines: Any, err: Any) -> bool:
     ok = True
     for i, name in enumerate(order):
-        for key in FIRST_ONLY if i else ():
+        misplaced = [(key, "first", order[0]) for key in FIRST_ONLY if i]
+        misplaced += [(key, "last", order[-1]) for key in LAST_ONLY if i < len(order) - 1]
+        for key, end, owner in misplaced:
             if key in tables[name]:
                 err(
                     lines.node(name, key),
-                    f"group '{group}': node '{name}': set `{key}` on the group's first node "
-                    f"('{order[0]}'): the group is one process",
-                )
-                ok = False
-        for key in LAST_ONLY if i < len(order) - 1 else ():
-            if key in tables[name]:
-                err(
-                    lines.node(name, key),
-                    f"group '{group}': node '{name}': set `{key}` on the group's last node "
-                    f"('{order[-1]}'): the group is one process",
+                    f"group '{group}': node '{name}': set `{key}` on the group's {end} node "
+                    f"('{owner}'): the group is one process",
                 )
                 ok = False
     return ok
