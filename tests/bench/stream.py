@@ -14,6 +14,9 @@ from pathlib import Path
 from tests.bench.common import ENV, Row, wall
 
 FRAMES = 200  # 1920x1080x3 frames: 1.24 GB through each pipe
+# the same stages over 600 frames (3.7 GB a pipe): five Pythons starting (about 0.1 s of
+# imports each, the start-up row) weigh on 200 frames; what a long stream costs shows here
+STEADY = 600
 SMALL = 1_000_000
 
 
@@ -21,7 +24,8 @@ def rows() -> list[Row]:
     with tempfile.TemporaryDirectory(prefix="vflow-bench-") as tmp:
         return [
             *_big_frames(Path(tmp)),
-            *_pixels(Path(tmp)),
+            *_pixels(Path(tmp), FRAMES),
+            *_pixels(Path(tmp), STEADY, cpu=False),
             *_small_packets(Path(tmp)),
             _latency(),
             _startup(),
@@ -29,14 +33,13 @@ def rows() -> list[Row]:
         ]
 
 
-def _pixels(tmp: Path) -> list[Row]:
+def _pixels(tmp: Path, frames: int, cpu: bool = True) -> list[Row]:
     """Stages that change pixels: shared memory between them (the default), the same pipe
     without it (VFLOW_SHM=0), and the stages in one process (vflow chain). Wall time, and
     the CPU time of every process: on a busy machine the second is the steadier figure."""
-    stream = tmp / "hd.vflow"
-    card = f"vflow testcard --size hd --frames {FRAMES}"
-    if not stream.exists():
-        subprocess.run(["bash", "-c", f"{card} > {stream}"], env=ENV, check=True)
+    stream = tmp / f"hd-{frames}.vflow"
+    card = f"vflow testcard --size hd --frames {frames}"
+    subprocess.run(["bash", "-c", f"{card} > {stream}"], env=ENV, check=True)
     flips = f"{card} | vflow flip | vflow flip v | vflow flip | vflow null"
     commands = {
         "shm": flips,
@@ -51,10 +54,11 @@ def _pixels(tmp: Path) -> list[Row]:
             seconds, cpu = _wall_and_cpu(command)
             walls[key].append(seconds)
             cpus[key].append(cpu)
+    stream.unlink()
     wall_of = {k: min(v) for k, v in walls.items()}
     cpu_of = {k: min(v) for k, v in cpus.items()}
-    name = f"testcard hd | flip x3 | null ({FRAMES} frames)"
-    chain = f"testcard hd | chain flip , flip v , flip | null ({FRAMES} frames)"
+    name = f"testcard hd | flip x3 | null ({frames} frames)"
+    chain = f"testcard hd | chain flip , flip v , flip | null ({frames} frames)"
     rows = [
         Row(
             f"{name}, shared memory",
@@ -68,6 +72,8 @@ def _pixels(tmp: Path) -> list[Row]:
         Row(f"{name}, VFLOW_SHM=0", wall_of["pipe"], "s", "cat chain", wall_of["cat"], "reported"),
         Row(chain, wall_of["chain"], "s", "cat chain", wall_of["cat"], "reported"),
     ]
+    if not cpu:
+        return rows
     for key, label in (("shm", f"{name}, shared memory"), ("pipe", f"{name}, VFLOW_SHM=0")):
         rows.append(
             Row(f"{label}: CPU", cpu_of[key], "s", "cat chain: CPU", cpu_of["cat"], "reported")
