@@ -396,7 +396,33 @@ def test_a_full_pool_gives_a_starved_worker_one_more_packet(processes):
         os.read(readers[0], 1 << 16)  # ... and worker 0 has read all it had, and waits
         feed(pool, 2)
         assert (pool.extra, pool.fed) == (1, [2, 1])
+        os.read(readers[0], 1 << 16)  # it read that one too, and waits again
+        feed(pool, 3)
+        assert (pool.extra, pool.fed) == (2, [3, 1])  # each extra packet is counted
     finally:
         pool.close()
         for r in readers:
             os.close(r)
+
+
+def test_a_worker_named_like_a_proc_state_is_still_read_right(tmp_path):
+    # /proc/PID/stat puts the name in parentheses, and a name may hold ") R (": its state is
+    # after the last ")"
+    link = tmp_path / "x) R (y"
+    link.symlink_to("/bin/cat")
+    reading = subprocess.Popen([str(link)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        wchan = Path(f"/proc/{reading.pid}/wchan")
+        wait_for(lambda: "read" in wchan.read_text(), 10, "the renamed cat to wait for input")
+        assert ") R (" in Path(f"/proc/{reading.pid}/stat").read_text()
+        pool, readers = pool_of([reading.pid])
+        try:
+            assert pool._starved(0, 0.0) is True
+        finally:
+            pool.close()
+            os.close(readers[0])
+    finally:
+        reading.kill()
+        reading.wait()
+        assert reading.stdin is not None
+        reading.stdin.close()

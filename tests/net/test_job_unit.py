@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.helpers import wait_for
 from vflow_cli.errors import StageError
 from vflow_cli.framing import StreamError
 from vflow_cli.net import messages
@@ -763,3 +764,116 @@ def test_the_durable_consumer_asked_of_the_server():
     assert (config.ack_wait, config.max_deliver, config.max_ack_pending) == (30.0, -1, 1024)
     job.ack_wait = 0.3
     assert job._pull().keep_alive == 0.2  # never more often than five times a second
+
+
+# --- on a real server: what the job sets up ----------------------------------------------
+
+
+def real_job(server, mode: str, *, dst: bool = True, keep: bool = False) -> Job:
+    from vflow_cli.catalogue import stage_info
+    from vflow_cli.net.connection import Limits
+    from vflow_cli.net.options import address_from
+
+    url = f"nats://127.0.0.1:{server.port}"
+    info = stage_info("sum" if dst else "null")
+    assert info is not None
+    return Job(
+        address_from(f"{url}/IN", {}),
+        address_from(f"{url}/OUT", {}) if dst else None,
+        info,
+        info.parse([]),
+        group="grp",
+        mode=mode,
+        max_deliver=3,
+        ack_wait=9.0,
+        keep=keep,
+        quality=None,
+        idle=3.0,
+        limits=Limits(1 << 20, 60.0),
+    )
+
+
+def stored_streams(server) -> dict[str, Any]:
+    """The server's JetStream streams by name, with their config and consumers."""
+    data = server.monitor_json("jsz?streams=1&consumers=1&config=1")
+    found = {}
+    for account in data.get("account_details", []):
+        for stream in account.get("stream_detail", []):
+            found[stream["name"]] = stream
+    return found
+
+
+def test_a_live_job_listens_in_its_queue_group_and_keeps_nothing(server, logged):
+    job = real_job(server, "live")
+    try:
+        assert job.durable is False
+        assert (job.inbox.leaky, job.inbox.size, job.inbox.budget) == (True, 64, 64 * MiB)
+        assert (job.failures, job.dead, job.done, job.chunked, job.missed) == (0, 0, 0, 0, 0)
+        assert (job.current, job.busy, job.sink.packets) == (None, None, 0)  # type: ignore[union-attr]
+        assert job.out is not None and (job.out.subject, job.out.durable) == ("OUT", False)
+        assert job.dead_letters.subject == "IN.dead"
+        assert job.out_session is job.session  # one server: one connection
+        # a packet published on IN reaches the job's inbox, as a unit of its stream
+        body = encode({"kind": "data", "n": 1})
+        headers = {messages.STREAM: "s1", messages.SEQ: "0", messages.PART: "0"}
+        job.session.call(job.session.client.publish("IN", body, headers=headers))
+        packets = job.packets()
+        assert next(packets) == {"kind": "data", "n": 1}
+        assert job.busy == ("s1", 0)
+        # live: neither its input nor its output is stored; its dead letters are
+        subjects = [s["config"]["subjects"] for s in stored_streams(server).values()]
+        assert subjects == [["IN.dead"]]
+    finally:
+        job.close()
+    assert ("INFO", "worked on 0 packets (0 failed tries, 0 to the dead letters)") in logged()
+
+
+def test_a_durable_job_stores_its_input_and_output_and_asks_for_a_durable_consumer(server):
+    job = real_job(server, "durable")
+    try:
+        assert job.durable is True
+        assert (job.inbox.leaky, job.inbox.size) == (False, 1)
+        assert job.out is not None and job.out.durable is True
+        streams = stored_streams(server)
+        subjects = {name: s["config"]["subjects"] for name, s in streams.items()}
+        assert sorted(map(tuple, subjects.values())) == [("IN",), ("IN.dead",), ("OUT",)]
+        (input_stream,) = [n for n, s in subjects.items() if s == ["IN"]]
+        assert job.stream == input_stream
+        assert streams[input_stream]["config"]["max_bytes"] == 1 << 20
+        consumers = {c["name"]: c["config"] for c in streams[input_stream]["consumer_detail"]}
+        config = consumers["grp"]
+        assert config["ack_policy"] == "explicit" and config["ack_wait"] == 9 * 10**9
+        assert config["filter_subject"] == "IN"
+        # the server redelivers without end: the job counts deliveries (dead letters)
+        assert (config["max_deliver"], config["max_ack_pending"]) == (-1, 1024)
+        (output_stream,) = [n for n, s in subjects.items() if s == ["OUT"]]
+        assert streams[output_stream]["config"]["max_age"] == 60 * 10**9  # the limits given
+    finally:
+        job.close()
+
+
+def test_auto_is_durable_when_the_input_is_stored(server):
+    first = real_job(server, "durable", dst=False)  # stores IN
+    first.close()
+    job = real_job(server, "auto", dst=False)
+    try:
+        assert job.durable is True and job.out is None and job.sink is None
+    finally:
+        job.close()
+
+
+def test_live_jobs_of_one_group_share_the_input(server):
+    jobs = [real_job(server, "live"), real_job(server, "live")]
+    try:
+        session = jobs[0].session
+        for seq in range(20):
+            headers = {messages.STREAM: "s1", messages.SEQ: str(seq), messages.PART: "0"}
+            body = encode({"kind": "data", "n": seq})
+            session.call(session.client.publish("IN", body, headers=headers))
+        wait_for(lambda: sum(len(j.inbox) for j in jobs) >= 20, 10, "20 messages in the inboxes")
+        for job in jobs:  # a round trip: what the server sent each job has arrived
+            job.session.call(job.session.client.flush(timeout=5))
+        assert sum(len(j.inbox) for j in jobs) == 20  # each message to one of them
+    finally:
+        for job in jobs:
+            job.close()
