@@ -626,6 +626,42 @@ def test_a_cut_upstream_fails_the_stage():
     assert str(caught.value) == "the stream was cut upstream: the camera went away"
 
 
+def test_an_end_that_overtook_the_last_messages_waits_for_them():
+    job, net = job_of()
+    backlog = iter([1, 1, 0])  # the client still holds messages, twice; then none
+    net.backlog = lambda: next(backlog)  # type: ignore[method-assign]
+    job.inbox.put(control(END, 0))
+    assert list(job.packets()) == []
+    assert next(backlog, "asked three times") == "asked three times"
+
+
+def test_ctrl_c_stops_the_stage_and_leaves_the_stream_to_the_others(logged, monkeypatch):
+    from vflow_cli import runner
+
+    job, net = job_of()
+    job.inbox.put(unit_of_packet(0, {"kind": "data"}))
+    monkeypatch.setattr(runner._state, "presses", 1)
+    assert list(job.packets()) == []
+    assert len(job.inbox) == 1 and net.sent == []  # not taken: the server gives it to another
+    assert logged() == [("INFO", "stopping: Ctrl-C (the stream goes on with the other workers)")]
+
+
+@pytest.mark.parametrize("pixels", [True, False])
+def test_a_frame_that_came_as_jpeg_is_decoded_for_a_stage_that_looks_at_pixels(pixels):
+    image = np.full((8, 8, 3), 128, np.uint8)
+    body, wire = messages.body({"kind": "frame", "image": image}, 90)
+    assert wire
+    job, _ = job_of()
+    job.pixels = pixels
+    job.inbox.put(Unit("s1", "data", 0, body=body, wire=True, msgs=[SimpleNamespace()]))
+    got = next(job.packets())["image"]
+    if pixels:
+        assert isinstance(got, np.ndarray) and got.shape == (8, 8, 3)
+        assert abs(int(got.mean()) - 128) <= 2
+    else:  # passed on as it came: no decoding, no re-encoding
+        assert isinstance(got, messages.WireJpeg) and got.shape == (8, 8, 3)
+
+
 def test_what_is_pending():
     job, net = job_of()
     assert job._pending() is False
@@ -740,6 +776,16 @@ def test_closing_after_a_failed_output_still_closes_the_connection(logged):
         ("WARNING", "8 outputs not stored"),
         ("INFO", "worked on 0 packets (0 failed tries, 0 to the dead letters)"),
     ]
+
+
+def test_closing_a_job_that_failed_to_start(logged):
+    job, net = job_of()
+    del job.out, job.input  # it failed before it had them
+    job.session = Session("session", net.closed)  # type: ignore[assignment]
+    job.out_session = job.session
+    job.close()
+    assert net.closed == ["session"]
+    assert logged() == [("INFO", "worked on 0 packets (0 failed tries, 0 to the dead letters)")]
 
 
 def test_the_heartbeat_goes_to_the_output_signed():
@@ -877,3 +923,35 @@ def test_live_jobs_of_one_group_share_the_input(server):
     finally:
         for job in jobs:
             job.close()
+
+
+def test_auto_waits_for_its_input_and_takes_a_live_one_with_what_it_heard(server):
+    import threading
+
+    from vflow_cli.net.options import address_from
+    from vflow_cli.net.session import Session as RealSession
+
+    made: list[Job] = []
+    starting = threading.Thread(target=lambda: made.append(real_job(server, "auto")))
+    starting.start()
+    sender = RealSession(address_from(f"nats://127.0.0.1:{server.port}/IN", {}), "send")
+    try:
+        seq = 0
+        while starting.is_alive() and seq < 2000:  # until the job has heard one and decided
+            headers = {messages.STREAM: "s1", messages.SEQ: str(seq), messages.PART: "0"}
+            body = encode({"kind": "data", "n": seq})
+            sender.call(sender.client.publish("IN", body, headers=headers))
+            seq += 1
+            starting.join(0.05)
+        starting.join(30)
+        (job,) = made
+    finally:
+        sender.close()
+    try:
+        assert job.durable is False and job.inbox.leaky
+        assert len(job.inbox) >= 1  # what the probe heard is the live input's
+        assert job.missed == 0  # and none of it was lost
+        first = next(job.packets())
+        assert first["kind"] == "data" and 0 <= first["n"] < seq
+    finally:
+        job.close()
