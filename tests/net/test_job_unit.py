@@ -815,7 +815,7 @@ def test_the_durable_consumer_asked_of_the_server():
 # --- on a real server: what the job sets up ----------------------------------------------
 
 
-def real_job(server, mode: str, *, dst: bool = True, keep: bool = False) -> Job:
+def real_job(server, mode: str, *, dst: bool = True, keep: bool = False, out_server=None) -> Job:
     from vflow_cli.catalogue import stage_info
     from vflow_cli.net.connection import Limits
     from vflow_cli.net.options import address_from
@@ -825,7 +825,7 @@ def real_job(server, mode: str, *, dst: bool = True, keep: bool = False) -> Job:
     assert info is not None
     return Job(
         address_from(f"{url}/IN", {}),
-        address_from(f"{url}/OUT", {}) if dst else None,
+        address_from(f"nats://127.0.0.1:{(out_server or server).port}/OUT", {}) if dst else None,
         info,
         info.parse([]),
         group="grp",
@@ -859,6 +859,8 @@ def test_a_live_job_listens_in_its_queue_group_and_keeps_nothing(server, logged)
         assert job.out is not None and (job.out.subject, job.out.durable) == ("OUT", False)
         assert job.dead_letters.subject == "IN.dead"
         assert job.out_session is job.session  # one server: one connection
+        names = [c.get("name", "") for c in server.monitor_json("connz").get("connections", [])]
+        assert [n.split()[:2] for n in names] == [["vflow", "worker"]]  # named so in listings
         # a packet published on IN reaches the job's inbox, as a unit of its stream
         body = encode({"kind": "data", "n": 1})
         headers = {messages.STREAM: "s1", messages.SEQ: "0", messages.PART: "0"}
@@ -955,3 +957,23 @@ def test_auto_waits_for_its_input_and_takes_a_live_one_with_what_it_heard(server
         assert first["kind"] == "data" and 0 <= first["n"] < seq
     finally:
         job.close()
+
+
+def test_an_output_on_another_server_gets_its_own_connection(server, tmp_path):
+    from tests.net.util import Server
+
+    other = Server(tmp_path / "other")
+    try:
+        job = real_job(server, "durable", out_server=other)
+        try:
+            assert job.out_session is not job.session
+            names = [c.get("name", "") for c in other.monitor_json("connz")["connections"]]
+            assert [n.split()[:2] for n in names] == [["vflow", "worker"]]
+            # the output stream is made on the output's server, the input's on the input's
+            assert [s["config"]["subjects"] for s in stored_streams(other).values()] == [["OUT"]]
+            assert ["OUT"] not in [s["config"]["subjects"] for s in stored_streams(server).values()]
+        finally:
+            job.close()
+        assert job.out_session.closed and job.session.closed  # type: ignore[attr-defined]
+    finally:
+        other.stop()
