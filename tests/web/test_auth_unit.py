@@ -400,9 +400,12 @@ def test_token_and_no_token_do_not_go_together(tmp_path):
 def vflow_log():
     logger = logging.getLogger("vflow")
     lines = Lines(logger)
+    level = logger.level  # another test may have set it (a stage's -q)
     logger.addHandler(lines)
+    logger.setLevel(logging.DEBUG)
     yield lines
     logger.removeHandler(lines)
+    logger.setLevel(level)
 
 
 def test_a_token_file(tmp_path, vflow_log):
