@@ -396,7 +396,76 @@ def test_a_full_pool_gives_a_starved_worker_one_more_packet(processes):
         os.read(readers[0], 1 << 16)  # ... and worker 0 has read all it had, and waits
         feed(pool, 2)
         assert (pool.extra, pool.fed) == (1, [2, 1])
+        os.read(readers[0], 1 << 16)  # it read that one too, and waits again
+        feed(pool, 3)
+        assert (pool.extra, pool.fed) == (2, [3, 1])  # each extra packet is counted
     finally:
         pool.close()
         for r in readers:
             os.close(r)
+
+
+def test_a_worker_named_like_a_proc_state_is_still_read_right(tmp_path):
+    # /proc/PID/stat puts the name in parentheses, and a name may hold ") R (": its state is
+    # after the last ")"
+    link = tmp_path / "x) R (y"
+    link.symlink_to("/bin/cat")
+    reading = subprocess.Popen([str(link)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        wchan = Path(f"/proc/{reading.pid}/wchan")
+        wait_for(lambda: "read" in wchan.read_text(), 10, "the renamed cat to wait for input")
+        assert ") R (" in Path(f"/proc/{reading.pid}/stat").read_text()
+        pool, readers = pool_of([reading.pid])
+        try:
+            assert pool._starved(0, 0.0) is True
+        finally:
+            pool.close()
+            os.close(readers[0])
+    finally:
+        reading.kill()
+        reading.wait()
+        assert reading.stdin is not None
+        reading.stdin.close()
+
+
+def test_an_untagged_packet_before_any_output_goes_with_the_oldest_input_its_worker_holds(make):
+    pool, (a, b), out = make()
+    feed(pool, 0, 1)
+    zero, one = a.take(), b.take()
+    b.send({"kind": "header", "seq": "b"})  # before its first output: its place is input 1's
+    held(pool, 1)
+    a.send(zero)
+    a.end()  # 0 is finished: what b made of 1 goes on, the header first
+    wait_for(lambda: out.seqs() == [0, "b"], 10, "0, then b's header")
+    b.send(one)
+    b.end()
+    wait_for(lambda: out.closed is not None, 10, "the end")
+    assert out.seqs() == [0, "b", 1]
+
+
+class DyingOutlet(Outlet):
+    """An outlet that wants `wants` packets, then no more (its reader is gone)."""
+
+    def __init__(self, wants: int) -> None:
+        super().__init__()
+        self.wants = wants
+
+    def put_many(self, packets: list[Packet]) -> None:
+        super().put_many(packets)
+        self.alive = len(self.packets) < self.wants
+
+
+def test_once_no_outlet_wants_more_the_workers_output_is_no_longer_read(make):
+    pool, (a, b), _ = make()
+    dying = DyingOutlet(2)
+    pool.fanout.outlets[:] = [dying]  # type: ignore[union-attr]
+    feed(pool, 0, 1)
+    zero, one = a.take(), b.take()
+    a.send(zero, {**zero, "copy": 1})
+    wait_for(lambda: pool.out_dead, 10, "the outlet to be gone")
+    a.collector.join(10)  # it stops reading at once, its output still open
+    assert not a.collector.is_alive() and not a.ended
+    b.send(one)  # b's collector wakes, sees nobody wants it, stops reading
+    b.collector.join(10)
+    assert not b.collector.is_alive()
+    assert dying.seqs() == [0, (0, 1)]  # nothing after the outlet said it wanted no more

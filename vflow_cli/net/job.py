@@ -58,7 +58,6 @@ class Job:
         limits: Any,
         keys: Any = None,
     ) -> None:
-
         self.src, self.dst, self.info = src, dst, info
         self.group, self.max_deliver, self.ack_wait = group, max_deliver, ack_wait
         self.keep, self.quality, self.idle = keep, quality, idle
@@ -85,10 +84,8 @@ class Job:
             if mode == "auto" and stream is None:  # nothing yet: decide when the stream comes
                 probe = Probe(self.session, src.subject, group)
                 stream = probe.wait()
-            self.durable = mode == "durable" or (mode == "auto" and stream is not None)
-            self.inbox: Inbox[Any] = (
-                Inbox(1, leaky=False) if self.durable else Inbox(64, leaky=True, budget=64 << 20)
-            )
+            self.durable = _is_durable(mode, stream)
+            self.inbox: Inbox[Any] = _inbox(self.durable)
             if self.durable:
                 self.stream = stream or self.session.call(
                     connection.ensure_stream(js, src.subject, limits)
@@ -174,12 +171,7 @@ class Job:
             await settle(msg, "term")
             return False
         lost = self.inbox.put(unit, len(unit.body or b""))  # live and full: the oldest goes
-        while lost:
-            gone = lost.pop()
-            if gone.kind in (messages.END, messages.CUT):  # never the end: it must go on
-                lost += self.inbox.put(gone)
-            elif gone.kind == "data":
-                self.missed += 1
+        self.missed += _keep_the_ends(self.inbox, lost)
         return True
 
     # -- stage thread ------------------------------------------------------------------------
@@ -211,17 +203,18 @@ class Job:
                             raise StageError(reason)
                         return
                 continue
-            if unit.kind in (messages.END, messages.CUT):
+            route = _route(unit, self.max_deliver)
+            if route == "control":
                 self._forward_control(unit)
                 continue
-            if unit.kind != "data":  # a tombstone or empty output on our input: pass it on
+            if route == "pass on":
                 self._pass_on(unit)
                 continue
             task = Task(unit, None)
-            deliveries = _deliveries(unit)
-            if deliveries > self.max_deliver:
+            if route == "bury":
                 self.current = task
-                self._bury(f"delivered {deliveries} times and never answered: workers died on it")
+                tries = _deliveries(unit)
+                self._bury(f"delivered {tries} times and never answered: workers died on it")
                 continue
             try:
                 task.packet = messages.packet_of(unit.body, unit.wire, pixels=self.pixels)
@@ -271,16 +264,13 @@ class Job:
 
     def failed(self, exc: Exception) -> None:
         """The stage raised on the current packet: retry it elsewhere, or bury it."""
-
         task = self.current
         assert task is not None
-        reason = (
-            f"{self.info.name}: {type(exc).__name__ if not str(exc) else ''}{one_line(str(exc))}"
-        )
+        reason = _failure(self.info.name, exc)
         self.failures += 1
         tries = _deliveries(task.unit)
         task.held = None
-        if self.durable and tries < self.max_deliver:
+        if _retried(self.durable, tries, self.max_deliver):
             log.warning(
                 "packet %s failed (try %d of %d): %s; it goes back to the workers",
                 task.unit.seq,
@@ -297,7 +287,6 @@ class Job:
 
     def _bury(self, reason: str) -> None:
         """Dead letters: the packet to IN.dead, a tombstone to OUT, then acknowledge."""
-
         task = self.current
         assert task is not None
         unit = task.unit
@@ -322,7 +311,6 @@ class Job:
 
     def output(self, packet: Packet) -> int:
         """The stage made a packet from the current input; returns its size on the wire."""
-
         task = self.current
         if task is None:
             raise StreamError("a worker's stage produced a packet before its first input")
@@ -333,14 +321,12 @@ class Job:
         return len(task.held.body)
 
     def _outgoing(self, packet: Packet, task: Task, part: int) -> Any:
-
         data, wire = messages.body(packet, self.quality)
         headers = {messages.WIRE: "jpeg"} if wire else {}
         return Outgoing(data, headers, seq=task.unit.seq, part=part, stream=task.unit.stream)
 
     def _finish(self) -> None:
         """The stage wants its next input: publish what it made of this one, then ack."""
-
         task = self.current
         if task is None:
             return
@@ -362,7 +348,6 @@ class Job:
 
     def _settle(self, task: Task, *, ack: str) -> None:
         """Acknowledge (or nak) the input once everything published before is stored."""
-
         self.current = None
         self.busy = None
         answer = functools.partial(self.input.answer, list(task.unit.msgs), ack, 0.5)
@@ -374,12 +359,9 @@ class Job:
 
     def _forward_control(self, unit: Any) -> None:
         """The sender's end (or cut) came to us: pass it on, and tell the other workers."""
-
         reason = unit.reason if unit.kind == messages.CUT else None
         self.streams.end(unit.stream, reason)
-        headers = {messages.KIND: unit.kind, messages.PACKETS: str(unit.packets)}
-        if unit.reason:
-            headers[messages.REASON] = unit.reason
+        headers = _control_headers(unit)
         if self.out is not None:
             self.out.put(Outgoing(None, headers, stream=unit.stream))
         beat = {messages.STREAM: unit.stream, **headers}
@@ -395,13 +377,11 @@ class Job:
         self._settle(Task(unit, None), ack="ack")
 
     def _pass_on(self, unit: Any) -> None:
-
         if self.out is not None:
             self.out.put(Outgoing(None, dict(unit.headers), seq=unit.seq, stream=unit.stream))
         self._settle(Task(unit, None), ack="ack")
 
     def close(self) -> None:
-
         out = getattr(self, "out", None)
         try:
             if out is not None:
@@ -455,6 +435,59 @@ class _Sink:
     def close(self, *, end: bool = True) -> None:
         """A worker leaving does not end the stream: the end comes from the sender."""
         self.job._finish()
+
+
+def _is_durable(mode: str, stream: str | None) -> bool:
+    """--mode durable, live, or auto: durable when the input is stored (stream: not None)."""
+    return mode == "durable" or (mode == "auto" and stream is not None)
+
+
+def _inbox(durable: bool) -> Inbox[Any]:
+    """Durable: one input at a time (the server keeps the rest for the other workers); live:
+    the newest 64 messages, 64 MiB at most (the oldest are dropped, and counted)."""
+    return Inbox(1, leaky=False) if durable else Inbox(64, leaky=True, budget=64 << 20)
+
+
+def _keep_the_ends(inbox: Inbox[Any], lost: list[Any]) -> int:
+    """A full live inbox dropped these: ends and cuts go back in; returns data packets lost."""
+    missed = 0
+    while lost:
+        gone = lost.pop()
+        if gone.kind in (messages.END, messages.CUT):
+            lost += inbox.put(gone)
+        elif gone.kind == "data":
+            missed += 1
+    return missed
+
+
+def _route(unit: Any, max_deliver: int) -> str:
+    """What the stage thread does with a unit: "control" (an end or cut), "pass on" (a
+    tombstone, an input with no output), "bury" (workers died on it), or "work"."""
+    if unit.kind in (messages.END, messages.CUT):
+        return "control"
+    if unit.kind != "data":
+        return "pass on"
+    if _deliveries(unit) > max_deliver:
+        return "bury"
+    return "work"
+
+
+def _failure(stage: str, exc: Exception) -> str:
+    """A stage's exception on one line: its message, or its type's name."""
+    return f"{stage}: {type(exc).__name__ if not str(exc) else ''}{one_line(str(exc))}"
+
+
+def _retried(durable: bool, tries: int, max_deliver: int) -> bool:
+    """A failed packet goes back to the workers (durable, tries left), else to the dead letters."""
+    return durable and tries < max_deliver
+
+
+def _control_headers(unit: Any) -> dict[str, str]:
+    """The headers an end or cut goes on with."""
+    headers = {messages.KIND: unit.kind, messages.PACKETS: str(unit.packets)}
+    if unit.reason:
+        headers[messages.REASON] = unit.reason
+    return headers
 
 
 def _deliveries(unit: Any) -> int:
