@@ -82,9 +82,29 @@ class _State:
         self.meter: Meter | None = None
         self.pending: type[BaseException] | None = None  # raise once the current write is done
         self.presses = 0
+        self.calm = 0  # inside calm(): signals wait for the stage to ask (stop_if_asked)
 
 
 _state = _State()
+
+
+@contextlib.contextmanager
+def calm() -> Iterator[None]:
+    """A producer whose bookkeeping must not be cut in the middle (a durable receiver: which
+    messages it handed out, acknowledged, gave back) runs inside calm(): Ctrl-C and SIGTERM
+    are noted, not raised, and take effect when it calls stop_if_asked() at a safe point,
+    or after the packet being written. A second signal is raised at once."""
+    _state.calm += 1
+    try:
+        yield
+    finally:
+        _state.calm -= 1
+
+
+def stop_if_asked() -> None:
+    """Raise the Ctrl-C (KeyboardInterrupt) or SIGTERM noted while calm()."""
+    if _state.pending is not None:
+        raise _state.pending
 
 
 def before_sleep(seconds: float = 0.0) -> None:
@@ -152,6 +172,9 @@ def _send(
     finally:
         if bar is not None:
             bar.close()
+        close = getattr(packets, "close", None)
+        if close is not None:  # a producer stopped between packets ends here, not at exit
+            close()
 
 
 def _install_signals(kind: str) -> tuple[Any, Any]:
@@ -163,7 +186,7 @@ def _install_signals(kind: str) -> tuple[Any, Any]:
             if first_drains and state.presses == 1:
                 return  # keep reading until upstream's EOF
         writer = state.writer
-        if writer is not None and writer.busy and state.pending is None:
+        if (state.calm or (writer is not None and writer.busy)) and state.pending is None:
             state.pending = exc  # finish the packet being written, then stop
             return
         raise exc

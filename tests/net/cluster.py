@@ -16,15 +16,23 @@ from tests.net.util import free_port, server_binary, wait_for
 
 class Cluster:
     def __init__(self, folder: Path, size: int = 3) -> None:
-        self.folder = folder
-        self.ports = [free_port() for _ in range(size)]
-        self.routes = [free_port() for _ in range(size)]
-        self.monitors = [free_port() for _ in range(size)]  # the test's view, not vflow's
         self.procs: list[subprocess.Popen | None] = [None] * size
-        for i in range(size):
-            self.start(i)
-        if not wait_for(self.ready, 60, 0.1):
-            raise RuntimeError("the cluster elected no JetStream leader:\n" + self.logs())
+        for attempt in range(3):
+            self.folder = folder if attempt == 0 else folder / f"again{attempt}"
+            # free ports are only free when asked: another test may take one before a
+            # server binds it, and that server exits; then the cluster starts again
+            self.ports = [free_port() for _ in range(size)]
+            self.routes = [free_port() for _ in range(size)]
+            self.monitors = [free_port() for _ in range(size)]  # the test's view, not vflow's
+            for i in range(size):
+                self.start(i)
+            try:
+                wait_for(self.ready, 60, "a JetStream leader that all servers see", every=0.1)
+                return
+            except (RuntimeError, AssertionError):
+                self.stop()
+                if attempt == 2:
+                    raise
 
     def _conf(self, i: int) -> Path:
         node = self.folder / f"n{i}"
@@ -73,10 +81,11 @@ class Cluster:
     def ready(self) -> bool:
         """Every running server sees a JetStream meta leader and all its peers."""
         for i, proc in enumerate(self.procs):
+            if proc is not None and proc.poll() is not None:
+                raise RuntimeError(f"n{i} exited:\n" + self.logs())
+        for i, proc in enumerate(self.procs):
             if proc is None:
                 continue
-            if proc.poll() is not None:
-                raise RuntimeError(f"n{i} exited:\n" + self.logs())
             jsz = self._jsz(i) or {}
             meta = jsz.get("meta_cluster") or {}
             if not meta.get("leader") or len(meta.get("replicas") or []) < len(self.procs) - 1:

@@ -3,6 +3,7 @@ text (a man in the middle) never sees a credential, and the stage says so in one
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -111,8 +112,28 @@ def test_a_reconnection_is_tls_too(tmp_path, pki):
         assert wait_for(lambda: fake.connections >= 2, 60), "recv never came back"
         seen = fake.seen()
         assert SECRET.encode() not in seen and b"CONNECT" not in seen, seen[:200]
+        recv.terminate()  # stopped while it reconnects: at once, not after a handshake
+        _, err = recv.communicate(timeout=10)  # that nobody answers
+        assert recv.returncode == 143 and b"Traceback" not in err, err
     finally:
-        recv.terminate()
-        recv.communicate(timeout=30)
+        if recv.poll() is None:
+            recv.kill()
+            recv.communicate(timeout=30)
         if fake is not None:
             fake.close()
+
+
+@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_stopped_while_connecting_says_nothing_more(pki, how):
+    """Ctrl-C or SIGTERM while the TLS handshake waits for a server that never answers:
+    the stage stops at once, quietly, with no asyncio complaint on stderr."""
+    hole = FakeServer(None)  # accepts, never says a word
+    try:
+        recv = start("recv", "--tls-ca", f"{pki}/ca.pem", f"tls://127.0.0.1:{hole.port}/x")
+        assert wait_for(lambda: hole.connections >= 1, 30), "recv never connected"
+        recv.send_signal(how)
+        _, err = recv.communicate(timeout=10)
+        assert recv.returncode == 128 + how, err
+        assert err == b"", err
+    finally:
+        hole.close()

@@ -277,7 +277,7 @@ def test_ctrl_c_finalises_an_h264_file(tmp_path):
     out = tmp_path / "live.mp4"
     run = [sys.executable, "-m", "vflow_cli"]
     source = subprocess.Popen(
-        [*run, "testcard", "--fps", "30", "--size", "small", "--animated"],
+        [*run, "testcard", "--fps", "120", "--size", "small", "--animated"],
         stdout=subprocess.PIPE, env=ENV, process_group=0,
     )  # fmt: skip
     sink = subprocess.Popen(

@@ -24,6 +24,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
+from vflow_cli.console import log
+
 T = TypeVar("T")
 LEAKY_PATIENCE = 0.002  # a full leaky hand-off waits this long before it drops the oldest
 WAIT_STEP = 0.25  # a blocked stage thread wakes this often (signals, a dead loop)
@@ -37,6 +39,7 @@ class Bridge:
         # loop thread wakes: at 5 ms a hand-off, a burst of small packets would crawl
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.0005))
         self.loop = asyncio.new_event_loop()
+        self.loop.set_exception_handler(_quiet)
         self._thread = threading.Thread(target=self._run, name="vflow-nats", daemon=True)
         self._thread.start()
 
@@ -73,13 +76,33 @@ class Bridge:
             self.loop.call_soon_threadsafe(fn, *args)
 
     def stop(self) -> None:
+        """Cancel what still runs in the loop (a connection cut short by Ctrl-C, say), give
+        it a moment to unwind, then stop the loop: no task is destroyed while pending."""
         if self.loop.is_closed():
             return
+        if self._thread.is_alive() and not self.in_loop():
+            with contextlib.suppress(Exception):
+                asyncio.run_coroutine_threadsafe(_cancel_all(), self.loop).result(2)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)
         if not self._thread.is_alive():
             with contextlib.suppress(RuntimeError):  # at interpreter exit
                 self.loop.close()
+
+
+async def _cancel_all() -> None:
+    here = asyncio.current_task()
+    tasks = [task for task in asyncio.all_tasks() if task is not here]
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.wait(tasks, timeout=1)
+
+
+def _quiet(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """asyncio's own complaints (a task torn down at exit, a TLS transport closed late) are
+    a debug line, never a traceback on stderr."""
+    log.debug("asyncio: %s", context.get("message", context))
 
 
 class Handoff(Generic[T]):

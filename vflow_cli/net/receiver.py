@@ -44,6 +44,7 @@ from vflow_cli.net.session import Session
 from vflow_cli.net.signing import Keys
 from vflow_cli.net.subscription import Pull, Subscription
 from vflow_cli.net.url import Address
+from vflow_cli.runner import calm, stop_if_asked
 
 CHUNK_BUDGET = 256 << 20  # bytes of unfinished chunked packets held at once
 CHUNK_AGE = 60.0  # an unfinished chunked packet older than this is given up
@@ -100,6 +101,9 @@ class Receiver:
         self.bookmark: Bookmark | None = None  # durable: our place in the stream
         self.busy: dict[tuple[str, int], float] = {}  # (stream, seq) a worker works on: until
         self._lost: collections.deque[Unit] = collections.deque()  # dropped by the inbox
+        # numbers the reorder buffer gave out that are not dealt with yet: stopped half-way
+        # through them, their messages go back to the server (else they wait out ack_wait)
+        self._ready: collections.deque[tuple[str, int, Entry | None, int]] = collections.deque()
         self._skipped: list[tuple[int, int]] = []  # runs (first, count) not yet reported
         self.horizon = messages.Horizon(keep=4)
         self._started = time.monotonic()
@@ -181,13 +185,20 @@ class Receiver:
     # -- stage thread ------------------------------------------------------------------------
 
     def __iter__(self) -> Iterator[Packet]:
+        with calm():  # Ctrl-C never cuts the bookkeeping: it stops us at the top of the loop
+            yield from self._run()
+
+    def _run(self) -> Iterator[Packet]:
         reorder = self.reorder
         try:
             while True:
+                stop_if_asked()
                 now = time.monotonic()
                 self._note_lost(now)
                 self._note_busy(now)
-                for what, seq, entry, count in reorder.pop(now):
+                self._ready.extend(reorder.pop(now))
+                while self._ready:
+                    what, seq, entry, count = self._ready.popleft()
                     if what == "deliver":
                         self._warn_skipped()
                         assert entry is not None
@@ -420,9 +431,8 @@ class Receiver:
             if self.durable is not None:
                 with contextlib.suppress(BaseException):
                     self.session.call(self.input.stop_fetching(), timeout=5)
-                held = [
-                    m for e in self.reorder.held.values() for u in e.parts.values() for m in u.msgs
-                ]
+                entries = [*self.reorder.held.values(), *(e for *_, e, _ in self._ready if e)]
+                held = [m for e in entries for u in [*e.parts.values(), *e.extra] for m in u.msgs]
                 while (unit := self.inbox.get(0)) is not None:
                     held.extend(unit.msgs)
                 with contextlib.suppress(BaseException):

@@ -102,10 +102,15 @@ class Session:
         async def finish() -> None:
             for task in self._tasks:
                 task.cancel()
+            # a server that is away gets no flush, and a close that would wait for a
+            # reconnection (a TLS handshake nobody answers) is cut short: a stage asked to
+            # stop while its server is lost stops at once
+            connected = self.client.is_connected
+            if connected:
+                with contextlib.suppress(Exception):
+                    await self.client.flush(timeout=5)
             with contextlib.suppress(Exception):
-                await self.client.flush(timeout=5)
-            with contextlib.suppress(Exception):
-                await self.client.close()
+                await asyncio.wait_for(self.client.close(), 5 if connected else 1)
 
         with contextlib.suppress(BaseException):
             self.call(finish(), timeout=15)

@@ -76,6 +76,7 @@ class Subscription:
         self._tasks: list[asyncio.Task[Any]] = []
         self._subs: list[Any] = []
         self._psub: Any = None
+        self._stopping = False  # stop_fetching(): the fetch under way is the last
         session.call(self._open(on_beat, queue, pending_msgs, pending_bytes))
 
     # -- loop thread -------------------------------------------------------------------------
@@ -117,7 +118,7 @@ class Subscription:
     async def _fetch(self) -> None:
         assert self.pull is not None
         pull = self.pull
-        while True:
+        while not self._stopping:
             room = self.inbox.room()
             if room <= 0:
                 self._room.clear()
@@ -156,8 +157,18 @@ class Subscription:
         """No more fetches; messages already on their way go back to the server at once."""
         if self.pull is None:
             return
-        self._fetcher.cancel()
-        await asyncio.sleep(self.pull.wait + 0.2)  # the last pull request has expired
+        # the fetch under way ends on its own (within pull.wait) and hands its batch to
+        # on_msg whole: cancelled mid-batch, the messages it had taken would be nobody's,
+        # and the server would give them to the next receiver only after its ack wait
+        self._stopping = True
+        self._room.set()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._fetcher), self.pull.wait + 1)
+        except BaseException:
+            self._fetcher.cancel()
+        # the last pull request may linger on the server until it expires (nats-py returns
+        # a short batch before then): what the server sends it meanwhile is taken back below
+        await asyncio.sleep(self.pull.wait + 0.2)
         queue = self._psub._sub._pending_queue  # what a cancelled fetch left behind
         while not queue.empty():
             msg = queue.get_nowait()
