@@ -43,7 +43,7 @@ from vflow_cli.console import (
 )
 from vflow_cli.errors import StageError
 from vflow_cli.framing.pipes import widen_pipe
-from vflow_cli.framing.wire import OutputError, Packet, StreamError
+from vflow_cli.framing.wire import OutputError, Packet, StreamCut, StreamError
 from vflow_cli.status import Exit
 
 __all__ = ["Exit", "Progress", "Sink", "StageError", "log", "output_buffer", "run_stage"]
@@ -295,6 +295,13 @@ def run_stage(
         code = Exit.TERMINATED
     except click.ClickException:
         raise  # click prints it and exits with 1 or 2
+    except StreamCut as exc:
+        if state.presses:  # Ctrl-C reached the stages before us too: a cut is what it does
+            log.debug("%s", exc)
+            code = Exit.INTERRUPTED
+        else:
+            click.echo(f"{command_path()}: {one_line(str(exc))}", err=True)
+            code = Exit.ERROR
     except (StageError, StreamError, OutputError) as exc:
         click.echo(f"{command_path()}: {one_line(str(exc))}", err=True)
         code = Exit.ERROR

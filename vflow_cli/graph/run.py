@@ -223,6 +223,12 @@ class Graph:
                 "optional node that failed)"
             )
             return
+        cause = self._stopped_upstream(proc.node.name)
+        if cause is not None:  # Ctrl-C stopped a producer before it wrote a packet
+            self.log.info(
+                f"{proc.name}: {describe(proc.code)} (its input was cut when '{cause}' was stopped)"
+            )
+            return
         self.failures.append(proc)
         policy = self.spec.on_failure
         action = (
@@ -241,6 +247,21 @@ class Graph:
             # as if interrupted: the producers stop and everything else drains
             self.stop_reason = "failure"
             self._stop("failure", signal.SIGINT)
+
+    def _stopped_upstream(self, name: str) -> str | None:
+        """When the user stopped the graph: a node this node's input comes through that the
+        stop ended, if any (stopped as it started, it may have written nothing at all)."""
+        if self.stop_reason not in ("interrupt", "terminate"):
+            return None
+        todo, seen = list(self.spec.nodes[name].inputs), set()
+        while todo:
+            source = todo.pop()
+            if any(p.code in STOPPED for p in self.launch.procs[source]):
+                return source
+            if source not in seen:
+                seen.add(source)
+                todo.extend(self.spec.nodes[source].inputs)
+        return None
 
     def _optional_upstream(self, name: str) -> str | None:
         """A failed optional node this node's input comes through, if any."""
