@@ -6,7 +6,6 @@ is imported, and the CLI's and the runner's own take over from it.
 """
 
 import signal
-import sys
 
 
 def _stop(signum: int, frame: object) -> None:
@@ -22,4 +21,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
