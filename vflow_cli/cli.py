@@ -7,15 +7,12 @@ every pipeline and every graph node.
 
 from __future__ import annotations
 
-import signal
-import sys
 from typing import Any
 
 import click
 
 from vflow_cli import __version__, catalogue
 from vflow_cli.stage import CONTEXT
-from vflow_cli.status import Exit
 
 
 class LazyGroup(click.Group):
@@ -53,18 +50,6 @@ def cli() -> None:
     """
 
 
-class _EarlyInterrupt(BaseException):
-    """Ctrl-C before a stage's runner took over signals (while Python imports it)."""
-
-
-def _interrupted(signum: int, frame: Any) -> None:
-    raise _EarlyInterrupt
-
-
 def main() -> None:
-    # Ctrl-C during start-up is a stop like any other (130, quietly), not click's "Aborted!"
-    signal.signal(signal.SIGINT, _interrupted)
-    try:
-        cli(prog_name="vflow")
-    except _EarlyInterrupt:
-        sys.exit(Exit.INTERRUPTED)
+    """The command line; `vflow_cli.__main__` takes Ctrl-C during start-up before this."""
+    cli(prog_name="vflow")

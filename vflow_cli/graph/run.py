@@ -35,6 +35,7 @@ from __future__ import annotations
 import resource
 import signal
 import time
+from collections.abc import Callable
 from typing import Any
 
 from vflow_cli.graph.launch import Launch, StartError
@@ -253,25 +254,31 @@ class Graph:
         stop ended, if any (stopped as it started, it may have written nothing at all)."""
         if self.stop_reason not in ("interrupt", "terminate"):
             return None
-        todo, seen = list(self.spec.nodes[name].inputs), set()
-        while todo:
-            source = todo.pop()
-            if any(p.code in STOPPED for p in self.launch.procs[source]):
-                return source
-            if source not in seen:
-                seen.add(source)
-                todo.extend(self.spec.nodes[source].inputs)
-        return None
+        return self._upstream(
+            name, lambda source: any(p.code in STOPPED for p in self.launch.procs[source])
+        )
 
     def _optional_upstream(self, name: str) -> str | None:
         """A failed optional node this node's input comes through, if any."""
+        return self._upstream(
+            name,
+            lambda source: (
+                source in self.optional_failed
+                or (
+                    self.spec.nodes[source].optional
+                    and any(
+                        p.poll() is not None and not self.ok(p) for p in self.launch.procs[source]
+                    )
+                )
+            ),  # failed, whether or not the watch loop has reported it yet
+        )
+
+    def _upstream(self, name: str, found: Callable[[str], bool]) -> str | None:
+        """The first node this node's input comes through (at any distance) that is found."""
         todo, seen = list(self.spec.nodes[name].inputs), set()
         while todo:
             source = todo.pop()
-            if source in self.optional_failed or (
-                self.spec.nodes[source].optional
-                and any(p.poll() is not None and not self.ok(p) for p in self.launch.procs[source])
-            ):  # failed, whether or not the watch loop has reported it yet
+            if found(source):
                 return source
             if source not in seen:
                 seen.add(source)
