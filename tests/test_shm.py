@@ -294,3 +294,50 @@ def unpack_cut(stream: bytes) -> list[dict]:
         if "vflow" not in obj:
             out.append(obj)
     return out
+
+
+@pytest.mark.parametrize("answer", ["yes", "none", "gone"])
+def test_images_go_by_reference_only_once_the_reader_said_yes(answer: str) -> None:
+    """The reader of the pipe connects, and the writer's own check of it passes; but the
+    reader's check of the writer can still fail (a writer that closed the pipe by then).
+    Until the reader says yes the writer sends every image inline; a reader that leaves
+    without a yes never gets a reference."""
+    read_end, write_end = os.pipe()
+    offer = Offer(write_end, 1 << 30)
+    script = textwrap.dedent(
+        """
+        import socket, struct, sys
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        s.connect(chr(0) + sys.argv[1][1:])
+        if sys.argv[2] == "yes":
+            s.send(struct.pack("<cIIQ", b"A", 0, 0, 0))
+        print("connected", flush=True)
+        if sys.argv[2] != "gone":
+            sys.stdin.buffer.read()  # stay until the writer closes the pipe
+        """
+    )
+    reader = subprocess.Popen(
+        [sys.executable, "-c", script, offer.address, answer],
+        stdin=read_end,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    os.close(read_end)
+    assert reader.stdout is not None
+    image = np.zeros((240, 320, 3), np.uint8)
+    try:
+        assert reader.stdout.readline() == "connected\n"
+        if answer == "yes":
+            wait_for(offer.ready, timeout=60, what="the reader to say yes")
+            assert offer.place(image, lambda: None) is not None
+        else:
+            if answer == "gone":
+                assert reader.wait(timeout=60) == 0
+            for _ in range(3):  # the connection is there, verified: no yes, no reference
+                assert not offer.ready()
+                assert offer.place(image, lambda: None) is None  # inline
+    finally:
+        offer.close()
+        os.close(write_end)
+        reader.stdout.close()
+        assert reader.wait(timeout=60) == 0

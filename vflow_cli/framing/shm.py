@@ -3,13 +3,16 @@
     writer ──pipe: header {"vflow": 1, "shm": "@ADDRESS"}, packets ...──> reader
        │                                                                    │
        └──── Unix socket at ADDRESS: ring (memfd, SCM_RIGHTS) ───────────>──┘
-             <── releases (ring, slot, generation) ─────────────────────────
+             <── yes (A), then releases (ring, slot, generation) ────────────
 
 A writer whose output is a pipe offers shared memory in its stream header: the address of
 a Unix socket (abstract namespace: no file). A vflow reader whose stdin is that pipe may
 connect. Each end checks the other with SO_PEERCRED: the same user, and (writer) the
 peer's stdin is the very pipe it writes to, (reader) the peer holds the very pipe it reads.
-A foreign program never connects, so it only ever sees inline bytes.
+A foreign program never connects, so it only ever sees inline bytes. A reader that has
+checked the writer says yes (message A); until then every image goes inline, so a reader
+whose check failed (a short stream's writer may close the pipe before it is checked) is
+never sent a reference.
 
 The writer then owns a ring: one sealed memfd of SLOTS slots, sent once over the socket.
 An image goes into a free slot, and its packet carries {"shm": [ring, slot, generation]}
@@ -126,6 +129,7 @@ class Offer:
         self._listen.listen(4)
         self.address = "@" + name
         self._conn: socket.socket | None = None
+        self._candidate: socket.socket | None = None  # verified, the reader's yes to come
         self._ring: Ring | None = None
         self._rings = 0
         self._lent: tuple[int, int, int] | None = None  # (ring, slot, address) given by slot()
@@ -143,10 +147,27 @@ class Offer:
             return None
 
     def ready(self) -> bool:
-        """Whether a verified reader is connected (accepts one, without waiting)."""
+        """Whether a verified reader has taken up the offer (accepts one, without waiting).
+
+        A reader checks the writer too, and says yes (message A) only once it has: until
+        then images go inline, so a reader that turned the offer down is never sent a
+        reference (its check can fail late, e.g. when a short stream's writer has already
+        closed the pipe)."""
         if self._conn is not None:
             return True
-        while self._listen is not None:
+        while True:
+            if self._candidate is not None:
+                answer = self._answer(self._candidate)
+                if answer is None:
+                    return False  # not yet
+                if answer:
+                    self._conn, self._candidate = self._candidate, None
+                    self._stop_listening()
+                    return True
+                self._candidate.close()  # the reader turned the offer down
+                self._candidate = None
+            if self._listen is None:
+                return False
             try:
                 conn, _ = self._listen.accept()
             except (BlockingIOError, InterruptedError):
@@ -156,14 +177,23 @@ class Offer:
                 return False
             if self._verify(conn):
                 conn.setblocking(False)
-                self._conn = conn
-                self._stop_listening()
-                return True
+                self._candidate = conn
+                continue
             from vflow_cli.console import log
 
             log.debug("shared memory: a process that does not read this pipe was turned away")
             conn.close()  # not our reader: it gets nothing, and the offer stays open
-        return False
+
+    @staticmethod
+    def _answer(conn: socket.socket) -> bool | None:
+        """The reader's answer to the offer: True (A), False (it left), None (not yet)."""
+        try:
+            message = conn.recv(RELEASE.size)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            return False
+        return len(message) == RELEASE.size and message[:1] == b"A"
 
     def _verify(self, conn: socket.socket) -> bool:
         try:
@@ -298,9 +328,10 @@ class Offer:
 
     def close(self) -> None:
         self._stop_listening()
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        for conn in (self._conn, self._candidate):
+            if conn is not None:
+                conn.close()
+        self._conn = self._candidate = None
         if self._ring is not None:
             self._ring.close()
             self._ring = None
@@ -341,6 +372,7 @@ class Rings:
                 log.debug("shared memory: the offer is not from the writer of this pipe")
                 conn.close()
                 return None
+            conn.send(RELEASE.pack(b"A", 0, 0, 0))  # yes: the writer may send references
         except (OSError, ValueError) as exc:
             log.debug("shared memory: the offer cannot be taken up (%s)", exc)
             conn.close()
