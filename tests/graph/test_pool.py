@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -469,3 +470,130 @@ def test_once_no_outlet_wants_more_the_workers_output_is_no_longer_read(make):
     b.collector.join(10)
     assert not b.collector.is_alive()
     assert dying.seqs() == [0, (0, 1)]  # nothing after the outlet said it wanted no more
+
+
+# -- workers that stop reading, tags that lie, and waiting for room --------------------------
+
+
+def big(seq: int) -> Packet:
+    """A packet larger than the writer batches: writing it reaches the pipe at once."""
+    return {"kind": "data", "seq": seq, "blob": b"x" * (1 << 17)}
+
+
+def test_a_pool_whose_workers_all_stopped_reading_takes_no_more(make, capfd):
+    pool, (a, b), _ = make()
+    pool.log = Log(1)  # -v: the info lines
+    a.file.close()
+    b.file.close()  # both died before reading anything
+    assert pool.write(big(0)) is False  # tried on each, refused by each: no worker left
+    err = capfd.readouterr().err
+    assert "work.0 stopped reading" in err and "work.1 stopped reading" in err
+    assert pool._live() == [] and pool.fed == [1, 1]
+    assert pool.owner == {} and pool.next_out == 2  # what each was given is given up
+    assert pool.write(big(1)) is False
+
+
+def test_what_waited_for_a_worker_that_stopped_reading_goes_on_at_once(make):
+    pool, (a, b), out = make()
+    feed(pool, 0, 1)  # 0 to a, 1 to b
+    one = b.take()
+    b.send(one)  # waits for 0
+    held(pool, 1)
+    a.file.close()  # a died holding 0
+    wrote: list[bool] = []  # larger than a pipe holds: b reads it while it is written
+    sent = threading.Thread(target=lambda: wrote.append(pool.write(big(2))), daemon=True)
+    sent.start()  # tried on a (the least loaded), refused: b takes it
+    assert b.take()["seq"] == 2
+    sent.join(10)
+    wait_for(lambda: out.seqs() == [1], 10, "1, at once")  # no other output came meanwhile
+    assert wrote == [True] and pool.fed == [2, 2] and pool._live() == [1]
+
+
+def test_a_worker_whose_input_breaks_on_flush_takes_no_more(make, monkeypatch):
+    import vflow_cli.framing.writer
+
+    monkeypatch.setattr(vflow_cli.framing.writer, "FLUSH_AFTER", 3600.0)  # batch, always
+    pool, (a, b), _ = make()
+    assert pool.write({"kind": "data", "seq": 0})  # to a, batched: nothing written yet
+    a.file.close()
+    pool.flush()
+    assert pool._live() == [1] and pool.owner == {} and pool.next_out == 1
+    feed(pool, 1)
+    assert b.take()["seq"] == 1
+
+
+def test_a_packet_with_another_workers_tag_goes_with_its_own_workers_input(make):
+    pool, (a, b), out = make()
+    feed(pool, 0, 1)
+    zero, one = a.take(), b.take()
+    b.send({**one, "seq": "b", TAG: zero[TAG]})  # a stage that copied a field it should not
+    held(pool, 1)  # it waits with input 1, b's, not with 0
+    assert out.packets == []
+    a.send(zero)
+    a.end()
+    wait_for(lambda: out.seqs() == [0, "b"], 10, "0, then b's packet")
+    b.end()
+
+
+def test_untagged_packets_before_any_tagged_one_count_from_the_first(make, capfd):
+    pool, (a, _), out = make()
+    pool.log = Log(0)
+    feed(pool, 0)
+    a.send(*[{"kind": "data", "n": n} for n in range(999)])
+    wait_for(lambda: len(out.packets) == 999, 10, "999 packets")
+    assert "came back without" not in capfd.readouterr().err
+    a.send({"kind": "data", "n": 999})
+    wait_for(lambda: len(out.packets) == 1000, 10, "1000 packets")
+    assert "1000 packets in a row came back without" in capfd.readouterr().err
+
+
+def test_the_extra_packet_goes_to_the_worker_the_pool_waits_for(processes):
+    """Worker 1 holds the oldest unfinished input and has read all it had; worker 0 is busy
+    with a later one. Only worker 1 can move the pool on: it gets the extra packet."""
+    pool, readers = pool_of([processes["sleeping"], processes["reading"]])
+    pool.node.window = 1
+    try:
+        feed(pool, 0, 1)  # 0 to worker 0, 1 to worker 1
+        with pool.lock:
+            pool._worker_done(0)  # worker 0 finished 0 (all it held) ...
+        feed(pool, 2)  # ... and took 2: the oldest unfinished input is 1, worker 1's
+        assert pool.next_out == 1 and pool.owner == {1: 1, 2: 0}
+        for r in readers:
+            os.read(r, 1 << 16)  # each has read what it was given
+        sent = threading.Thread(target=feed, args=(pool, 3), daemon=True)
+        sent.start()
+        sent.join(30)
+        assert not sent.is_alive()
+        assert (pool.extra, pool.fed) == (1, [2, 2]) and pool.owner[3] == 1
+    finally:
+        pool.close()
+        for r in readers:
+            os.close(r)
+
+
+def test_without_proc_a_full_pool_waits_a_second_then_gives_one_more(processes):
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # its pid has no /proc entry any more
+    pool, readers = pool_of([gone.pid, gone.pid])
+    pool.node.window = 1
+    try:
+        feed(pool, 0, 1)
+        for r in readers:
+            os.read(r, 1 << 16)  # nothing left in its pipe: only /proc could say more
+        done: list[float] = []
+
+        def third() -> None:
+            began = time.monotonic()
+            assert pool.write({"kind": "data", "seq": 2})
+            done.append(time.monotonic() - began)
+
+        sent = threading.Thread(target=third, daemon=True)
+        sent.start()
+        sent.join(30)
+        assert done, "the third packet never went"
+        assert done[0] >= 1.0  # no /proc: the pool cannot tell, so it waits its second
+        assert (pool.extra, pool.fed) == (1, [2, 1])
+    finally:
+        pool.close()
+        for r in readers:
+            os.close(r)

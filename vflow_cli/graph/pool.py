@@ -25,8 +25,8 @@ class Worker:
 
     pid: int
     writer: PacketWriter | None  # its input; None once it can take no more
-    assigned: collections.deque[int] = field(default_factory=collections.deque)  # unfinished tags
-    current: int | None = None  # tag of its last output
+    # unfinished tags; the first is the input its outputs belong to now
+    assigned: collections.deque[int] = field(default_factory=collections.deque)
     fed: int = 0  # packets given to it
     out_fd: int | None = None  # the pipe its output comes on, while it is open
 
@@ -167,21 +167,27 @@ class Pool:
             try:
                 writer.write({**packet, TAG: tag})
                 return True
-            except (BrokenPipeError, OSError):
-                self.log.info(f"{self.node.name}.{index} stopped reading")
-                with self.lock:
-                    worker.writer = None
-                    self._worker_done(index)
-                    self.lock.notify_all()
+            except OSError:  # BrokenPipeError included
+                self._stopped_reading(index)
+
+    def _stopped_reading(self, index: int) -> None:
+        """A worker's input broke: it takes no more, and what it held is given up (its
+        process has failed; the graph reports that when it exits)."""
+        self.log.info(f"{self.node.name}.{index} stopped reading")
+        with self.lock:
+            writer, self.workers[index].writer = self.workers[index].writer, None
+            self._worker_done(index)
+            self.lock.notify_all()
+        if writer is not None:
+            close_writer(writer, end=False)  # its pipe, and the helper thread, go
 
     def flush(self) -> None:
-        for worker in self.workers:
+        for index, worker in enumerate(self.workers):
             if worker.writer is not None:
                 try:
                     worker.writer.flush()
                 except OSError:
-                    with self.lock:
-                        worker.writer = None
+                    self._stopped_reading(index)
 
     def close(self, end: bool = True) -> None:
         for worker in self.workers:
@@ -190,10 +196,6 @@ class Pool:
                     worker.writer.flush()
                 close_writer(worker.writer, end=end)
                 worker.writer = None
-        if self.fanout is None:
-            return
-        with self.lock:
-            self._send_ready()
 
     # collector side
 
@@ -220,7 +222,6 @@ class Pool:
                 self.lock.notify_all()
                 self._worker_done(index)
                 self.open_outputs -= 1
-                self._send_ready()
                 if self.open_outputs == 0:
                     for tag in sorted(self.outputs):
                         self._emit(self.outputs.pop(tag))
@@ -233,9 +234,8 @@ class Pool:
         worker = self.workers[index]
         assigned = worker.assigned
         if type(tag) is int and self.owner.get(tag) == index:
-            while assigned and assigned[0] < tag:
+            while assigned[0] < tag:  # tag itself is assigned: the loop stops at it
                 self._finish(assigned.popleft())
-            worker.current = tag
             self.untagged = 0
         else:
             self.untagged += 1
@@ -246,9 +246,9 @@ class Pool:
                     f"without the hidden {TAG} field; a stage with workers must pass fields "
                     "it does not know, or its packets wait in the reorder buffer"
                 )
-            tag = worker.current
-            if tag is None:
-                tag = assigned[0] if assigned else None
+            # the oldest input it holds: the one its last tagged output came from, or the
+            # first it was given if it has sent none (a header)
+            tag = assigned[0] if assigned else None
         if tag is None:
             self.tail.append(packet)
         elif tag == self.next_out:
@@ -258,16 +258,17 @@ class Pool:
 
     def _finish(self, tag: int) -> None:
         self.finished.add(tag)
-        self.owner.pop(tag, None)
+        del self.owner[tag]
 
     def _worker_done(self, index: int) -> None:
-        """A worker's output ended (or it can take no more): all its inputs are finished."""
+        """A worker's output ended (or it can take no more): all its inputs are finished,
+        and the outputs that waited for them go on."""
         if self.fanout is None:
             return
         worker = self.workers[index]
         while worker.assigned:
             self._finish(worker.assigned.popleft())
-        worker.current = None
+        self._send_ready()
 
     def _send_ready(self) -> None:
         while self.next_out in self.finished:
