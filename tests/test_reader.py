@@ -8,10 +8,12 @@ import os
 import threading
 
 import msgpack
+import numpy as np
 import pytest
 
 from tests.helpers import data, pack, wait_for
 from vflow_cli.framing import Encoded, PacketReader, StreamCut, StreamError
+from vflow_cli.framing.shm import HOLD, SLOTS, Offer
 
 HEADER = msgpack.packb({"vflow": 1})
 TRAILER = msgpack.packb({"vflow": 1, "end": True, "packets": 1})
@@ -113,3 +115,84 @@ def test_a_packet_past_careful_at_arriving_in_pieces_is_parsed_again_whole():
     stream = pack(packets)
     for piece in (999, 4096, 70_000):
         assert list(PacketReader(Trickle(stream, piece))) == packets, piece
+
+
+# shared memory, in this process: the test is the writer (an Offer on a pipe) and the reader
+# reads that pipe as its stdin (both checks need it to be fd 0)
+
+
+@pytest.fixture
+def shared_pipe():
+    """(offer, reader, write end): a reader on a pipe that is fd 0, offered shared memory.
+    The reader has taken the offer up (after one plain packet) and said yes."""
+    read_end, write_end = os.pipe()
+    saved = os.dup(0)
+    os.dup2(read_end, 0)
+    offer = Offer(write_end, 1 << 30)
+    reader = PacketReader(io.FileIO(read_end, "rb"), shared=True, name="the pipe")
+    try:
+        os.write(write_end, msgpack.packb({"vflow": 1, "shm": offer.address}))
+        os.write(write_end, msgpack.packb(data(0)))
+        packets = iter(reader)
+        assert next(packets) == data(0)
+        wait_for(offer.ready, 10, "the reader's yes")
+        rings = reader.rings
+        yield offer, reader, packets, write_end
+        rings.close()
+    finally:
+        offer.close()
+        os.dup2(saved, 0)
+        os.close(saved)
+        os.close(write_end)
+        reader._stream.close()
+
+
+def frames(count: int) -> list[np.ndarray]:
+    return [np.full((240, 320, 3), n + 1, np.uint8) for n in range(count)]
+
+
+def test_images_by_reference_are_the_writers_read_only_and_released(shared_pipe):
+    offer, reader, packets, write_end = shared_pipe
+    images = frames(SLOTS - 1)
+    refs = [offer.place(image, lambda: None) for image in images]
+    for n, ref in enumerate(refs):  # all at once: one read, the reader releases as it goes
+        os.write(write_end, msgpack.packb({"kind": "frame", "seq": n + 1, "image": ref}))
+    read_before = reader.bytes
+    for n, image in enumerate(images):
+        packet = next(packets)
+        got = packet["image"]
+        assert packet["seq"] == n + 1 and np.array_equal(got, image)
+        assert not got.flags.writeable  # a view of the writer's slot, not a copy
+        assert got.shape == (240, 320, 3) and got.dtype == np.uint8
+        del packet, got  # the stage dropped it: its slot goes back before the next image
+    assert len(reader.rings._held) == 1  # only the last one, still unreleased
+    assert reader.rings.shared == SLOTS - 1 and reader.packets == SLOTS
+    assert reader.bytes - read_before == len(images) * images[0].nbytes + sum(
+        len(msgpack.packb({"kind": "frame", "seq": n + 1, "image": ref}))
+        for n, ref in enumerate(refs)
+    )
+
+
+def test_a_stage_that_keeps_images_by_reference_gets_copies_past_its_allowance(shared_pipe):
+    offer, reader, packets, write_end = shared_pipe
+    images = frames(HOLD + 1)
+    for n, image in enumerate(images):
+        ref = offer.place(image, lambda: None)
+        os.write(write_end, msgpack.packb({"kind": "frame", "seq": n + 1, "image": ref}))
+    kept = [next(packets)["image"] for _ in images]
+    assert [k.flags.writeable for k in kept] == [False] * HOLD + [True]
+    assert all(np.array_equal(k, i) for k, i in zip(kept, images))
+
+
+@pytest.mark.parametrize("given", ["raw without rings", "jpeg with rings"])
+def test_a_reference_the_reader_was_not_given_names_its_packet(shared_pipe, given):
+    offer, reader, packets, write_end = shared_pipe
+    ref = offer.place(frames(1)[0], lambda: None)
+    if given == "jpeg with rings":
+        ref = {**ref, "format": "jpeg"}
+    else:
+        reader.rings = None
+    os.write(write_end, msgpack.packb({"kind": "frame", "image": ref}))
+    with pytest.raises(StreamError) as refused:
+        next(packets)
+    assert str(refused.value) == "packet 2 refers to shared memory this reader was not given"

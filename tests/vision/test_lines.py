@@ -113,3 +113,111 @@ def test_near_sides_count_with_a_thin_band():
 def test_first_seen_just_right_of_the_line_starts_right():
     line = counter()
     assert walk(line, (0, [(1, (50, 0.5))]), (1, [(1, (50, -20))])) == [[], [(1, OUT)]]
+
+
+# born past the line: an id that appears just past it, over the segment, after the first
+# frame, and walks a band further away has crossed (a tracker lost someone at the line)
+
+
+def test_born_past_the_line_counts_once_it_is_a_band_further_away():
+    line = counter(band=8.0, born=30.0)
+    got = walk(
+        line,
+        (0, [(1, (50, -40))]),  # the first frame: nobody in it is born
+        (1, [(1, (50, -40)), (2, (50, 10))]),  # 10 px right of the line: born at 10
+        (2, [(1, (50, -40)), (2, (50, 17.5))]),  # 7.5 px further: not yet a band
+        (3, [(1, (50, -40)), (2, (50, 18))]),  # 8 px further: it crossed, in
+        (4, [(1, (50, -40)), (2, (50, 60))]),  # and counts once
+    )
+    assert got == [[], [], [], [(2, IN)], []]
+    assert line.counts == {IN: 1, OUT: 0} and line.crossed == {2} and line.seen_ids == 2
+
+
+def test_born_on_the_left_counts_out():
+    line = counter(born=30.0)
+    got = walk(line, (0, []), (1, [(2, (50, -30))]), (2, [(2, (50, -38))]))
+    assert got == [[], [], [(2, OUT)]]
+    assert line.counts == {IN: 0, OUT: 1}
+
+
+def test_born_up_to_the_limit_and_not_beyond():
+    line = counter(born=30.0)
+    got = walk(
+        line,
+        (0, []),
+        (1, [(2, (50, 30)), (3, (50, 30.5))]),  # 2 at the limit, 3 beyond it
+        (2, [(2, (50, 80)), (3, (50, 80))]),
+    )
+    assert got == [[], [], [(2, IN)]]
+
+
+def test_nobody_in_the_first_frame_is_born_even_with_an_empty_clock():
+    line = counter(born=30.0)
+    assert walk(line, (0, [(1, (50, 10))]), (1, [(1, (50, 60))])) == [[], []]
+
+
+def test_born_exactly_on_the_line_is_not_born():
+    line = counter(born=30.0)
+    assert walk(line, (0, []), (1, [(2, (50, 0))]), (2, [(2, (50, 60))])) == [[], [], []]
+
+
+def test_born_beside_the_segment_is_not_born_and_its_ends_are_in():
+    line = counter(born=30.0)
+    got = walk(
+        line,
+        (0, []),
+        (1, [(2, (-0.5, 10)), (3, (100.5, 10)), (4, (0, 10)), (5, (100, 10))]),
+        (2, [(2, (-0.5, 60)), (3, (100.5, 60)), (4, (0, 60)), (5, (100, 60))]),
+    )
+    assert got == [[], [], [(4, IN), (5, IN)]]
+
+
+def test_level_with_a_slanted_segment():
+    # P1 (0, 0) to P2 (100, 100): level with it is between the two perpendiculars at its ends
+    line = LineCounter(Segment(0, 0, 100, 100), born=30.0)
+    inside, before, after = (60, 40), (-10, 5), (105, 100)  # all within 14 px of the line
+    got = walk(line, (0, []), (1, [(1, inside), (2, before), (3, after)]))
+    assert got == [[], []]
+    assert line._tracks[1].born is not None
+    assert line._tracks[2].born is None and line._tracks[3].born is None
+    assert line._over((50, 50)) and line._over((0, 0)) and line._over((100, 100))
+    assert not line._over((-1, -1)) and not line._over((101, 100.5))
+
+
+def test_born_measures_from_where_it_began_while_it_stays_past_the_line():
+    line = counter(band=8.0, born=30.0)
+    got = walk(
+        line,
+        (0, []),
+        (1, [(2, (50, 20))]),  # born 20 px right
+        (2, [(2, (50, 15))]),  # nearer the line, still past it: still born
+        (3, [(2, (50, 27.5))]),  # 7.5 px beyond where it began: not yet
+        (4, [(2, (50, 28))]),  # a band beyond it: in
+    )
+    assert got == [[], [], [], [], [(2, IN)]]
+
+
+def test_born_then_back_over_the_line_counts_only_a_real_crossing():
+    line = counter(band=8.0, born=30.0)
+    got = walk(
+        line,
+        (0, []),
+        (1, [(2, (50, 20))]),  # born 20 px right
+        (2, [(2, (50, -5))]),  # back over the line (inside the band): no longer born
+        (3, [(2, (50, 60))]),  # away again: it never left its side, nothing
+        (4, [(2, (50, -20))]),  # crosses for real: out
+    )
+    assert got == [[], [], [], [], [(2, OUT)]]
+
+
+def test_born_then_straight_across_counts_the_crossing_not_the_birth():
+    line = counter(band=8.0, born=30.0)
+    got = walk(line, (0, []), (1, [(2, (50, 20))]), (2, [(2, (50, -20))]))
+    assert got == [[], [], [(2, OUT)]]
+    assert line.counts == {IN: 0, OUT: 1}
+
+
+def test_born_past_the_line_with_no_born_distance_is_never_born():
+    line = counter(band=8.0)  # born 0: the default
+    got = walk(line, (0, []), (1, [(2, (50, 0.5))]), (2, [(2, (50, 60))]))
+    assert got == [[], [], []]
