@@ -174,14 +174,14 @@ def test_images_by_reference_are_the_writers_read_only_and_released(shared_pipe)
 
 
 def test_a_stage_that_keeps_images_by_reference_gets_copies_past_its_allowance(shared_pipe):
-    offer, reader, packets, write_end = shared_pipe
+    offer, _reader, packets, write_end = shared_pipe
     images = frames(HOLD + 1)
     for n, image in enumerate(images):
         ref = offer.place(image, lambda: None)
         os.write(write_end, msgpack.packb({"kind": "frame", "seq": n + 1, "image": ref}))
     kept = [next(packets)["image"] for _ in images]
     assert [k.flags.writeable for k in kept] == [False] * HOLD + [True]
-    assert all(np.array_equal(k, i) for k, i in zip(kept, images))
+    assert all(np.array_equal(k, i) for k, i in zip(kept, images, strict=True))
 
 
 @pytest.mark.parametrize("given", ["raw without rings", "jpeg with rings"])
