@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import data, pack, wait_for
+from tests.test_framing import Trickle
 from vflow_cli.framing import Encoded, PacketReader, StreamCut, StreamError
 from vflow_cli.framing.shm import HOLD, SLOTS, Offer
 
@@ -109,8 +110,6 @@ def test_a_lone_packet_is_handed_out_while_its_pipe_stays_open():
 def test_a_packet_past_careful_at_arriving_in_pieces_is_parsed_again_whole():
     # metadata over 256 KiB switches the reader to counting items, from the packet's first
     # byte, which may lie in any of the pieces it has held since
-    from tests.test_framing import Trickle
-
     packets = [data(0), data(1, pad=["x" * 100] * 3000), data(2), data(3, pad=["y" * 50] * 6000)]
     stream = pack(packets)
     for piece in (999, 4096, 70_000):
@@ -196,3 +195,179 @@ def test_a_reference_the_reader_was_not_given_names_its_packet(shared_pipe, give
     with pytest.raises(StreamError) as refused:
         next(packets)
     assert str(refused.value) == "packet 2 refers to shared memory this reader was not given"
+
+
+# the edges of reading: exact messages with their packet numbers, input in pieces, and what
+# a reader takes from the stream it is given
+
+
+class Pieces(io.RawIOBase):
+    """A stream whose reads return exactly the given pieces, one per read, then the end."""
+
+    def __init__(self, *pieces: bytes) -> None:
+        self._pieces = [memoryview(p) for p in pieces]
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while self._pieces and not len(self._pieces[0]):
+            self._pieces.pop(0)
+        if not self._pieces:
+            return 0
+        piece = self._pieces[0]
+        size = min(len(buffer), len(piece))
+        buffer[:size] = piece[:size]
+        self._pieces[0] = piece[size:]
+        return size
+
+
+def cut(stream: bytes) -> str:
+    with pytest.raises(StreamCut) as stopped:
+        read_all(stream)
+    return str(stopped.value)
+
+
+def test_a_fresh_reader_has_read_nothing():
+    reader = PacketReader(io.BytesIO(b""))
+    assert (reader.packets, reader.bytes, reader.header, reader.ended) == (0, 0, None, False)
+    assert reader.ended is False
+
+
+def test_empty_input_and_a_trailer_first_say_so():
+    assert cut(b"") == "no input: the stage before this one wrote nothing (did it fail?)"
+    assert refusal(TRAILER) == "stdin ends before it starts (a trailer came first)"
+
+
+def test_an_object_that_is_not_a_map_names_its_packet():
+    stream = HEADER + msgpack.packb(data(0)) + msgpack.packb(7)
+    assert refusal(stream) == "packet 2 is a int, not a map"
+
+
+def test_a_packet_that_cannot_be_parsed_names_its_number():
+    unhashable = b"\x81\x91\x01\x01"  # {[1]: 1}
+    assert refusal(HEADER + msgpack.packb(data(0)) + unhashable).startswith(
+        "packet 2 is not valid msgpack"
+    )
+
+
+def test_metadata_over_the_buffer_names_its_packet_and_the_setting():
+    big = msgpack.packb(data(1, pad="x" * 5000))
+    stream = HEADER + msgpack.packb(data(0)) + big
+    with pytest.raises(StreamError) as refused:
+        list(PacketReader(Pieces(stream[:20], stream[20:]), max_packet=2048))
+    assert str(refused.value) == (
+        "packet 2's metadata is larger than the 2 KiB limit (set VFLOW_MAX_META to raise it)"
+    )
+
+
+def test_a_buffered_stream_is_read_through_its_file():
+    r, w = os.pipe()
+    os.write(w, pack([data(0)]))
+    os.close(w)
+    with open(r, "rb") as buffered:
+        reader = PacketReader(buffered)
+        assert reader._stream is buffered.raw
+        assert list(reader) == [data(0)]
+
+
+def test_a_stream_is_read_with_read1_when_it_has_one():
+    """read() of a buffered stream waits for a whole chunk; read1() takes what is there."""
+
+    class OnlyRead1(io.BytesIO):
+        def read(self, size=-1):
+            raise AssertionError("read() waits for a whole chunk")
+
+    assert list(PacketReader(OnlyRead1(pack([data(0)])))) == [data(0)]
+
+
+def test_a_bin_header_in_pieces_and_at_the_very_end():
+    image = {"kind": "frame", "image": {"shape": [0]}}
+    whole = HEADER + msgpack.packb(image) + b"\xc4\x00"
+    # the payload's header is the last thing in the input, exactly: the image is whole, the
+    # stream only lacks its trailer
+    assert cut(whole) == (
+        "input ended without an end of stream: a stage before this one stopped early"
+    )
+    # its header split across reads, exactly: read to the last byte, and no further
+    pieces = Pieces(whole[:-1], whole[-1:])
+    reader = PacketReader(pieces)
+    with pytest.raises(StreamCut, match="without an end of stream"):
+        list(reader)
+    assert reader.packets == 1 and reader.bytes == len(whole)
+    tail = TRAILER
+    reader = PacketReader(Pieces(whole[:-2], whole[-2:-1], whole[-1:] + tail))
+    (got,) = list(reader)
+    assert got["image"].shape == (0,) and reader.bytes == len(whole) + len(tail)
+
+
+def test_a_compressed_payload_cut_short_names_its_packet():
+    png = Encoded("png", b"\x89PNG" + bytes(1000), (8, 8, 3))
+    stream = pack([data(0), {"kind": "frame", "image": png}], end=False)[:-10]
+    assert cut(stream) == (
+        "input ended in the middle of packet 2 (its image was 10 bytes short): "
+        "a stage before this one stopped early"
+    )
+
+
+def test_a_compressed_image_keeps_its_dtype():
+    png = Encoded("png", b"\x89PNG" + bytes(100), (8, 8), "uint16")
+    (got,) = read_all(pack([{"kind": "frame", "image": png}]))
+    assert got["image"] == png and got["image"].dtype == "uint16"
+
+
+def test_a_large_image_stays_in_the_input_from_its_size_on():
+    from vflow_cli.framing.reader import LAZY_AT, Pending
+
+    def first_image(size: int, head: int) -> object:
+        """A lazy reader's image of `size` bytes, `head` of which came with its map."""
+        packet = msgpack.packb({"kind": "frame", "image": {"shape": [size]}})
+        bin_head = b"\xc6" + size.to_bytes(4, "big")
+        stream = HEADER + packet + bin_head + bytes(size) + TRAILER
+        split = len(HEADER + packet + bin_head) + head
+        reader = PacketReader(Pieces(stream[:split], stream[split:]), lazy=True)
+        image = next(iter(reader))["image"]
+        if isinstance(image, Pending):
+            assert image.dtype == "uint8" and image.describe() == {
+                "format": "raw",
+                "dtype": "uint8",
+                "shape": [size],
+            }
+        return type(image).__name__
+
+    assert first_image(LAZY_AT, 0) == "Pending"
+    assert first_image(LAZY_AT - 1, 0) == "ndarray"
+    assert first_image(LAZY_AT + 100, 100) == "Pending"  # what is still to come counts
+    assert first_image(LAZY_AT + 100, 101) == "ndarray"
+
+
+def test_a_packet_past_careful_at_after_many_small_ones_is_parsed_again_whole():
+    # the chunks the reader has let go of before the large packet began shift where it starts
+    packets = [data(n) for n in range(300)] + [data(300, pad=["z" * 100] * 3000), data(301)]
+    stream = pack(packets)
+    for piece in (999, 4096):
+        reader = PacketReader(Trickle(stream, piece))
+        assert list(reader) == packets, piece
+        assert reader.bytes == len(stream)
+
+
+def test_a_long_stream_of_small_packets_is_parsed_at_full_speed():
+    # only a packet over CAREFUL_AT makes the reader count items; a long stream does not
+    packets = [data(n, pad="p" * 100) for n in range(5000)]  # about 700 KiB in all
+    reader = PacketReader(io.BytesIO(pack(packets)))
+    assert list(reader) == packets and not reader._careful
+
+
+def test_only_a_reader_that_shares_takes_up_an_offer(shared_pipe):
+    _offer, _reader, _packets, write_end = shared_pipe  # fd 0 is a pipe an offer is out for
+    second = Offer(write_end, 1 << 30)
+    try:
+        stream = msgpack.packb({"vflow": 1, "shm": second.address}) + msgpack.packb(data(0))
+        plain = PacketReader(Pieces(stream + TRAILER), name="a reader that does not share")
+        plain._fd = 0  # as if it read fd 0 itself
+        assert list(plain) == [data(0)] and plain.rings is None
+        assert not second.ready()
+        sharing = PacketReader(Pieces(HEADER + msgpack.packb(data(0)) + TRAILER), shared=True)
+        assert list(sharing) == [data(0)] and sharing.rings is None  # nothing was offered
+    finally:
+        second.close()

@@ -89,15 +89,14 @@ class PacketReader:
         self._since_header = 0  # packets since the last header, to check the trailer's count
         self._careful = False  # count items as they are parsed (a large packet was seen)
         self._pool = ArrayPool()
-        self._held: list[bytes] = []  # chunks fed to the unpacker that may hold unparsed bytes
-        self._held_at = 0  # the unpacker's position where _held[0] starts
         self._unpacker = self._new_unpacker()
         self._shared = shared  # take up a writer's offer of shared memory (framing.shm)
         self.rings: Any = None
 
     def _new_unpacker(self) -> Unpacker:
         self._fed = self._end = 0  # bytes fed to the unpacker; where its last object ended
-        self._held, self._held_at = [], 0
+        self._held: list[bytes] = []  # chunks fed to the unpacker that may hold unparsed bytes
+        self._held_at = 0  # the unpacker's position where _held[0] starts
         return Unpacker(self.max_meta, careful=self._careful)
 
     def _feed(self, chunk: bytes) -> None:
@@ -151,9 +150,9 @@ class PacketReader:
                     if unpacker.careful:
                         unpacker.reset()
                     if type(obj) is not dict:
+                        # (the first object is a map: the first byte was checked)
                         raise StreamError(
                             f"packet {self.packets + 1} is a {type(obj).__name__}, not a map"
-                            + ("" if self.header else f" ({self.name} is not a vflow stream)")
                         )
                     if "vflow" in obj:
                         self._control(obj)
@@ -248,12 +247,10 @@ class PacketReader:
         number = self.packets
         fmt, size, most = check_image(desc, number, self.max_packet)
         # what the unpacker holds beyond the map just parsed: part of the next bin object.
-        # The map was completed by the last chunk fed (objects are taken as soon as whole)
+        # The map was completed by the last chunk fed (objects are taken as soon as whole),
+        # so it ends inside that chunk
         last = self._held[-1]
-        start = self._fed - len(last)
-        if self._end < start:
-            raise AssertionError("framing: map ended before the last chunk")
-        pending = memoryview(last)[self._end - start :]
+        pending = memoryview(last)[self._end - (self._fed - len(last)) :]
         head, pending = self._take(1, pending, number)
         width = BIN_HEADER.get(head[0])
         if width is None:
