@@ -251,11 +251,14 @@ def test_a_packet_that_cannot_be_parsed_names_its_number():
     )
 
 
-def test_metadata_over_the_buffer_names_its_packet_and_the_setting():
-    big = msgpack.packb(data(1, pad="x" * 5000))
-    stream = HEADER + msgpack.packb(data(0)) + big
+@pytest.mark.parametrize("shape", ["one long string", "many short strings"])
+def test_metadata_over_the_limit_names_its_packet_and_the_setting(shape):
+    # one string over the limit is refused by its length; many within it, once the packet
+    # passes CAREFUL_AT and is parsed again whole: more than the unpacker may hold
+    pad = "x" * 5000 if shape == "one long string" else ["y" * 300] * 1000
+    stream = HEADER + msgpack.packb(data(0)) + msgpack.packb(data(1, pad=pad))
     with pytest.raises(StreamError) as refused:
-        list(PacketReader(Pieces(stream[:20], stream[20:]), max_packet=2048))
+        list(PacketReader(io.BytesIO(stream), max_packet=2048))
     assert str(refused.value) == (
         "packet 2's metadata is larger than the 2 KiB limit (set VFLOW_MAX_META to raise it)"
     )
@@ -371,3 +374,24 @@ def test_only_a_reader_that_shares_takes_up_an_offer(shared_pipe):
         assert list(sharing) == [data(0)] and sharing.rings is None  # nothing was offered
     finally:
         second.close()
+
+
+@pytest.mark.parametrize(
+    ("lie", "says"),
+    [
+        ("dtype", "packet 2: image dtype 'object' is not one of"),
+        ("slot", "packet 2: a shared-memory reference out of its ring"),
+    ],
+)
+def test_a_bad_reference_names_its_packet(shared_pipe, lie, says):
+    offer, _reader, packets, write_end = shared_pipe
+    ref = offer.place(frames(1)[0], lambda: None)
+    if lie == "dtype":
+        ref = {**ref, "dtype": "object"}
+    else:
+        ring, _slot, generation = ref["shm"]
+        ref = {**ref, "shm": [ring, 99, generation]}
+    os.write(write_end, msgpack.packb({"kind": "frame", "image": ref}))
+    with pytest.raises(StreamError) as refused:
+        next(packets)
+    assert str(refused.value).startswith(says)

@@ -173,15 +173,15 @@ def test_born_beside_the_segment_is_not_born_and_its_ends_are_in():
 
 
 def test_level_with_a_slanted_segment():
-    # P1 (0, 0) to P2 (100, 100): level with it is between the two perpendiculars at its ends
-    line = LineCounter(Segment(0, 0, 100, 100), born=30.0)
-    inside, before, after = (60, 40), (-10, 5), (105, 100)  # all within 14 px of the line
+    # P1 (10, 20) to P2 (110, 120): level with it is between the perpendiculars at its ends
+    line = LineCounter(Segment(10, 20, 110, 120), born=30.0)
+    inside, before, after = (70, 60), (0, 25), (115, 120)  # all within 14 px of the line
     got = walk(line, (0, []), (1, [(1, inside), (2, before), (3, after)]))
     assert got == [[], []]
     assert line._tracks[1].born is not None
     assert line._tracks[2].born is None and line._tracks[3].born is None
-    assert line._over((50, 50)) and line._over((0, 0)) and line._over((100, 100))
-    assert not line._over((-1, -1)) and not line._over((101, 100.5))
+    assert line._over((60, 70)) and line._over((10, 20)) and line._over((110, 120))
+    assert not line._over((9, 19)) and not line._over((111, 120.5))
 
 
 def test_born_measures_from_where_it_began_while_it_stays_past_the_line():
@@ -221,3 +221,40 @@ def test_born_past_the_line_with_no_born_distance_is_never_born():
     line = counter(band=8.0)  # born 0: the default
     got = walk(line, (0, []), (1, [(2, (50, 0.5))]), (2, [(2, (50, 60))]))
     assert got == [[], [], []]
+
+
+def test_two_ids_born_past_the_line_count_twice():
+    line = counter(born=30.0)
+    got = walk(line, (0, []), (1, [(2, (40, 10)), (3, (60, 12))]), (2, [(2, (40, 60))]))
+    got += walk(line, (3, [(3, (60, 60))]))
+    assert got == [[], [], [(2, IN)], [(3, IN)]] and line.counts == {IN: 2, OUT: 0}
+
+
+def test_born_ends_on_the_line_itself_and_not_just_short_of_it():
+    line = counter(band=8.0, born=30.0)
+    on = walk(line, (0, []), (1, [(2, (50, 20))]), (2, [(2, (50, 0))]), (3, [(2, (50, 28))]))
+    assert on == [[], [], [], []]  # it came back to the line: no longer born
+    line = counter(band=8.0, born=30.0)
+    near = walk(line, (0, []), (1, [(2, (50, 20))]), (2, [(2, (50, 0.5))]), (3, [(2, (50, 28))]))
+    assert near == [[], [], [], [(2, IN)]]  # half a pixel short of it: still born
+
+
+def test_first_seen_in_the_band_keeps_its_side_through_the_band():
+    # first seen 3 px right, it wanders over the line inside the band and out on the right:
+    # it never left the right, so nothing counts; the same on the left
+    line = counter(band=8.0)
+    right = walk(line, (0, [(1, (50, 3))]), (1, [(1, (50, -2))]), (2, [(1, (50, 20))]))
+    left = walk(line, (3, [(2, (50, -3))]), (4, [(2, (50, 2))]), (5, [(2, (50, -20))]))
+    assert right == [[], [], []] and left == [[], [], []]
+
+
+def test_first_seen_exactly_on_the_line_has_no_side_until_it_is_clear():
+    line = counter(band=8.0)
+    got = walk(
+        line,
+        (0, [(1, (50, 0))]),
+        (1, [(1, (50, -4))]),
+        (2, [(1, (50, 4))]),  # over the line, inside the band
+        (3, [(1, (50, 20))]),  # its first clear side: not a crossing
+    )
+    assert got == [[], [], [], []]
