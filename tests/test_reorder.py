@@ -201,3 +201,65 @@ def test_an_unknown_start_first_seen_at_time_zero_is_decided_after_wait():
     r.add(3, 0, 1, "three", now=0.0)
     assert r.pop(now=4.9) == []  # 0, 1 or 2 may still come
     assert [(what, seq) for what, seq, _, _count in r.pop(now=5)] == [("deliver", 3)]
+
+
+class Unit:
+    """A unit of a stream as the receiver holds it: its bytes are its body."""
+
+    def __init__(self, size: int) -> None:
+        self.body = b"x" * size
+
+
+def test_a_stream_that_begins_with_tombstones_starts_after_wait():
+    # joined mid-stream, the first thing seen is a tombstone (or a loss): it dates the start
+    # as a unit would, so the buffer neither waits for ever nor spins on a past deadline
+    for begin in ("kill", "lose"):
+        r = Reorder(wait=5, limit=10)
+        getattr(r, begin)(3, now=10)
+        r.finish(4, now=10)
+        assert r.pop(now=14.9) == [] and r.deadline() == 15
+        what = "dead" if begin == "kill" else "skip"
+        assert [(w, seq, count) for w, seq, _, count in r.pop(now=15)] == [(what, 3, 1)]
+        assert r.done()
+
+
+def test_the_byte_budget_skips_a_gap_once_what_is_held_is_over_it():
+    r = Reorder(wait=100, limit=100, start=0, budget=10)
+    assert r.bytes == 0
+    r.add(1, 0, None, Unit(3), now=0)
+    r.add(1, 1, 2, Unit(3), now=0)  # one number, two parts: 6 bytes
+    assert r.held[1].size == 6 and r.bytes == 6 and r.pop(now=0) == []
+    r.add(2, 0, 1, Unit(4), now=0)
+    assert r.bytes == 10 and r.pop(now=0) == []  # at the budget, not over it
+    r.add(3, 0, 1, Unit(1), now=0)
+    assert r.bytes == 11
+    out = [(what, seq, count) for what, seq, _, count in r.pop(now=0)]
+    assert out == [("skip", 0, 1), ("deliver", 1, 1), ("deliver", 2, 1), ("deliver", 3, 1)]
+    assert r.bytes == 0  # what was handed out is no longer held
+
+
+def test_no_budget_holds_any_number_of_bytes():
+    for r in (Reorder(wait=100, limit=100, start=0), Reorder(100, 100, start=0, budget=0)):
+        r.add(1, 0, 1, Unit(1 << 20), now=0)
+        assert r.bytes == 1 << 20 and r.pop(now=50) == []
+
+
+def test_a_gap_is_skipped_as_one_range_and_counted_number_by_number():
+    r = Reorder(wait=5, limit=100, start=0)
+    r.add(2, 0, 1, "two", now=0)
+    r.add(5, 0, 1, "five", now=0)
+    out = [(what, seq, count) for what, seq, _, count in r.pop(now=5)]
+    assert out == [("skip", 0, 2), ("deliver", 2, 1), ("skip", 3, 2), ("deliver", 5, 1)]
+    assert r.counts.skipped == 4 and r.counts.delivered == 2
+
+
+def test_a_gap_ends_where_a_worker_is_busy():
+    r = Reorder(wait=5, limit=100, start=0)
+    r.busy[2] = 10.0  # a worker has 2 until t=10
+    r.busy[0] = 99.0  # and 0 was in hand too, but came back: a stale entry below next
+    r.add(0, 0, 1, "zero", now=0)
+    r.add(4, 0, 1, "four", now=0)
+    out = [(what, seq, count) for what, seq, _, count in r.pop(now=5)]
+    assert out == [("deliver", 0, 1), ("skip", 1, 1)]  # 2 may still come
+    out = [(what, seq, count) for what, seq, _, count in r.pop(now=10)]
+    assert out == [("skip", 2, 2), ("deliver", 4, 1)]  # its worker's time is up at 10

@@ -215,10 +215,12 @@ def test_image_wire_without_copies():
     desc, payload = image_wire(swapped[:, ::2])
     assert desc == {"format": "raw", "dtype": "uint16", "shape": [2, 2, 4]}
     assert bytes(payload) == array[:, ::2].astype("<u2").tobytes()
+    desc, payload = image_wire(swapped)  # big-endian alone, contiguous: made little-endian
+    assert bytes(payload) == array.astype("<u2").tobytes()
     coded = Encoded("png", b"\x89PNG", (2, 2), "uint16")
     desc, payload = image_wire(coded)
     assert desc == {"format": "png", "dtype": "uint16", "shape": [2, 2]}
-    assert bytes(payload) == b"\x89PNG"
+    assert bytes(payload) == b"\x89PNG" and payload.format == "B"
 
 
 def test_image_wire_refuses_what_is_no_image():

@@ -320,10 +320,8 @@ def decode(data: bytes | bytearray | memoryview, *, copy: bool = True) -> Packet
     try:
         raw.feed(view[: min(len(view), meta_limit + CHUNK)])
         packet = raw.unpack()
-    except msgpack.OutOfData:
+    except msgpack.OutOfData:  # (no BufferFull: what is fed fits the unpacker's buffer)
         raise StreamError("packet 1 is cut short (its map is incomplete)") from None
-    except msgpack.BufferFull:
-        raise too_large("packet 1's metadata", meta_limit, "VFLOW_MAX_META") from None
     except (ValueError, TypeError, OverflowError, _TooMany, msgpack.StackError) as exc:
         raise parse_error(exc, 1, meta_limit) from None
     if type(packet) is not dict:

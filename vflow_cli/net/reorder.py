@@ -68,8 +68,7 @@ class Reorder:
         if self.next is not None and seq < self.next:
             self.counts.duplicates += 1
             return False
-        if self._first is None:
-            self._first = now
+        self._seen(now)
         entry = self.held.get(seq)
         if entry is None:
             entry = self.held[seq] = Entry(now)
@@ -89,6 +88,7 @@ class Reorder:
         """A tombstone: number seq went to the dead letters."""
         if self.next is not None and seq < self.next:
             return False
+        self._seen(now)
         entry = self.held.setdefault(seq, Entry(now))
         entry.dead = True
         return True
@@ -97,8 +97,15 @@ class Reorder:
         """Number seq was lost here (a full inbox): skip it without waiting."""
         if self.next is not None and seq < self.next:
             return
+        self._seen(now)
         entry = self.held.setdefault(seq, Entry(now))
         entry.lost = True
+
+    def _seen(self, now: float) -> None:
+        """Something of the stream arrived (a unit, a tombstone, a loss): while its first
+        number is unknown, the wait for a smaller one runs from the first of them."""
+        if self._first is None:
+            self._first = now
 
     def finish(self, packets: int, now: float) -> None:
         """The stream had `packets` numbers, 0 .. packets - 1."""
@@ -129,7 +136,8 @@ class Reorder:
             if not self.held:
                 return out
             lowest = min(self.held)
-            if lowest != 0 and now - (self._first if self._first is not None else now) < self.wait:
+            assert self._first is not None  # whatever is held was dated by _seen
+            if lowest != 0 and now - self._first < self.wait:
                 return out
             self.next = lowest
         while True:
