@@ -395,3 +395,24 @@ def test_a_bad_reference_names_its_packet(shared_pipe, lie, says):
     with pytest.raises(StreamError) as refused:
         next(packets)
     assert str(refused.value).startswith(says)
+
+
+@pytest.mark.parametrize("kind", ["array", "map", "bin", "ext"])
+def test_each_container_is_held_to_the_metadata_limit(kind):
+    # a small packet (far below CAREFUL_AT) parsed at C speed: msgpack's own per-container
+    # limits are what stop it, each set from the metadata limit
+    big = {
+        "array": list(range(1500)),
+        "map": {str(n): n for n in range(1500)},
+        "bin": bytes(3000),
+        "ext": msgpack.ExtType(5, bytes(3000)),
+    }[kind]
+    stream = HEADER + msgpack.packb(data(0)) + msgpack.packb(data(1, pad=big))
+    with pytest.raises(StreamError) as refused:
+        list(PacketReader(io.BytesIO(stream), max_packet=2048))
+    if kind in ("array", "map"):
+        assert str(refused.value).startswith("packet 2 holds more than 1024 items")
+    else:
+        assert str(refused.value) == (
+            "packet 2's metadata is larger than the 2 KiB limit (set VFLOW_MAX_META to raise it)"
+        )
