@@ -54,6 +54,8 @@ class Slots:
             if len(self._pending) >= self.pending_limit:
                 victim = min(self._pending, key=self._pending.__getitem__)
                 del self._pending[victim]
+                # its slot is free at once, not when its thread next runs and leaves
+                self._clients.discard(victim)
                 self.evicted += 1
             self._clients.add(sock)
             self._pending[sock] = time.monotonic()
